@@ -1,0 +1,1 @@
+"""The one training/evaluation loop shared by main-video-ssl.py and every eval-*.py script."""

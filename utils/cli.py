@@ -1,0 +1,34 @@
+"""Command-line plumbing shared by the scripts and tools: common flags and one-line error reporting."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from utils.errors import AvsaError
+
+
+def base_parser(description: str, config_help: str = "YAML config") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("config", help=config_help)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value (dotted key, YAML value); repeatable")
+    parser.add_argument("--output", default=None, help="run directory (default <model.model_dir>/<model.name>)")
+    parser.add_argument("--quiet", action="store_true", help="log to the run directory's log file only")
+    return parser
+
+
+def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
+    """Run ``main``; a project error (bad config, bad checkpoint, bad data) becomes ONE line on stderr and its
+    exit code (2 for configs), never a traceback. Other exceptions are bugs and keep their traceback."""
+    try:
+        code = main(argv)
+    except AvsaError as err:
+        message = " ".join(str(err).split())
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)

@@ -1,0 +1,347 @@
+"""YAML configs: inheritance, command-line overrides and schema validation.
+
+One entry point for every script and tool::
+
+    cfg = load_config("configs/main/avsa/Cur-Loc4-TransfD2.yaml", overrides=["dataset.batch_size=8"])
+
+* A config may inherit others: ``base: ../other.yaml`` (or a list, merged left to right), resolved relative
+  to the file that names it, deep-merged (mappings merge key by key, everything else is replaced).
+* Overrides ``dotted.key=value`` come last; values are parsed as YAML (``8`` is an int, ``[1, 2]`` a list).
+* Validation runs against the schemas that the modules reading each section declare next to their code
+  (``register_section`` / ``register_keys``; the modules are listed in ``SCHEMA_MODULES``). Defaults are
+  filled in, so the returned dict is the complete, resolved config that is written as ``config.yaml`` into
+  the run directory.
+
+Every problem is a ``ConfigError`` whose message is one line: ``<file>: <dotted.key>: <what is wrong>``,
+where ``<file>`` is the file that set the key (a base file, the config itself, or ``--set``).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import importlib
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import yaml
+
+from utils.errors import ConfigError
+
+__all__ = [
+    "REQUIRED", "Field", "Section", "register_section", "register_keys", "load_config", "save_config",
+    "parse_override", "root_schema", "SCHEMA_MODULES",
+]
+
+# Modules whose import registers the schema of the config sections they read (explicit, no discovery).
+SCHEMA_MODULES: list[str] = ["engine.schema", "datasets", "models", "criterions", "evaluation.schema"]
+
+REQUIRED = object()  # sentinel default: the key must be present
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-4`` (no dot) as a float, as YAML 1.2 and every researcher expect."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (SafeLoader subclass)
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true/false", str: "a string", list: "a list",
+               dict: "a mapping"}
+
+
+class Field:
+    """One config value.
+
+    type: int, float, bool, str, list or dict. ``item`` validates list elements; ``length`` fixes a list's
+    length; ``min``/``max`` bound numbers (and list elements through ``item``); ``choices`` lists the allowed
+    values; ``nullable`` admits ``null``; ``exists`` requires a path that exists on disk.
+    """
+
+    def __init__(self, type: type, default: Any = REQUIRED, *, choices: Iterable | None = None,
+                 min: float | None = None, max: float | None = None, item: "Field | Section | None" = None,
+                 length: int | None = None, nullable: bool = False, exists: bool = False, help: str = ""):
+        self.type = type
+        self.default = default
+        self.choices = list(choices) if choices is not None else None
+        self.min, self.max = min, max
+        self.item, self.length = item, length
+        self.nullable, self.exists = nullable, exists
+        self.help = help
+
+    def validate(self, value: Any, where: str, origin: Callable[[str], str]) -> Any:
+        def fail(msg: str):
+            raise ConfigError(f"{origin(where)}: {where}: {msg}")
+
+        if value is None:
+            if self.nullable:
+                return None
+            fail(f"must be {_TYPE_NAMES[self.type]}, got null")
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if self.type is int and isinstance(value, bool) or not isinstance(value, self.type):
+            fail(f"must be {_TYPE_NAMES[self.type]}, got {type(value).__name__} {value!r}")
+        if self.choices is not None and value not in self.choices:
+            hint = difflib.get_close_matches(str(value), [str(c) for c in self.choices], n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            fail(f"{value!r} is not one of {self.choices}{extra}")
+        if self.type in (int, float):
+            if self.min is not None and value < self.min:
+                fail(f"{value} is below the minimum {self.min}")
+            if self.max is not None and value > self.max:
+                fail(f"{value} is above the maximum {self.max}")
+        if self.type is list:
+            if self.length is not None and len(value) != self.length:
+                fail(f"must have {self.length} elements, got {len(value)}")
+            if self.item is not None:
+                value = [self.item.validate(v, f"{where}[{i}]", origin) for i, v in enumerate(value)]
+        if self.exists and not os.path.exists(value):
+            fail(f"file or directory not found: {value}")
+        return value
+
+    def default_value(self, where: str, origin: Callable[[str], str]) -> Any:
+        if self.default is REQUIRED:
+            raise ConfigError(f"{origin(where)}: {where}: required key is missing")
+        return copy.deepcopy(self.default)
+
+
+class Section:
+    """A mapping of named fields / sub-sections.
+
+    ``tag`` + ``variants``: the value of the tag field (e.g. ``name``) selects extra fields, so that a loss
+    section named ``avsa`` accepts ``negatives`` while one named ``avc`` does not.
+    ``check(section_dict) -> str | None`` runs after the fields validate, for constraints between keys; a
+    returned string is the error (it may start with ``key: `` to name the offending sub-key).
+    ``required``: the whole section must be present (otherwise its defaults are used, or it is absent when
+    ``optional`` is set and it was not given).
+    """
+
+    def __init__(self, fields: Mapping[str, "Field | Section"], *, tag: str | None = None,
+                 variants: Mapping[str, Mapping[str, "Field | Section"]] | None = None,
+                 check: Callable[[dict], str | None] | None = None, required: bool = False,
+                 optional: bool = False, help: str = ""):
+        self.fields = dict(fields)
+        self.tag, self.variants = tag, dict(variants or {})
+        self.check, self.required, self.optional, self.help = check, required, optional, help
+        if tag is not None and not isinstance(self.fields.get(tag), Field):
+            raise ValueError(f"tag {tag!r} must be one of the section's fields")
+
+    def fields_for(self, value: Mapping) -> dict:
+        fields = dict(self.fields)
+        if self.tag is not None:
+            fields.update(self.variants.get(value.get(self.tag, self.fields[self.tag].default), {}))
+        return fields
+
+    def validate(self, value: Any, where: str, origin: Callable[[str], str]) -> dict:
+        prefix = f"{where}." if where else ""
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{origin(where)}: {where or '<top level>'}: must be a mapping, "
+                              f"got {type(value).__name__} {value!r}")
+        if self.tag is not None and self.variants:
+            self.fields[self.tag].choices = self.fields[self.tag].choices or list(self.variants)
+        fields = self.fields_for(value)
+        for key in value:
+            if key not in fields:
+                hint = difflib.get_close_matches(str(key), list(fields), n=1)
+                extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+                raise ConfigError(f"{origin(prefix + str(key))}: {prefix}{key}: unknown key{extra}")
+        out = {}
+        # The tag first, so that an unknown variant is reported before its (then unknown) keys.
+        order = sorted(fields, key=lambda k: k != self.tag)
+        for key in order:
+            spec = fields[key]
+            if key in value:
+                out[key] = spec.validate(value[key], prefix + key, origin)
+            elif isinstance(spec, Section):
+                if spec.required:
+                    raise ConfigError(f"{origin(prefix + key)}: {prefix}{key}: required section is missing")
+                if not spec.optional:
+                    out[key] = spec.validate({}, prefix + key, origin)
+            else:
+                out[key] = spec.default_value(prefix + key, origin)
+        if self.check is not None:
+            problem = self.check(out)
+            if problem:
+                sub, sep, msg = problem.partition(": ")
+                key = f"{prefix}{sub}" if sep and sub in out else where or "<top level>"
+                msg = msg if sep and sub in out else problem
+                raise ConfigError(f"{origin(key)}: {key}: {msg}")
+        return {k: out[k] for k in fields if k in out}
+
+    def default_value(self, where: str, origin: Callable[[str], str]) -> dict:
+        return self.validate({}, where, origin)
+
+
+# ------------------------------------------------------------------------------------------ registry
+_SECTIONS: dict[str, Section] = {}
+_TOP_KEYS: dict[str, Field] = {}
+
+
+def register_section(name: str, schema: Section) -> Section:
+    """Declare the schema of top-level section ``name`` (called by the module that reads it)."""
+    if name in _SECTIONS and _SECTIONS[name] is not schema:
+        raise ValueError(f"config section {name!r} registered twice")
+    _SECTIONS[name] = schema
+    return schema
+
+
+def register_keys(fields: Mapping[str, Field]) -> None:
+    """Declare top-level scalar keys (``seed``, ``resume``, ...)."""
+    for key, spec in fields.items():
+        if key in _TOP_KEYS and _TOP_KEYS[key] is not spec:
+            raise ValueError(f"top-level config key {key!r} registered twice")
+        _TOP_KEYS[key] = spec
+
+
+def root_schema() -> Section:
+    for module in SCHEMA_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module and not module.startswith(f"{err.name}."):
+                raise
+    return Section({**_TOP_KEYS, **_SECTIONS})
+
+
+# ------------------------------------------------------------------------------------------ loading
+def _provenance(value: Any, dotted: str, source: str) -> dict[str, str]:
+    """Map every dotted key inside ``value`` (and ``dotted`` itself) to the file that set it."""
+    out = {dotted: source} if dotted else {}
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            out.update(_provenance(sub, f"{dotted}.{key}" if dotted else str(key), source))
+    return out
+
+
+def _merge(base: dict, base_origins: dict, new: Mapping, new_origins: Mapping, prefix: str = "") -> dict:
+    """Deep-merge ``new`` into ``base`` (mappings merge, the rest is replaced), updating ``base_origins``."""
+    out = dict(base)
+    for key, value in new.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], base_origins, value, new_origins, dotted + ".")
+        else:
+            out[key] = copy.deepcopy(value)
+            for old in [k for k in base_origins if k == dotted or k.startswith(dotted + ".")]:
+                del base_origins[old]
+            base_origins.update({k: v for k, v in new_origins.items()
+                                 if k == dotted or k.startswith(dotted + ".")})
+    return out
+
+
+def _read_file(path: str, chain: tuple[str, ...] = ()) -> tuple[dict, dict]:
+    """Load one YAML file and its bases. Returns (merged dict, {dotted key: file that set it})."""
+    real = os.path.realpath(path)
+    if real in chain:
+        raise ConfigError(f"{path}: base: inheritance cycle through {os.path.basename(path)}")
+    if not os.path.isfile(path):
+        if chain:
+            raise ConfigError(f"{chain[-1]}: base: config file not found: {path}")
+        raise ConfigError(f"{path}: <file>: config file not found")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml_load(f.read())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f"line {mark.line + 1}" if mark is not None else "?"
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{path}: <yaml {line}>: invalid YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: <top level>: must be a mapping of keys, got {type(data).__name__}")
+    bases = data.pop("base", None)
+    if isinstance(bases, str):
+        bases = [bases]
+    if bases is not None and not (isinstance(bases, list) and all(isinstance(b, str) for b in bases)):
+        raise ConfigError(f"{path}: base: must be a path or a list of paths")
+    merged: dict = {}
+    origins: dict[str, str] = {}
+    for base in bases or []:
+        base_path = os.path.normpath(os.path.join(os.path.dirname(path), base))
+        base_data, base_origins = _read_file(base_path, chain + (real,))
+        merged = _merge(merged, origins, base_data, base_origins)
+    merged = _merge(merged, origins, data, _provenance(data, "", path))
+    return merged, origins
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"dataset.batch_size=8"`` -> ``("dataset.batch_size", 8)``; the value is parsed as YAML."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set: {text}: expected dotted.key=value")
+    try:
+        value = yaml_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise ConfigError(f"--set: {key}: cannot parse value {raw!r} as YAML") from None
+    return key, value
+
+
+def _apply_override(cfg: dict, key: str, value: Any, origins: dict) -> None:
+    parts = key.split(".")
+    node = cfg
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            raise ConfigError(f"--set: {'.'.join(parts[:i + 1])}: is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+    for old in [k for k in origins if k == key or k.startswith(key + ".")]:
+        del origins[old]
+    origins.update(_provenance(value, key, "--set"))
+
+
+def load_config(path: str, overrides: Iterable[str] = (), required: Iterable[str] = ()) -> dict:
+    """Read, merge, override and validate a config. Returns the resolved dict (defaults filled in).
+
+    ``required``: top-level sections this caller needs (e.g. ``("dataset", "model")``).
+    """
+    raw, origins = _read_file(path)
+    for text in overrides:
+        key, value = parse_override(text)
+        _apply_override(raw, key, value, origins)
+
+    def origin(dotted: str) -> str:
+        while dotted:
+            dotted = dotted.split("[")[0]
+            if dotted in origins:
+                return origins[dotted]
+            dotted = dotted.rpartition(".")[0]
+        return path
+
+    for name in required:
+        if name not in raw:
+            raise ConfigError(f"{path}: {name}: required section is missing")
+    return root_schema().validate(raw, "", origin)
+
+
+def save_config(cfg: Mapping, run_dir: str) -> str:
+    """Write the resolved config as ``<run_dir>/config.yaml`` (atomically) and return the path."""
+    os.makedirs(run_dir, exist_ok=True)
+    target = os.path.join(run_dir, "config.yaml")
+    tmp = f"{target}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        yaml.safe_dump(_plain(cfg), f, sort_keys=False, default_flow_style=None)
+    os.replace(tmp, target)
+    return target
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -122,8 +122,9 @@ class Section:
     section named ``avsa`` accepts ``negatives`` while one named ``avc`` does not.
     ``check(section_dict) -> str | None`` runs after the fields validate, for constraints between keys; a
     returned string is the error (it may start with ``key: `` to name the offending sub-key).
-    ``required``: the whole section must be present (otherwise its defaults are used, or it is absent when
-    ``optional`` is set and it was not given).
+    ``required``: the whole section must be present. Otherwise an absent section gets its defaults, or stays absent
+    when ``optional`` is set (or, at the top level, when it has required keys: each script names the sections it
+    needs in ``load_config(required=...)``).
     """
 
     def __init__(self, fields: Mapping[str, "Field | Section"], *, tag: str | None = None,
@@ -166,7 +167,13 @@ class Section:
                 if spec.required:
                     raise ConfigError(f"{origin(prefix + key)}: {prefix}{key}: required section is missing")
                 if not spec.optional:
-                    out[key] = spec.validate({}, prefix + key, origin)
+                    try:
+                        out[key] = spec.validate({}, prefix + key, origin)
+                    except ConfigError:
+                        if where:  # nested: a section with required keys must be given
+                            raise
+                        # top level: a section this config does not use (e.g. `loss` in an eval config) stays
+                        # absent; scripts name the sections they need in load_config(required=...).
             else:
                 out[key] = spec.default_value(prefix + key, origin)
         if self.check is not None:

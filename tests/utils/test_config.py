@@ -151,3 +151,17 @@ def test_cli_prints_one_line_and_exits_2(tmp_path, text, expected):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_absent_top_level_section_with_required_keys_stays_absent_unless_required(tmp_path, monkeypatch):
+    sections = dict(config_mod._SECTIONS)
+    sections["needs"] = Section({"path": Field(str)})
+    monkeypatch.setattr(config_mod, "_SECTIONS", sections)
+    path = write(tmp_path, "c.yaml", "seed: 1\n")
+    cfg = load_config(path)
+    assert "needs" not in cfg and "optimizer" in cfg  # defaults-only sections are filled in
+    with pytest.raises(ConfigError, match="needs: required section is missing"):
+        load_config(path, required=["needs"])
+    bad = write(tmp_path, "d.yaml", "needs: {}\n")
+    with pytest.raises(ConfigError, match="needs.path: required key is missing"):
+        load_config(bad)

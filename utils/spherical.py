@@ -1,0 +1,95 @@
+"""Sphere geometry of 360° video: gnomonic (perspective) views of equirectangular frames (spec §3.1, §3.3, §3.4).
+
+Coordinate convention of the whole project (written here and in `utils/ambisonics.py` only):
+* azimuth 0 = front = the centre column of the equirectangular frame, positive to the LEFT (the left image edge is
+  +180°, the right edge −180°); elevation positive UP (top row +90°). Angles are radians in code, degrees in configs.
+* Cartesian frame: X front, Y left, Z up; direction (az, el) = (cos az·cos el, sin az·cos el, sin el).
+* Equirect pixel x ∈ [0, W) (pixel edges, centre of pixel i at i + 0.5) ↔ azimuth π·(1 − 2x/W);
+  y ∈ [0, H) ↔ elevation (π/2)·(1 − 2y/H).
+
+A perspective view centred on (az, el) with zero roll has its image x axis pointing right (toward −Y after the yaw) and
+its y axis down; its half-extents on the tangent plane are tan(hfov/2) and tan(vfov/2). Unlike the original NFOV code
+(§10.7) the screen grid is symmetric (pixel centres), yaw is not quantised, and the ±180° seam is interpolated across.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["angular_distance", "equirect_to_perspective", "hfov_from_reference", "perspective_directions"]
+
+
+def hfov_from_reference(hf):
+    """Horizontal FOV (radians) of the original's ``hfov_lims`` unit: half-width π·hf on the tangent plane (§3.3),
+    so 0.0707 → 25.0° and 0.25 → 76.3°. Works on floats and tensors."""
+    if isinstance(hf, torch.Tensor):
+        return 2 * torch.atan(math.pi * hf)
+    return 2 * math.atan(math.pi * hf)
+
+
+def angular_distance(azimuth_a, elevation_a, azimuth_b, elevation_b) -> torch.Tensor:
+    """Great-circle angle (radians) between directions; broadcasts. Haversine form: exact for small angles."""
+    half_del = (elevation_b - elevation_a) / 2
+    half_daz = (azimuth_b - azimuth_a) / 2
+    h = torch.sin(half_del) ** 2 + torch.cos(elevation_a) * torch.cos(elevation_b) * torch.sin(half_daz) ** 2
+    return 2 * torch.asin(h.clamp(0, 1).sqrt())
+
+
+def perspective_directions(azimuth, elevation, hfov, vfov, size) -> tuple[torch.Tensor, torch.Tensor]:
+    """Azimuth and elevation (K, h, w) seen by each pixel centre of K perspective views (inverse gnomonic projection).
+
+    azimuth, elevation, hfov, vfov: (K,) radians; size: (h, w).
+    """
+    h, w = size
+    device, dtype = azimuth.device, azimuth.dtype if azimuth.is_floating_point() else torch.float32
+    screen_x = (torch.arange(w, device=device, dtype=dtype) + 0.5) * (2 / w) - 1  # (w,) in (-1, 1), right
+    screen_y = (torch.arange(h, device=device, dtype=dtype) + 0.5) * (2 / h) - 1  # (h,) in (-1, 1), down
+    right = screen_x[None, None, :] * torch.tan(hfov / 2)[:, None, None]  # (K, 1, w)
+    down = screen_y[None, :, None] * torch.tan(vfov / 2)[:, None, None]  # (K, h, 1)
+    # Camera ray (forward 1, left −right, up −down), pitched up by el about Y, then yawed by az about Z.
+    cos_el, sin_el = torch.cos(elevation)[:, None, None], torch.sin(elevation)[:, None, None]
+    forward = cos_el + down * sin_el  # (K, h, 1): X after the pitch (screen-down is −up of the camera)
+    up = sin_el - down * cos_el  # (K, h, 1): Z
+    cos_az, sin_az = torch.cos(azimuth)[:, None, None], torch.sin(azimuth)[:, None, None]
+    x = forward * cos_az + right * sin_az  # left = −right; X = fwd·cos az − left·sin az
+    y = forward * sin_az - right * cos_az  # Y = fwd·sin az + left·cos az
+    ray_azimuth = torch.atan2(y, x)
+    ray_elevation = torch.atan2(up.expand_as(x), torch.hypot(x, y))
+    return ray_azimuth, ray_elevation
+
+
+def equirect_to_perspective(equirect: torch.Tensor, azimuth, elevation, hfov, vfov, size,
+                            mode: str = "bilinear") -> torch.Tensor:
+    """K perspective views of T equirectangular frames in one ``grid_sample`` call.
+
+    equirect: (T, C, H, W) uint8 or float (any device; label maps: integer dtype with ``mode="nearest"``).
+    azimuth, elevation, hfov, vfov: (K,) radians (tensors or floats). size: (h, w).
+    Returns (K·T, C, h, w), view-major (reshape to (K, T, C, h, w)), dtype of the input (integers rounded).
+    """
+    frames, channels, height, width = equirect.shape
+    angles = [torch.as_tensor(a, dtype=torch.float32, device=equirect.device).reshape(-1)
+              for a in (azimuth, elevation, hfov, vfov)]
+    num_views = max(a.numel() for a in angles)
+    angles = [a.expand(num_views) for a in angles]
+    ray_azimuth, ray_elevation = perspective_directions(*angles, size)
+    h, w = size
+    # One column of circular padding on each side carries bilinear interpolation across the ±180° seam.
+    padded = torch.empty(frames, channels, height, width + 2, dtype=torch.float32, device=equirect.device)
+    padded[..., 1:-1] = equirect
+    padded[..., 0] = equirect[..., -1]
+    padded[..., -1] = equirect[..., 0]
+    # Pixel coordinates in the padded frame → grid_sample's normalised coordinates (align_corners=False).
+    column = (math.pi - ray_azimuth) * (width / (2 * math.pi)) + 1
+    row = (math.pi / 2 - ray_elevation) * (height / math.pi)
+    grid = torch.stack([column * (2 / (width + 2)) - 1, row * (2 / height) - 1], dim=-1)  # (K, h, w, 2)
+    # The K views side by side along the width: one grid shared by all T frames (expand, no copy of the frames).
+    grid = grid.permute(1, 0, 2, 3).reshape(1, h, num_views * w, 2).expand(frames, -1, -1, -1)
+    views = F.grid_sample(padded, grid, mode=mode, padding_mode="border", align_corners=False)  # (T, C, h, K·w)
+    views = views.reshape(frames, channels, h, num_views, w).permute(3, 0, 1, 2, 4)
+    if not equirect.is_floating_point():
+        info = torch.iinfo(equirect.dtype)
+        views = views.round().clamp_(info.min, info.max)
+    return views.to(equirect.dtype).reshape(num_views * frames, channels, h, w)

@@ -1,0 +1,75 @@
+"""Shapes and parameter counts of the benchmark heads (spec §8.1, §8.3, §8.4)."""
+
+import pytest
+import torch
+from torch import nn
+
+from models.classifiers import ActionClassifier, PairClassifier
+from models.fpn import FPNHead, TimePool
+
+PAPER_LEVELS = {"conv2x": (64, 8, 56), "conv3x": (128, 4, 28), "conv4x": (256, 2, 14), "conv5x": (512, 1, 7)}
+
+
+def _count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("cond_dim, expected", [(0, 4_235_055), (512, 4_366_127), (1536, 4_628_271)])
+def test_fpn_parameter_counts_match_the_original(cond_dim, expected):
+    head = FPNHead((64, 128, 256, 512), (8, 4, 2, 1), num_classes=32, cond_dim=cond_dim)
+    assert _count(head) == expected
+
+
+def test_fpn_output_shape_and_conditioning_is_used():
+    torch.manual_seed(0)
+    head = FPNHead((8, 16, 32, 64), (4, 2, 1, 1), num_classes=5, cond_dim=6, fpn_dim=32, segm_dim=32)
+    feats = {"conv2x": torch.randn(3, 8, 4, 16, 16), "conv3x": torch.randn(3, 16, 2, 8, 8),
+             "conv4x": torch.randn(3, 32, 1, 4, 4), "conv5x": torch.randn(3, 64, 1, 2, 2)}
+    cond = torch.randn(3, 6, requires_grad=True)
+    logits = head(feats, cond)
+    assert logits.shape == (3, 5, 16, 16)
+    logits.square().sum().backward()
+    assert cond.grad.abs().sum() > 0  # the conditioning reaches the output
+    other = head(feats, cond.detach() + 1.0)
+    assert not torch.allclose(other, logits)
+
+
+def test_fpn_paper_shapes_and_init():
+    head = FPNHead((64, 128, 256, 512), (8, 4, 2, 1), num_classes=32)
+    feats = {k: torch.randn(1, c, t, s, s) for k, (c, t, s) in PAPER_LEVELS.items()}
+    assert head(feats).shape == (1, 32, 56, 56)
+    conv_weights = torch.cat([m.weight.flatten() for m in head.modules() if isinstance(m, nn.Conv2d)])
+    assert conv_weights.std().item() == pytest.approx(0.001, rel=0.02)  # every conv ~ N(0, 0.001)
+
+
+def test_time_pool_starts_as_the_mean_over_time():
+    x = torch.randn(2, 3, 4, 5, 5)
+    torch.testing.assert_close(TimePool(4)(x), x.mean(dim=2))
+
+
+def test_pair_classifier_shape_and_count():
+    clf = PairClassifier(feature_dim=512, hidden_dim=512)
+    assert _count(clf) == 1024 * 512 + 512 + 512 * 2 + 2
+    assert clf(torch.randn(3, 4, 512), torch.randn(3, 4, 512)).shape == (3, 4, 2)
+
+
+class _PoolOnly(nn.Module):
+    """Stand-in encoder: the mean over (T, H, W) of a linear map of the pixels, as ``pool``."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.proj = nn.Conv3d(3, dim, 1)
+
+    def forward(self, video, return_embs=False):
+        pool = self.proj(video).mean(dim=(2, 3, 4))
+        return {"pool": pool} if return_embs else pool
+
+
+def test_action_classifier_is_linear_on_the_pooled_feature():
+    torch.manual_seed(0)
+    clf = ActionClassifier(_PoolOnly(8), feature_dim=8, num_classes=51).eval()
+    video = torch.randn(2, 3, 4, 6, 6)
+    linear = clf.classifier[1]
+    expected = linear(clf.video_model(video))
+    torch.testing.assert_close(clf(video), expected)
+    assert clf(video).shape == (2, 51)

@@ -1,0 +1,99 @@
+"""Log-mel spectrograms of FOA crops, all crops and channels in one call (spec §4.2).
+
+Shapes: foa (..., C, S) → (..., C, frames, n_mels), e.g. (B, K, 4, 24000) → (B, K, 4, 100, 128) at 24 kHz, n_fft 512,
+hop 240 (10 ms), 128 mels, 1-s crops. The same filterbank (Slaney mel scale and area normalisation, fmax = rate/2) is
+used in both modes:
+* ``parity=True`` reproduces the original (librosa 0.7.2) for its checkpoint and its statistics file
+  ``MelSpectDB-24khz-257fft-128mels-norm-stats.npz``: MAGNITUDE mel, reflect padding, 10·log10 (so half the usual dB
+  scale), floor at max − 100 per channel, first ``frames`` frames.
+* ``parity=False``: POWER mel, zero padding, 10·log10 (true dB), same floor. Its statistics differ from the original's
+  file: compute them with ``tools/compute_audio_stats.py``.
+Normalisation: (dB − mean[mel]) / (std[mel] + 1e-5), one 128-vector pair for every channel and crop.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+from torch import nn
+from torchaudio.transforms import MelSpectrogram
+
+from utils.errors import DataError
+
+__all__ = ["LogMel", "load_mel_stats", "log_mel"]
+
+_AMIN = 1e-10
+_TOP_DB = 100.0
+_STD_EPS = 1e-5
+
+
+@functools.lru_cache(maxsize=8)
+def _load_stats_cached(path: str) -> tuple[torch.Tensor, torch.Tensor]:
+    try:
+        with np.load(path) as data:
+            mean, std = data["mean"], data["std"]
+    except (OSError, ValueError, KeyError) as err:
+        raise DataError(f"{path}: not a mel statistics file with keys mean, std ({err})") from None
+    if mean.ndim != 1 or mean.shape != std.shape:
+        raise DataError(f"{path}: mean and std must be two vectors of the same length, got {mean.shape}, {std.shape}")
+    return torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(std.astype(np.float32))
+
+
+def load_mel_stats(path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-mel-band (mean, std), float32 (n_mels,), from an .npz with keys ``mean`` and ``std``."""
+    mean, std = _load_stats_cached(str(path))
+    return mean.clone(), std.clone()
+
+
+class LogMel(nn.Module):
+    """(..., C, S) waveforms → (..., C, frames, n_mels) log-mel, optionally normalised. Move it with ``.to(device)``.
+
+    stats: None (no normalisation), a path to an .npz (`load_mel_stats`) or a (mean, std) pair of (n_mels,) tensors.
+    """
+
+    def __init__(self, rate: int = 24000, n_fft: int = 512, hop: int = 240, n_mels: int = 128, frames: int = 100,
+                 stats=None, parity: bool = False):
+        super().__init__()
+        self.frames = frames
+        self.mel = MelSpectrogram(sample_rate=rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels,
+                                  power=1.0 if parity else 2.0, center=True,
+                                  pad_mode="reflect" if parity else "constant", mel_scale="slaney", norm="slaney")
+        if isinstance(stats, (str, bytes)) or hasattr(stats, "__fspath__"):
+            stats = load_mel_stats(stats)
+        if stats is not None:
+            mean, std = (torch.as_tensor(s, dtype=torch.float32) for s in stats)
+            if mean.shape != (n_mels,) or std.shape != (n_mels,):
+                raise ValueError(f"mel stats must have shape ({n_mels},), got {tuple(mean.shape)}, {tuple(std.shape)}")
+            self.register_buffer("mean", mean)
+            self.register_buffer("scale", 1.0 / (std + _STD_EPS))
+        else:
+            self.mean = self.scale = None
+
+    def forward(self, foa: torch.Tensor) -> torch.Tensor:
+        spectrum = self.mel(foa)  # (..., C, n_mels, time): every crop and channel in one STFT
+        if spectrum.shape[-1] < self.frames:
+            raise ValueError(f"{foa.shape[-1]} samples give {spectrum.shape[-1]} frames, fewer than {self.frames}")
+        db = 10.0 * torch.log10(spectrum[..., : self.frames].clamp(min=_AMIN))
+        db = torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - _TOP_DB)  # per channel, as librosa's top_db
+        db = db.transpose(-1, -2)
+        if self.mean is not None:
+            db = (db - self.mean) * self.scale
+        return db.contiguous()
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_log_mel(rate, n_fft, hop, n_mels, frames, parity, device) -> LogMel:
+    return LogMel(rate, n_fft, hop, n_mels, frames, None, parity).to(device)
+
+
+def log_mel(foa: torch.Tensor, rate: int = 24000, n_fft: int = 512, hop: int = 240, n_mels: int = 128,
+            frames: int = 100, stats=None, parity: bool = False) -> torch.Tensor:
+    """Functional form of `LogMel` (filterbank cached per setting and device): (..., C, S) → (..., C, frames, n_mels)."""
+    features = _cached_log_mel(rate, n_fft, hop, n_mels, frames, parity, foa.device)(foa)
+    if stats is None:
+        return features
+    mean, std = load_mel_stats(stats) if not isinstance(stats, (tuple, list)) else stats
+    mean, std = torch.as_tensor(mean).to(features), torch.as_tensor(std).to(features)
+    return (features - mean) / (std + _STD_EPS)

@@ -1,0 +1,130 @@
+"""Data loading that can stop and restart anywhere: a seeded, sharded, skippable batch order.
+
+Each epoch's order is a permutation drawn from a generator seeded by (seed, epoch), the same on every rank; rank r
+takes every world_size-th element (DistributedSampler-equivalent sharding). ``set_epoch(epoch, start_step)`` skips
+the batches a resumed run has already consumed. Indices travel to the workers as ``(epoch, index)`` pairs and the
+dataset is told the epoch (``dataset.set_epoch(epoch)`` when it has one) right before each sample is drawn, so
+datasets that derive their random draws from (seed, epoch, index) give the same sample whatever worker reads it,
+with persistent workers, and after a resume.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from utils.errors import ConfigError
+from utils.seeding import make_generator, seed_worker
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return (int(seed) * 1_000_003 + int(epoch)) % 2**63
+
+
+class EpochBatchSampler(Sampler):
+    """Yields this rank's batches of ``(epoch, index)`` pairs.
+
+    drop_last=True (training): every rank gets the same number of full batches; the tail is dropped.
+    drop_last=False (testing): the order is padded by repeating its start so every rank sees the same number of
+    samples and batch sizes (the criterion gathers negatives across ranks, which needs equal batch sizes).
+    """
+
+    def __init__(self, num_samples: int, batch_size: int, *, shuffle: bool, drop_last: bool, seed: int,
+                 rank: int = 0, world_size: int = 1):
+        self.num_samples, self.batch_size = num_samples, batch_size
+        self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.start_step = 0, 0
+
+    def set_epoch(self, epoch: int, start_step: int = 0) -> None:
+        self.epoch, self.start_step = epoch, start_step
+
+    def _per_rank(self) -> int:
+        if self.drop_last:
+            return self.num_samples // self.world_size
+        return math.ceil(self.num_samples / self.world_size)
+
+    def __len__(self) -> int:
+        """Batches per epoch on this rank (before skipping)."""
+        per_rank = self._per_rank()
+        return per_rank // self.batch_size if self.drop_last else math.ceil(per_rank / self.batch_size)
+
+    def __iter__(self):
+        if self.shuffle:
+            order = torch.randperm(self.num_samples, generator=make_generator(epoch_seed(self.seed, self.epoch)))
+        else:
+            order = torch.arange(self.num_samples)
+        total = self._per_rank() * self.world_size
+        order = order.repeat(math.ceil(total / max(self.num_samples, 1)))[:total]
+        mine = order[self.rank::self.world_size].tolist()
+        for step in range(self.start_step, len(self)):
+            yield [(self.epoch, i) for i in mine[step * self.batch_size:(step + 1) * self.batch_size]]
+
+
+class _EpochIndexed(Dataset):
+    """Receives ``(epoch, index)`` from the sampler and tells the wrapped dataset the epoch before reading."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+        self._set_epoch = getattr(dataset, "set_epoch", None)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, index = key
+        if self._set_epoch is not None:
+            self._set_epoch(epoch)
+        return self.dataset[index]
+
+
+def make_loader(dataset: Dataset, batch_size: int, cfg: dict, *, train: bool, rank: int = 0, world_size: int = 1,
+                device: torch.device = torch.device("cpu"), collate_fn=None) -> DataLoader:
+    """DataLoader with an :class:`EpochBatchSampler` (``loader.batch_sampler``).
+
+    batch_size: the GLOBAL batch (as in the paper's "batch size 28 over 2 GPUs"); each rank loads
+    batch_size / world_size samples. cfg: the run config (``seed``, ``num_workers``).
+    """
+    if batch_size % world_size:
+        raise ConfigError(f"<config>: dataset.batch_size: {batch_size} is not divisible by the {world_size} processes")
+    per_rank = batch_size // world_size
+    sampler = EpochBatchSampler(len(dataset), per_rank, shuffle=train, drop_last=train, seed=cfg["seed"],
+                                rank=rank, world_size=world_size)
+    if len(sampler) == 0:
+        raise ConfigError(f"<config>: dataset.batch_size: {batch_size} is larger than the "
+                          f"{'train' if train else 'test'} split ({len(dataset)} samples)")
+    workers = cfg["num_workers"]
+    return DataLoader(_EpochIndexed(dataset), batch_sampler=sampler, num_workers=workers,
+                      collate_fn=collate_fn, pin_memory=device.type == "cuda", worker_init_fn=seed_worker,
+                      generator=make_generator(cfg["seed"] + rank), persistent_workers=workers > 0)
+
+
+def start_epoch(loader: DataLoader, epoch: int, start_step: int = 0) -> None:
+    """Select the epoch's order (skipping ``start_step`` batches) and reseed the loader's generator."""
+    loader.batch_sampler.set_epoch(epoch, start_step)
+    loader.generator.manual_seed(epoch_seed(loader.batch_sampler.seed + loader.batch_sampler.rank, epoch))
+
+
+def to_device(batch, device: torch.device):
+    """Move every tensor of a (nested) batch to ``device`` (non-blocking from pinned memory)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def batch_size_of(batch) -> int:
+    """Number of samples in a collated batch (dim 0 of its first tensor)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.shape[0] if batch.dim() else 0
+    if isinstance(batch, (dict, list, tuple)):
+        for value in (batch.values() if isinstance(batch, dict) else batch):
+            n = batch_size_of(value)
+            if n:
+                return n
+    return 0

@@ -1,0 +1,264 @@
+"""The training loop: epochs of optimizer steps, a test phase after each, checkpoints, resume, pre-emption.
+
+``fit`` prepares the parts (device, channels-last, optimizer, schedule, AMP scaler, resume or curriculum init,
+DDP) and runs the epochs; ``train_one_epoch`` is the loop you can follow from loader to optimizer step;
+``evaluate`` is the test phase (task in eval mode: encoders AND criterion, so no dropout, spec §10.24).
+
+A *task* is an ``nn.Module`` whose ``forward(batch) -> (loss, metrics)`` takes a collated batch already on the
+device and returns a scalar loss and a dict of scalar metrics (tensors or floats). It holds every trainable part,
+so DDP synchronises all of them (spec §10.23). Optional ``state_modules() -> {name: module}`` names the parts
+stored in checkpoints (default ``{"model": task}``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from engine.data import batch_size_of, make_loader, start_epoch, to_device
+from engine.optim import build_optimizer, build_scheduler
+from engine.run import Run
+from engine.signals import RunInterrupted, StopRequest
+from engine.state import Position, load_entry, resume, save_state, state_modules
+from utils.checkpoint import LATEST, snapshot_name
+from utils.errors import AvsaError
+from utils.logs import Progress
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class TrainingDiverged(AvsaError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class Meters:
+    """Running sample-weighted sums of the per-step (already rank-averaged) loss and metrics of one epoch."""
+
+    def __init__(self, state: dict | None = None):
+        self.count = state["count"] if state else 0
+        self.sums: dict[str, float] = dict(state["sums"]) if state else {}
+
+    def update(self, values: dict[str, float], n: int) -> None:
+        self.count += n
+        for key, value in values.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value * n
+
+    def averages(self) -> dict[str, float]:
+        return {key: total / max(self.count, 1) for key, total in self.sums.items()}
+
+    def state(self) -> dict:
+        return {"count": self.count, "sums": dict(self.sums)}
+
+
+def _reduce_step(run: Run, loss: torch.Tensor, metrics: dict, flag: float = 0.0) -> tuple[dict[str, float], float]:
+    """Rank-averaged loss and metrics of one step, plus the sum of ``flag`` over ranks, in ONE collective
+    and one device sync."""
+    keys = sorted(metrics)
+    packed = torch.stack([loss.detach().float().reshape(()),
+                          *(torch.as_tensor(metrics[k], device=loss.device).detach().float().reshape(())
+                            for k in keys),
+                          torch.tensor(flag, device=loss.device)])
+    if run.dist.distributed:
+        dist.all_reduce(packed)
+        packed[:-1] /= run.dist.world_size
+    values = packed.tolist()
+    return {"loss": values[0], **dict(zip(keys, values[1:-1]))}, values[-1]
+
+
+def _autocast(run: Run):
+    precision = run.cfg["precision"]
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(run.device.type, dtype=AMP_DTYPES[precision])
+
+
+def _format(values: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.4g}" for k, v in values.items())
+
+
+def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimizer, scheduler, scaler,
+                    position: Position, meters: Meters, stop: StopRequest) -> dict[str, float]:
+    """Train ``model`` (the task, possibly DDP-wrapped) for the rest of epoch ``position.epoch``."""
+    cfg = run.cfg
+    epoch = position.epoch
+    start_epoch(loader, epoch, position.epoch_step)
+    model.train()
+    progress = Progress(loader, total=len(loader.batch_sampler) - position.epoch_step, desc=f"train {epoch + 1}",
+                        print_freq=cfg["print_freq"], clips_per_step=loader.batch_sampler.batch_size,
+                        quiet=run.quiet, enabled=run.is_main)
+    window = {"wait": 0.0, "time": 0.0, "samples": 0}
+    step_end = time.perf_counter()
+    for batch in progress:
+        ready = time.perf_counter()
+        n = batch_size_of(batch)
+        batch = to_device(batch, run.device)
+        with _autocast(run):
+            loss, metrics = model(batch)
+        values, stop_votes = _reduce_step(run, loss, metrics, float(stop.signum))
+        if not math.isfinite(values["loss"]):
+            last = os.path.join(run.run_dir, LATEST)
+            raise TrainingDiverged(
+                f"loss is {values['loss']} at epoch {epoch + 1}, step {position.epoch_step + 1} of the epoch "
+                f"(step {position.step + 1} in total); stopped without saving. Last good checkpoint: "
+                f"{last if os.path.exists(last) else 'none'}. Lower optimizer.lr, set grad_clip, or use fp32")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg["grad_clip"] is not None:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(task.parameters(), cfg["grad_clip"])
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        position.epoch_step += 1
+        position.step += 1
+        meters.update(values, n)
+
+        now = time.perf_counter()
+        window["wait"] += ready - step_end
+        window["time"] += now - step_end
+        window["samples"] += n * run.dist.world_size
+        step_end = now
+        progress.set(**values)
+        if position.step % cfg["print_freq"] == 0 or position.epoch_step == 1:
+            for key, value in values.items():
+                run.scalar(f"train/{key}", value, position.step)
+            run.scalar("train/lr", optimizer.param_groups[0]["lr"], position.step)
+            run.scalar("train/clips_per_s", window["samples"] / max(window["time"], 1e-9), position.step)
+            run.scalar("train/data_wait_fraction", window["wait"] / max(window["time"], 1e-9), position.step)
+            window = {"wait": 0.0, "time": 0.0, "samples": 0}
+
+        every = cfg["checkpoint_every_steps"]
+        if stop_votes or (every and position.step % every == 0):
+            save_state(os.path.join(run.run_dir, LATEST), cfg=cfg, task=task, optimizer=optimizer,
+                       scheduler=scheduler, scaler=scaler, position=position, meters=meters.state(),
+                       is_main=run.is_main)
+        if stop_votes:
+            signum = int(stop.signum) or 15
+            raise RunInterrupted(
+                f"stopped by signal {signum} after epoch {epoch + 1} step {position.epoch_step} "
+                f"(step {position.step} in total); checkpoint written to {os.path.join(run.run_dir, LATEST)}; "
+                f"run the same command again to resume", signum)
+    return meters.averages()
+
+
+@torch.no_grad()
+def evaluate(run: Run, model: nn.Module, loader, epoch: int, desc: str = "test") -> dict[str, float]:
+    """Average loss and metrics over ``loader`` with the task in eval mode (no dropout, BN running stats)."""
+    start_epoch(loader, epoch)
+    model.eval()
+    meters = Meters()
+    for batch in Progress(loader, total=len(loader.batch_sampler), desc=f"{desc} {epoch + 1}",
+                          print_freq=run.cfg["print_freq"], clips_per_step=loader.batch_sampler.batch_size,
+                          quiet=run.quiet, enabled=run.is_main):
+        n = batch_size_of(batch)
+        with _autocast(run):
+            loss, metrics = model(to_device(batch, run.device))
+        meters.update(_reduce_step(run, loss, metrics)[0], n)
+    return meters.averages()
+
+
+def to_channels_last(module: nn.Module) -> None:
+    """Channels-last weights (4-D: channels_last, 5-D: channels_last_3d); convolutions then run channels-last."""
+    for param in module.parameters():
+        if param.dim() == 4:
+            param.data = param.data.contiguous(memory_format=torch.channels_last)
+        elif param.dim() == 5:
+            param.data = param.data.contiguous(memory_format=torch.channels_last_3d)
+
+
+def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int, test_batch_size: int | None = None,
+        init_from: str | None = None, param_groups: list | None = None,
+        evaluate_fn: Callable[[int], dict[str, float]] | None = None, collate_fn=None,
+        find_unused_parameters: bool = False) -> dict[str, dict[str, float]]:
+    """Train ``task`` for ``optimizer.epochs`` epochs, resuming from ``<run_dir>/checkpoint.pth`` when ``resume``.
+
+    batch_size / test_batch_size: global batch sizes (split over ranks).
+    init_from: on a FRESH run only, load the ``model`` entry of this checkpoint into ``state_modules()["model"]``
+        (curriculum phase 2: the encoders; translation networks, heads and optimizer start fresh, spec §7.3).
+    param_groups: optimizer parameter groups (default: every parameter of ``task`` that requires a gradient).
+    evaluate_fn(epoch) -> metrics: replaces the default test phase over ``test_set``.
+    Returns ``{"train": ..., "test": ...}`` metrics of the last epoch run (empty when already finished).
+    """
+    cfg = run.cfg
+    task.to(run.device)
+    if cfg["sync_batchnorm"] and run.dist.distributed:
+        task = nn.SyncBatchNorm.convert_sync_batchnorm(task)
+    if cfg["channels_last"]:
+        to_channels_last(task)
+    optimizer = build_optimizer(cfg["optimizer"],
+                                param_groups or [p for p in task.parameters() if p.requires_grad])
+    loader_args = dict(rank=run.dist.rank, world_size=run.dist.world_size, device=run.device, collate_fn=collate_fn)
+    train_loader = make_loader(train_set, batch_size, cfg, train=True, **loader_args)
+    test_loader = None
+    if test_set is not None and evaluate_fn is None:
+        test_loader = make_loader(test_set, test_batch_size or batch_size, cfg, train=False, **loader_args)
+    steps_per_epoch = len(train_loader.batch_sampler)
+    scheduler = build_scheduler(cfg["optimizer"], optimizer, steps_per_epoch)
+    scaler = torch.amp.GradScaler(run.device.type, enabled=cfg["precision"] == "fp16")
+
+    restored = None
+    if cfg["resume"]:
+        restored = resume(run.run_dir, task=task, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+                          rank=run.dist.rank, world_size=run.dist.world_size, device=run.device, logger=run.logger)
+    position, meters = (restored[0], Meters(restored[1])) if restored else (Position(), Meters())
+    if restored is None and init_from:
+        load_entry(state_modules(task)["model"], init_from, "model", what="encoders")
+        run.logger.info(f"initialised the encoders from {init_from} (translation networks, heads, optimizer fresh)")
+
+    for name, module in state_modules(task).items():
+        count = sum(p.numel() for p in module.parameters())
+        run.logger.info(f"{name}: {count / 1e6:.3f} M parameters ({type(module).__name__})")
+    run.logger.info(f"train: {len(train_set)} samples, {steps_per_epoch} steps/epoch of {batch_size} "
+                    f"({cfg['optimizer']['name']}, lr {cfg['optimizer']['lr']:g}, {cfg['precision']}); "
+                    f"test: {len(test_set) if test_set is not None else 0} samples")
+
+    model = task
+    if run.dist.distributed:
+        model = DistributedDataParallel(task, device_ids=[run.device.index] if run.device.type == "cuda" else None,
+                                        find_unused_parameters=find_unused_parameters)
+    if cfg["compile"]:
+        model.compile()
+
+    results: dict[str, dict[str, float]] = {}
+    epochs = cfg["optimizer"]["epochs"]
+    if position.epoch >= epochs:
+        run.logger.info(f"already trained for {epochs} epochs; nothing to do")
+    with StopRequest() as stop:
+        while position.epoch < epochs:
+            epoch = position.epoch
+            started = time.perf_counter()
+            train_metrics = train_one_epoch(run, model, task, train_loader, optimizer, scheduler, scaler,
+                                            position, meters, stop)
+            task.eval()
+            if evaluate_fn is not None:
+                test_metrics = evaluate_fn(epoch)
+            elif test_loader is not None:
+                test_metrics = evaluate(run, model, test_loader, epoch)
+            else:
+                test_metrics = {}
+            for key, value in train_metrics.items():
+                run.scalar(f"train-epoch/{key}", value, epoch + 1)
+            for key, value in test_metrics.items():
+                run.scalar(f"test/{key}", value, epoch + 1)
+            run.logger.info(f"epoch {epoch + 1}/{epochs} ({time.perf_counter() - started:.1f} s) "
+                            f"train {_format(train_metrics)} | test {_format(test_metrics)}")
+            results = {"train": train_metrics, "test": test_metrics}
+
+            position.epoch, position.epoch_step = epoch + 1, 0
+            meters = Meters()
+            targets = [LATEST] + ([snapshot_name(epoch + 1)] if epoch + 1 in cfg["snapshot_epochs"] else [])
+            for name in targets:
+                save_state(os.path.join(run.run_dir, name), cfg=cfg, task=task, optimizer=optimizer,
+                           scheduler=scheduler, scaler=scaler, position=position, meters=meters.state(),
+                           is_main=run.is_main)
+            if run.writer is not None:
+                run.writer.flush()
+    return results

@@ -1,0 +1,80 @@
+"""Encoders and the audio-visual model; ``build_model(cfg["model"])`` and the schema of the ``model`` section.
+
+Config section ``model``::
+
+    model:
+      name: Cur-Loc4-TransfD2          # run name: the run directory is <model_dir>/<name>
+      model_dir: checkpoints/AVSA/YT360/R2Plus1D-D18-S112
+      init_from: null                  # avsa checkpoint whose `model` entry initialises the encoders (curriculum)
+      video: {arch: r2plus1d, depth: 18, width: 64}
+      audio: {arch: conv2d, depth: 10, width: 64, in_channels: 4}
+
+``width`` scales every layer's channels (embedding size 8·width); 64 is the paper's model, 4–8 make tiny CPU
+models for tests and demos. Video and audio must produce embeddings of the same size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from models.audio import SUPPORTED_DEPTHS as AUDIO_DEPTHS
+from models.audio import Conv2D
+from models.av import AVModel
+from models.video import BLOCKS_PER_STAGE, R2Plus1D
+from utils.checkpoint import load_checkpoint, load_state_strict
+from utils.config import REQUIRED, Field, Section, register_section
+
+__all__ = ["AVModel", "R2Plus1D", "Conv2D", "VIDEO_ENCODERS", "AUDIO_ENCODERS", "MODEL_SCHEMA", "build_model",
+           "build_video_encoder", "build_audio_encoder"]
+
+VIDEO_ENCODERS = {"r2plus1d": R2Plus1D}
+AUDIO_ENCODERS = {"conv2d": Conv2D}
+
+
+def _check_model(section: dict) -> str | None:
+    if section["video"]["width"] != section["audio"]["width"]:
+        return (f"audio: width {section['audio']['width']} must equal video.width {section['video']['width']} "
+                f"(both embeddings must have the same size)")
+    return None
+
+
+MODEL_SCHEMA = register_section("model", Section({
+    "name": Field(str, REQUIRED, help="run name: the run directory is <model_dir>/<name>"),
+    "model_dir": Field(str, "checkpoints", help="parent directory of the run directories"),
+    "init_from": Field(str, None, nullable=True,
+                       help="avsa checkpoint whose `model` entry initialises both encoders (curriculum phase 2)"),
+    "video": Section({
+        "arch": Field(str, "r2plus1d", choices=list(VIDEO_ENCODERS)),
+        "depth": Field(int, 18, choices=sorted(BLOCKS_PER_STAGE)),
+        "width": Field(int, 64, min=1, help="channels of the first stage; embedding size = 8·width"),
+    }),
+    "audio": Section({
+        "arch": Field(str, "conv2d", choices=list(AUDIO_ENCODERS)),
+        "depth": Field(int, 10, choices=list(AUDIO_DEPTHS)),
+        "width": Field(int, 64, min=1, help="channels of the first stage; embedding size = 8·width"),
+        "in_channels": Field(int, 4, min=1, help="input spectrogram channels (4 for FOA)"),
+    }),
+}, check=_check_model))
+
+
+def build_video_encoder(video_cfg: Mapping):
+    return VIDEO_ENCODERS[video_cfg["arch"]](depth=video_cfg["depth"], width=video_cfg["width"])
+
+
+def build_audio_encoder(audio_cfg: Mapping):
+    return AUDIO_ENCODERS[audio_cfg["arch"]](depth=audio_cfg["depth"], width=audio_cfg["width"],
+                                             in_channels=audio_cfg["in_channels"])
+
+
+def build_model(model_cfg: Mapping, *, load_init: bool = True) -> AVModel:
+    """The audio-visual model of a validated ``model`` section.
+
+    With ``load_init`` (the default) and ``init_from`` set, both encoders start from that checkpoint's ``model``
+    entry (strict). Pass ``load_init=False`` when the weights come from elsewhere right after (resume, evaluation
+    of a trained run), so the phase-1 file need not exist then (unlike the original, spec §10.26).
+    """
+    model = AVModel(build_video_encoder(model_cfg["video"]), build_audio_encoder(model_cfg["audio"]))
+    if load_init and model_cfg["init_from"]:
+        path = model_cfg["init_from"]
+        load_state_strict(model, load_checkpoint(path)["model"], "model (model.init_from)", path)
+    return model

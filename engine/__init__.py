@@ -9,29 +9,30 @@ How a script uses it (main-video-ssl.py is the complete example)::
                       required=("dataset", "model", "loss"))
     run = start_run(cfg, run_directory(cfg["model"], args.output), quiet=args.quiet)   # rank 0 writes the files
     try:
-        task = PretextTask(build_model(cfg["model"]), build_criterion(cfg["loss"], ...))  # any nn.Module with
-        results = fit(run, task, train_set, test_set,                                     # forward(batch) ->
-                      batch_size=cfg["dataset"]["batch_size"],                            #   (loss, metrics)
-                      init_from=cfg["model"]["init_from"])
+        # curriculum: phase-1 encoders on a fresh run only; a resumed run never needs that file (spec §10.26)
+        model = build_model(cfg["model"], load_init=not resumable(cfg, run.run_dir))
+        task = PretextTask(model, build_criterion(cfg["loss"], model.out_dim))  # any nn.Module with
+        results = fit(run, task, train_set, test_set,                           #   forward(batch) -> (loss, metrics)
+                      batch_size=cfg["dataset"]["batch_size"])
     finally:
         run.close()
 
 * ``start_run(cfg, run_dir, *, quiet=False, log_name="train.log") -> Run``: torchrun init (timeout
   ``dist_timeout_s``), seeding (``seed`` + rank), ``run_dir/{log_name, config.yaml, tensorboard/}``. ``Run`` has
   ``cfg, dist, run_dir, logger, writer, device, is_main, scalar(tag, value, step), close()``.
-* ``fit(run, task, train_set, test_set=None, *, batch_size, test_batch_size=None, init_from=None,
-  param_groups=None, evaluate_fn=None, collate_fn=None, find_unused_parameters=False) -> {"train": {..}, "test": {..}}``:
+* ``fit(run, task, train_set, test_set=None, *, batch_size, test_batch_size=None, param_groups=None,
+  evaluate_fn=None, collate_fn=None, find_unused_parameters=False) -> {"train": {..}, "test": {..}}``:
   device, channels-last, AMP (``precision``), optional compile, Adam/AdamW/SGD with a per-step schedule, DDP,
-  resume (``resume: true`` and ``<run_dir>/checkpoint.pth``), ``init_from`` (fresh runs only: the ``model`` entry
-  of that checkpoint), a test phase per epoch with the task in eval mode, checkpoints (``checkpoint.pth`` every
+  resume (``resume: true`` and ``<run_dir>/checkpoint.pth``; ``resumable(cfg, run_dir)`` tells beforehand),
+  a test phase per epoch with the task in eval mode, checkpoints (``checkpoint.pth`` every
   epoch and every ``checkpoint_every_steps``; ``checkpoint-ep{E}.pth`` at ``snapshot_epochs``), SIGTERM/SIGUSR1
-  (checkpoint, then ``RunInterrupted``), NaN/inf loss (``TrainingDiverged``), TensorBoard scalars.
+  (checkpoint, then ``RunInterrupted``), NaN/inf loss (``TrainingDiverged``), bad samples (batches' ``failures``
+  counted per epoch, ``DataError`` above ``max_bad_fraction``), TensorBoard scalars.
 * A task is an ``nn.Module``: ``forward(batch) -> (loss, metrics: dict[str, scalar])`` on a collated batch
   already on the device; optional ``state_modules() -> {name: module}`` names the checkpoint entries (default
   ``{"model": task}``). Everything trainable lives in it, so DDP synchronises all of it.
 * Building blocks for scripts with their own loops or test phases: ``make_loader``, ``start_epoch``,
-  ``to_device``, ``evaluate(run, model, loader, epoch)``, ``load_entry(module, path, entry)`` (strict, safe load of
-  one checkpoint entry), ``build_optimizer``, ``build_scheduler``.
+  ``to_device``, ``evaluate(run, model, loader, epoch)``, ``build_optimizer``, ``build_scheduler``.
 """
 
 from engine.data import EpochBatchSampler, make_loader, start_epoch, to_device
@@ -40,8 +41,8 @@ from engine.optim import build_optimizer, build_scheduler, lr_factor
 from engine.pretext import PretextTask
 from engine.run import DEBUG_OVERRIDES, Run, start_run
 from engine.signals import RunInterrupted
-from engine.state import load_entry
+from engine.state import resumable
 
 __all__ = ["DEBUG_OVERRIDES", "EpochBatchSampler", "PretextTask", "Run", "RunInterrupted", "TrainingDiverged",
-           "build_optimizer", "build_scheduler", "evaluate", "fit", "load_entry", "lr_factor", "make_loader",
+           "build_optimizer", "build_scheduler", "evaluate", "fit", "lr_factor", "resumable", "make_loader",
            "start_epoch", "start_run", "to_device", "train_one_epoch"]

@@ -15,7 +15,7 @@ import math
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from utils.errors import ConfigError
+from utils.errors import ConfigError, DataError
 from utils.seeding import make_generator, seed_worker
 
 
@@ -64,19 +64,20 @@ class EpochBatchSampler(Sampler):
 
 
 class _EpochIndexed(Dataset):
-    """Receives ``(epoch, index)`` from the sampler and tells the wrapped dataset the epoch before reading."""
+    """Receives ``(epoch, index)`` from the sampler and tells the wrapped dataset (in whichever process reads it)
+    the epoch before reading. This is what lets workers persist across epochs."""
 
     def __init__(self, dataset: Dataset):
-        self.dataset = dataset
-        self._set_epoch = getattr(dataset, "set_epoch", None)
+        self.dataset, self.epoch = dataset, None
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, key: tuple[int, int]):
         epoch, index = key
-        if self._set_epoch is not None:
-            self._set_epoch(epoch)
+        if epoch != self.epoch and hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+        self.epoch = epoch
         return self.dataset[index]
 
 
@@ -86,11 +87,14 @@ def make_loader(dataset: Dataset, batch_size: int, cfg: dict, *, train: bool, ra
 
     batch_size: the GLOBAL batch (as in the paper's "batch size 28 over 2 GPUs"); each rank loads
     batch_size / world_size samples. cfg: the run config (``seed``, ``num_workers``).
+    Training order: a dataset with ``set_epoch`` orders its own epochs (avsa datasets: permutations that keep a
+    video out of a batch twice, spec §2.3), which the sampler keeps; others are shuffled by the sampler.
     """
     if batch_size % world_size:
         raise ConfigError(f"<config>: dataset.batch_size: {batch_size} is not divisible by the {world_size} processes")
     per_rank = batch_size // world_size
-    sampler = EpochBatchSampler(len(dataset), per_rank, shuffle=train, drop_last=train, seed=cfg["seed"],
+    shuffle = train and not hasattr(dataset, "set_epoch")
+    sampler = EpochBatchSampler(len(dataset), per_rank, shuffle=shuffle, drop_last=train, seed=cfg["seed"],
                                 rank=rank, world_size=world_size)
     if len(sampler) == 0:
         raise ConfigError(f"<config>: dataset.batch_size: {batch_size} is larger than the "
@@ -105,6 +109,24 @@ def start_epoch(loader: DataLoader, epoch: int, start_step: int = 0) -> None:
     """Select the epoch's order (skipping ``start_step`` batches) and reseed the loader's generator."""
     loader.batch_sampler.set_epoch(epoch, start_step)
     loader.generator.manual_seed(epoch_seed(loader.batch_sampler.seed + loader.batch_sampler.rank, epoch))
+
+
+def batches(loader: DataLoader):
+    """Iterate ``loader``; a DataError raised in a worker comes back as the one-line error it was (DataLoader
+    re-raises it with the worker's traceback pasted into the message)."""
+    iterator = iter(loader)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except DataError as err:
+            text = str(err)
+            if "Original Traceback" in text:
+                last = [line for line in text.splitlines() if line.strip()][-1]
+                raise DataError(last.split("DataError: ", 1)[-1]) from None
+            raise
+        yield batch
 
 
 def to_device(batch, device: torch.device):

@@ -23,13 +23,14 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from engine.data import batch_size_of, make_loader, start_epoch, to_device
+from datasets.base import BadSampleMonitor
+from engine.data import batch_size_of, batches, make_loader, start_epoch, to_device
 from engine.optim import build_optimizer, build_scheduler
 from engine.run import Run
 from engine.signals import RunInterrupted, StopRequest
-from engine.state import Position, load_entry, resume, save_state, state_modules
+from engine.state import Position, resume, save_state, state_modules
 from utils.checkpoint import LATEST, snapshot_name
-from utils.errors import AvsaError
+from utils.errors import AvsaError, DataError
 from utils.logs import Progress
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -58,19 +59,49 @@ class Meters:
         return {"count": self.count, "sums": dict(self.sums)}
 
 
-def _reduce_step(run: Run, loss: torch.Tensor, metrics: dict, flag: float = 0.0) -> tuple[dict[str, float], float]:
-    """Rank-averaged loss and metrics of one step, plus the sum of ``flag`` over ranks, in ONE collective
-    and one device sync."""
+def _reduce_step(run: Run, loss: torch.Tensor, metrics: dict,
+                 flags: tuple[float, ...] = ()) -> tuple[dict[str, float], list[float]]:
+    """Rank-averaged loss and metrics of one step, plus each of ``flags`` summed over ranks (so every rank
+    takes the same decision), in ONE collective and one device sync."""
     keys = sorted(metrics)
     packed = torch.stack([loss.detach().float().reshape(()),
                           *(torch.as_tensor(metrics[k], device=loss.device).detach().float().reshape(())
                             for k in keys),
-                          torch.tensor(flag, device=loss.device)])
+                          *(torch.tensor(float(f), device=loss.device) for f in flags)])
     if run.dist.distributed:
         dist.all_reduce(packed)
-        packed[:-1] /= run.dist.world_size
+        packed[:len(packed) - len(flags)] /= run.dist.world_size
     values = packed.tolist()
-    return {"loss": values[0], **dict(zip(keys, values[1:-1]))}, values[-1]
+    return {"loss": values[0], **dict(zip(keys, values[1:1 + len(keys)]))}, values[1 + len(keys):]
+
+
+def _check_bad_samples(monitor: BadSampleMonitor, batch) -> DataError | None:
+    """Count the batch's replaced samples (``failures``, datasets/base.py); the error to raise, if too many."""
+    if not isinstance(batch, dict) or "failures" not in batch:
+        return None
+    try:
+        monitor.update(batch)
+    except DataError as err:
+        return err
+    return None
+
+
+def _end_epoch_bad_samples(run: Run, monitor: BadSampleMonitor, epoch: int) -> None:
+    """Log the epoch's bad samples (all ranks) to TensorBoard and stop every rank above ``max_bad_fraction``."""
+    failed, attempted, error = monitor.failed, monitor.attempted, None
+    try:
+        monitor.end_epoch()
+    except DataError as err:
+        error = err
+    counts = torch.tensor([failed, attempted, error is not None], dtype=torch.float32, device=run.device)
+    if run.dist.distributed:
+        dist.all_reduce(counts)
+    failed, attempted, errors = counts.tolist()
+    if attempted:
+        run.scalar("train-epoch/bad_samples", failed, epoch + 1)
+        run.scalar("train-epoch/bad_fraction", failed / attempted, epoch + 1)
+    if errors:
+        raise error or DataError("another process saw too many bad samples; its log lists them")
 
 
 def _autocast(run: Run):
@@ -85,13 +116,15 @@ def _format(values: dict[str, float]) -> str:
 
 
 def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimizer, scheduler, scaler,
-                    position: Position, meters: Meters, stop: StopRequest) -> dict[str, float]:
+                    position: Position, meters: Meters, stop: StopRequest,
+                    monitor: BadSampleMonitor) -> dict[str, float]:
     """Train ``model`` (the task, possibly DDP-wrapped) for the rest of epoch ``position.epoch``."""
     cfg = run.cfg
     epoch = position.epoch
     start_epoch(loader, epoch, position.epoch_step)
     model.train()
-    progress = Progress(loader, total=len(loader.batch_sampler) - position.epoch_step, desc=f"train {epoch + 1}",
+    progress = Progress(batches(loader), total=len(loader.batch_sampler) - position.epoch_step,
+                        desc=f"train {epoch + 1}",
                         print_freq=cfg["print_freq"], clips_per_step=loader.batch_sampler.batch_size,
                         quiet=run.quiet, enabled=run.is_main)
     window = {"wait": 0.0, "time": 0.0, "samples": 0}
@@ -99,10 +132,13 @@ def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimiz
     for batch in progress:
         ready = time.perf_counter()
         n = batch_size_of(batch)
+        bad_error = _check_bad_samples(monitor, batch)
         batch = to_device(batch, run.device)
         with _autocast(run):
             loss, metrics = model(batch)
-        values, stop_votes = _reduce_step(run, loss, metrics, float(stop.signum))
+        values, (stop_votes, bad_votes) = _reduce_step(run, loss, metrics, (stop.signum, bad_error is not None))
+        if bad_votes:
+            raise bad_error or DataError("another process saw too many bad samples; its log lists them")
         if not math.isfinite(values["loss"]):
             last = os.path.join(run.run_dir, LATEST)
             raise TrainingDiverged(
@@ -155,7 +191,7 @@ def evaluate(run: Run, model: nn.Module, loader, epoch: int, desc: str = "test")
     start_epoch(loader, epoch)
     model.eval()
     meters = Meters()
-    for batch in Progress(loader, total=len(loader.batch_sampler), desc=f"{desc} {epoch + 1}",
+    for batch in Progress(batches(loader), total=len(loader.batch_sampler), desc=f"{desc} {epoch + 1}",
                           print_freq=run.cfg["print_freq"], clips_per_step=loader.batch_sampler.batch_size,
                           quiet=run.quiet, enabled=run.is_main):
         n = batch_size_of(batch)
@@ -175,14 +211,12 @@ def to_channels_last(module: nn.Module) -> None:
 
 
 def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int, test_batch_size: int | None = None,
-        init_from: str | None = None, param_groups: list | None = None,
+        param_groups: list | None = None,
         evaluate_fn: Callable[[int], dict[str, float]] | None = None, collate_fn=None,
         find_unused_parameters: bool = False) -> dict[str, dict[str, float]]:
     """Train ``task`` for ``optimizer.epochs`` epochs, resuming from ``<run_dir>/checkpoint.pth`` when ``resume``.
 
     batch_size / test_batch_size: global batch sizes (split over ranks).
-    init_from: on a FRESH run only, load the ``model`` entry of this checkpoint into ``state_modules()["model"]``
-        (curriculum phase 2: the encoders; translation networks, heads and optimizer start fresh, spec §7.3).
     param_groups: optimizer parameter groups (default: every parameter of ``task`` that requires a gradient).
     evaluate_fn(epoch) -> metrics: replaces the default test phase over ``test_set``.
     Returns ``{"train": ..., "test": ...}`` metrics of the last epoch run (empty when already finished).
@@ -209,9 +243,6 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
         restored = resume(run.run_dir, task=task, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
                           rank=run.dist.rank, world_size=run.dist.world_size, device=run.device, logger=run.logger)
     position, meters = (restored[0], Meters(restored[1])) if restored else (Position(), Meters())
-    if restored is None and init_from:
-        load_entry(state_modules(task)["model"], init_from, "model", what="encoders")
-        run.logger.info(f"initialised the encoders from {init_from} (translation networks, heads, optimizer fresh)")
 
     for name, module in state_modules(task).items():
         count = sum(p.numel() for p in module.parameters())
@@ -227,6 +258,7 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
     if cfg["compile"]:
         model.compile()
 
+    monitor = BadSampleMonitor(cfg["max_bad_fraction"])
     results: dict[str, dict[str, float]] = {}
     epochs = cfg["optimizer"]["epochs"]
     if position.epoch >= epochs:
@@ -236,7 +268,8 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
             epoch = position.epoch
             started = time.perf_counter()
             train_metrics = train_one_epoch(run, model, task, train_loader, optimizer, scheduler, scaler,
-                                            position, meters, stop)
+                                            position, meters, stop, monitor)
+            _end_epoch_bad_samples(run, monitor, epoch)
             task.eval()
             if evaluate_fn is not None:
                 test_metrics = evaluate_fn(epoch)

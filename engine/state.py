@@ -71,13 +71,10 @@ def save_state(path: str, *, cfg: dict, task: nn.Module, optimizer, scheduler, s
         raise CheckpointError(error)
 
 
-def load_entry(module: nn.Module, path: str, entry: str = "model", what: str | None = None) -> dict:
-    """Load one entry of an avsa checkpoint strictly into ``module``; returns the whole checkpoint dict."""
-    state = load_checkpoint(path)
-    if entry not in state or state[entry] is None:
-        raise CheckpointError(f"{path}: has no {entry!r} entry (it holds {sorted(state)})")
-    load_state_strict(module, state[entry], what or entry, path)
-    return state
+def resumable(cfg: dict, run_dir: str) -> bool:
+    """Whether ``fit`` will resume (``resume: true`` and a checkpoint in ``run_dir``): a fresh run of a
+    curriculum's phase 2 loads its phase-1 encoders, a resumed one must not need that file (spec §10.26)."""
+    return cfg["resume"] and os.path.exists(os.path.join(run_dir, LATEST))
 
 
 def resume(run_dir: str, *, task: nn.Module, optimizer, scheduler, scaler, rank: int, world_size: int,

@@ -1,0 +1,337 @@
+"""YT-360: 10-s segments of 360° YouTube videos with first-order ambisonics (spec §2), K viewpoints per sample.
+
+On disk (the original layout, spec §2.1), under ``root``::
+
+    video/{ID}-{T}.mp4                 equirectangular video (width = 2·height), one file per segment
+    audio/{ID}-{T}.m4a                 4-channel FOA (ambiX, or FuMa with ``audio.format: fuma``)
+    segmentation/{ID}-{T}/things-NNNN.png, stuff-NNNN.png   4-fps label maps (``segmentation: true`` only)
+    train.txt, test.txt                one 11-character YouTube id per line (paths configurable)
+
+ID may contain ``-`` and ``_``; T (segment start in the full video, seconds) follows the last ``-``.
+
+One sample (``decode`` then ``transform``, spec §2.6, with the fixes of §10):
+1. decode: pick the segment (``sampling: video`` draws one of the video's segments), draw M = ``temporal_clips``
+   time windows (one per equal part of the segment, so AVTS moments never overlap), read each video window and audio
+   window ONCE: frames (M, T, H, W, 3) uint8, FOA (M, 4, S); label maps (M, Hs, Ws) for segmentation.
+2. transform, batched over the K viewpoints: misalignment rotation of the raw FOA (AVSA-Bin, shared by all views),
+   joint flip of video + FOA + labels, K perspective crops of all frames in one call, FOA rotated toward each crop,
+   colour jitter, normalisation, volume jitter, log-mel.
+
+Sample: ``video`` (M·K, 3, T, crop, crop) float, ``audio`` (M·K, 4, frames, n_mels) float, ``position`` (M·K, 3)
+float32 = viewpoint azimuth, elevation (radians), centre time of the video window in the segment (s);
+moment-major (views of moment m are rows m·K … m·K + K − 1). With ``misalign.probability > 0``: ``misaligned`` ()
+bool and ``rotation`` (3, 3) float32, the rotation applied to the FOA direction vector (X, Y, Z) (identity when
+aligned). With ``segmentation``: ``segmentation`` (M·K, crop, crop) int64, labels 0..31, 255 = ignore.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+import numpy as np
+import torch
+from PIL import Image
+
+from datasets import augment
+from datasets.base import ClipDataset
+from datasets.index import cached_index
+from datasets.viewpoints import sample_viewpoints
+from utils.ambisonics import mirror_foa, rotate_foa, rotate_foa_yaw
+from utils.audio_features import load_mel_stats, log_mel
+from utils.errors import ConfigError, DataError
+from utils.media import probe_media, read_audio, read_video
+from utils.spherical import equirect_to_perspective
+
+__all__ = ["YT360", "SEGMENTATION_CLASSES", "read_split_list", "parse_segment_name", "segmentation_labels"]
+
+SEGMENT_NAME = re.compile(r"^(?P<id>[A-Za-z0-9_-]{11})-(?P<start>\d+)$")
+YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+
+# Segment length in the original layout; only used to tell "mis-cut" from "slightly different" stream lengths.
+MAX_DURATION_MISMATCH_S = 0.5
+SEGMENTATION_FPS = 4  # label maps per second of segment (spec §2.1)
+
+# The 32 training classes of the segmentation benchmark (spec §8.4): (name, index in the 134-class list of
+# segmentation-classes.txt). Label p is the p-th entry; every other class is ignored (255).
+SEGMENTATION_CLASSES = (
+    ("person", 0), ("car", 2), ("airplane", 4), ("boat", 8), ("motorcycle", 3), ("train", 6), ("tv", 62),
+    ("chair", 56), ("dining table", 60), ("cake", 55), ("bed", 59), ("umbrella", 25), ("bus", 5), ("truck", 7),
+    ("potted plant", 58), ("keyboard", 66), ("sky", 120), ("wall", 132), ("tree", 117), ("ceiling", 119),
+    ("building", 130), ("floor", 123), ("grass", 126), ("road", 101), ("mountain", 125), ("pavement", 124),
+    ("snow", 106), ("dirt", 127), ("rock", 131), ("sea", 104), ("sand", 103), ("window", 116),
+)
+IGNORE_LABEL = 255
+_NOT_A_THING = 80  # things map value for "stuff here"; the stuff value is then added to it (spec §2.1)
+_LABEL_TABLE = torch.full((512,), IGNORE_LABEL, dtype=torch.uint8)
+_LABEL_TABLE[torch.tensor([index for _, index in SEGMENTATION_CLASSES])] = torch.arange(len(SEGMENTATION_CLASSES),
+                                                                                        dtype=torch.uint8)
+
+
+# ------------------------------------------------------------------------------------------ index
+def read_split_list(path: str) -> list[str]:
+    """YouTube ids of a split list (one per line; blank lines and ``#`` comments ignored)."""
+    ids = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            text = line.split("#")[0].strip()
+            if not text:
+                continue
+            if not YOUTUBE_ID.match(text):
+                raise DataError(f"{path}:{number}: {text!r} is not an 11-character YouTube id")
+            ids.append(text)
+    return ids
+
+
+def parse_segment_name(filename: str) -> tuple[str, int] | None:
+    """``"ab-cd_efghi-42.mp4"`` → ``("ab-cd_efghi", 42)``; None for a name that does not follow the layout."""
+    match = SEGMENT_NAME.match(os.path.splitext(os.path.basename(filename))[0])
+    return (match["id"], int(match["start"])) if match else None
+
+
+def _scan(root: str, ids: list[str]) -> dict:
+    """Segments of the listed ids: [id, start, video file, audio file or None], sorted by (id, start)."""
+    def names(folder, extension):
+        path = os.path.join(root, folder)
+        return sorted(n for n in os.listdir(path) if n.endswith(extension)) if os.path.isdir(path) else []
+
+    wanted = set(ids)
+    audio = {parse_segment_name(n): n for n in names("audio", ".m4a")}
+    segments, unparsed, seen = [], [], set()
+    for name in names("video", ".mp4"):
+        key = parse_segment_name(name)
+        if key is None:
+            unparsed.append(f"video/{name}")
+        elif key[0] in wanted:
+            segments.append([key[0], key[1], name, audio.get(key)])
+            seen.add(key)
+    orphans = [f"audio/{n}" for k, n in audio.items() if k is not None and k[0] in wanted and k not in seen]
+    segments.sort(key=lambda s: (s[0], s[1]))
+    found = {s[0] for s in segments}
+    return {"segments": segments, "unparsed": unparsed, "audio_without_video": sorted(orphans),
+            "ids_without_files": sorted(wanted - found)}
+
+
+# ------------------------------------------------------------------------------------------ label maps
+def segmentation_labels(things: torch.Tensor, stuff: torch.Tensor) -> torch.Tensor:
+    """Training labels (0..31, 255 = ignore) from a things map (COCO 0..79, 80 = not a thing) and a stuff map
+    (0..53, 54 = void) of equal shape (spec §2.1, §8.4): combined = things, or 80 + stuff where things is 80."""
+    combined = torch.where(things == _NOT_A_THING, _NOT_A_THING + stuff.long(), things.long())
+    return _LABEL_TABLE[combined.clamp(max=len(_LABEL_TABLE) - 1)]
+
+
+def _read_label_png(path: str) -> torch.Tensor:
+    """Class indices of a grayscale or RGB label PNG (channel 0 holds the index), (H, W) uint8."""
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: segmentation map missing")
+    try:
+        with Image.open(path) as image:
+            if image.mode == "P":
+                raise DataError(f"{path}: palette PNG; label maps store the class index in channel 0")
+            array = np.asarray(image.convert("RGB"))[..., 0]
+    except (OSError, ValueError, SyntaxError) as err:
+        raise DataError(f"{path}: unreadable segmentation map ({err})") from None
+    return torch.from_numpy(array.copy())
+
+
+# ------------------------------------------------------------------------------------------ dataset
+class YT360(ClipDataset):
+    def __init__(self, cfg: dict, split: str, seed: int):
+        self.cfg, self.root = cfg, cfg["root"]
+        self.split_cfg = cfg[split]
+        list_path = cfg[f"{split}_list"] or os.path.join(self.root, f"{split}.txt")
+        if not os.path.isfile(list_path):
+            raise ConfigError(f"dataset.{split}_list: split list not found: {list_path}")
+        cache_dir = cfg["cache_dir"] or os.path.join(self.root, ".cache")
+        self.index = cached_index(
+            os.path.join(cache_dir, f"yt360-{split}.json"),
+            [os.path.join(self.root, "video"), os.path.join(self.root, "audio"), list_path],
+            lambda: _scan(self.root, read_split_list(list_path)),
+            extra={"list": os.path.abspath(list_path)})
+        self.segments = self.index["segments"]
+        if not self.segments:
+            raise DataError(f"{self.root}: none of the ids in {list_path} has a video/{{ID}}-{{T}}.mp4 file")
+        video_ids = sorted({s[0] for s in self.segments})
+        self.video_segments = [[] for _ in video_ids]  # segments (items) of each video
+        position = {vid: i for i, vid in enumerate(video_ids)}
+        for item, segment in enumerate(self.segments):
+            self.video_segments[position[segment[0]]].append(item)
+        clips = self.split_cfg["clips_per_video"]
+        if cfg["sampling"] == "video":  # spec §2.3: clips_per_video × int(#segments / #videos)
+            num_units, repeats = len(video_ids), clips * (len(self.segments) // len(video_ids))
+        else:
+            num_units, repeats = len(self.segments), clips
+        super().__init__(split=split, seed=seed, num_units=num_units, repeats=repeats, train=split == "train",
+                         num_items=len(self.segments))
+        self.augment = self.split_cfg["augment"]
+        views = cfg["viewpoints"]
+        hfov = views["test_hfov_deg"] if split != "train" and views["test_hfov_deg"] is not None else views["hfov_deg"]
+        self.viewpoint_args = {"min_separation_deg": views["min_separation_deg"],
+                               "elevation_deg": tuple(views["elevation_deg"]), "hfov_deg": tuple(hfov),
+                               "aspect_jitter": views["aspect_jitter"] and self.augment}
+        audio = cfg["audio"]
+        self.mel_stats = load_mel_stats(audio["stats"]) if audio["stats"] else None
+        self.mel_frames = int(round(audio["clip_duration"] * audio["rate"] / audio["hop"]))
+
+    # ---------------------------------------------------------------------------------------------- decode
+    def item_path(self, item: int) -> str:
+        return os.path.join(self.root, "video", self.segments[item][2])
+
+    def locate(self, index: int) -> int:
+        unit = self.unit(index)
+        if self.cfg["sampling"] == "clip":
+            return unit
+        choices = self.video_segments[unit]
+        pick = torch.randint(len(choices), (1,), generator=self.generator(index, "locate"))
+        return choices[int(pick)]
+
+    def _usable_duration(self, item: int) -> float:
+        """Seconds where both streams exist, after checking what the pipeline relies on."""
+        video_id, start, video_name, audio_name = self.segments[item]
+        video_path = self.item_path(item)
+        if audio_name is None:
+            raise DataError(f"{video_path}: no audio file audio/{video_id}-{start}.m4a")
+        audio_path = os.path.join(self.root, "audio", audio_name)
+        video, audio = probe_media(video_path), probe_media(audio_path)
+        if video.video is None:
+            raise DataError(f"{video_path}: no video stream")
+        if video.video.width != 2 * video.video.height:
+            raise DataError(f"{video_path}: frames are {video.video.width}×{video.video.height}, not 2:1 "
+                            "equirectangular")
+        if audio.audio is None:
+            raise DataError(f"{audio_path}: no audio stream")
+        if audio.audio.channels != 4:
+            raise DataError(f"{audio_path}: {audio.audio.channels} audio channels, first-order ambisonics has 4")
+        if video.duration is None or audio.duration is None:
+            raise DataError(f"{video_path if video.duration is None else audio_path}: duration unknown")
+        if abs(video.duration - audio.duration) > MAX_DURATION_MISMATCH_S:
+            raise DataError(f"{audio_path}: audio lasts {audio.duration:.2f} s but the video {video.duration:.2f} s "
+                            "(mis-cut segment?)")
+        return min(video.duration, audio.duration)
+
+    def read(self, item: int, index: int) -> dict:
+        """frames (M, T, H, W, 3) uint8, foa (M, 4, S) float32, video_start (M,) s, labels (M, Hs, Ws) uint8."""
+        generator = self.generator(index, "decode")
+        video_cfg, audio_cfg = self.cfg["video"], self.cfg["audio"]
+        moments = self.cfg["temporal_clips"]
+        length = self._usable_duration(item)
+        window = audio_cfg["clip_duration"]
+        part = length / moments
+        if part < window:
+            raise DataError(f"{self.item_path(item)}: {length:.2f} s long, shorter than {moments} × the "
+                            f"{window:g}-s clip window")
+        # One window per equal part of the segment: AVTS moments never overlap (spec §2.4 drew them per chunk too).
+        audio_start = (torch.arange(moments) + torch.rand(moments, generator=generator) * (1 - window / part)) * part
+        slack = window - video_cfg["clip_duration"]
+        if self.cfg["video_placement"] == "centred":
+            video_start = audio_start + slack / 2
+        else:  # the original: anywhere inside the audio window (spec §2.4, §10.5)
+            video_start = audio_start + torch.rand(moments, generator=generator) * slack
+        video_path = self.item_path(item)
+        audio_path = os.path.join(self.root, "audio", self.segments[item][3])
+        frames = torch.stack([read_video(video_path, float(s), video_cfg["clip_duration"], video_cfg["fps"])
+                              for s in video_start])
+        foa = torch.stack([read_audio(audio_path, float(s), window, audio_cfg["rate"], audio_cfg["format"])
+                           for s in audio_start])
+        raw = {"frames": frames, "foa": foa, "video_start": video_start, "item": item}
+        if self.cfg["segmentation"]:
+            raw["labels"] = torch.stack([self._label_map(item, float(s)) for s in video_start])
+        return raw
+
+    def _label_map(self, item: int, video_start: float) -> torch.Tensor:
+        """The 4-fps label map at or just before the end of the video window (spec §8.4), searching back to the
+        window's start only: never a map from outside the window, and index 0 is a valid map (§10.9)."""
+        video_id, start = self.segments[item][:2]
+        folder = os.path.join(self.root, "segmentation", f"{video_id}-{start}")
+        end = video_start + self.cfg["video"]["clip_duration"]
+        last, first = math.floor(end * SEGMENTATION_FPS + 1e-6), math.ceil(video_start * SEGMENTATION_FPS - 1e-6)
+        for n in range(last, min(first, last) - 1, -1):
+            things = os.path.join(folder, f"things-{n:04d}.png")
+            if os.path.isfile(things):
+                return segmentation_labels(_read_label_png(things),
+                                           _read_label_png(os.path.join(folder, f"stuff-{n:04d}.png")))
+        raise DataError(f"{folder}: no segmentation map for [{video_start:.2f}, {end:.2f}) s "
+                        f"(looked for things-{first:04d}.png … things-{last:04d}.png)")
+
+    # ---------------------------------------------------------------------------------------------- transform
+    def transform(self, raw: dict, generator: torch.Generator) -> dict:
+        """raw (see `read`) → the sample dict of the module docstring. Every random draw comes from ``generator``."""
+        frames, foa = raw["frames"], raw["foa"]
+        moments, num_views = frames.shape[0], self.cfg["viewpoints"]["num"]
+        size = (self.cfg["video"]["crop_size"],) * 2
+        sample = {}
+        if self.cfg["misalign"]["probability"] > 0:
+            foa, sample["misaligned"], sample["rotation"] = self._misalign(foa, generator)
+        views = [sample_viewpoints(num_views, generator, **self.viewpoint_args) for _ in range(moments)]
+        clips = torch.cat([augment.views_to_clips(equirect_to_perspective(
+            frames[m].permute(0, 3, 1, 2), v.azimuth, v.elevation, v.hfov, v.vfov, size), num_views)
+            for m, v in enumerate(views)])  # (M·K, 3, T, h, w) in [0, 1]
+        azimuth = torch.cat([v.azimuth for v in views])
+        elevation = torch.cat([v.elevation for v in views])
+        foa = rotate_foa(foa.repeat_interleave(num_views, dim=0), azimuth, elevation, self.cfg["rotation_order"])
+        labels = None
+        if "labels" in raw:  # same grid as the video, nearest sampling: labels are never blended
+            labels = torch.cat([equirect_to_perspective(raw["labels"][m][None, None], v.azimuth, v.elevation, v.hfov,
+                                                        v.vfov, size, mode="nearest")[:, 0]
+                                for m, v in enumerate(views)])  # (M·K, h, w)
+        if self.augment:
+            params = augment.draw_clip_augmentation(generator, len(clips))
+            if self.cfg["joint_flip"]:
+                # One flip for the whole sample: the scene is mirrored, so its K views stay one rigid scene.
+                flip = params["flip"][:1].expand(len(clips))
+                clips, foa, azimuth = augment.apply_joint_flip(clips, foa, azimuth, flip)
+                if labels is not None and bool(flip[0]):
+                    labels = labels.flip(-1)
+            if self.cfg["color_jitter"]:
+                clips = augment.apply_color_jitter(clips, params)
+            if self.cfg["volume_jitter"]:
+                foa = augment.apply_volume(foa, params["gain"])
+        audio_cfg = self.cfg["audio"]
+        sample["video"] = augment.normalize_video(clips)
+        sample["audio"] = log_mel(foa, audio_cfg["rate"], audio_cfg["n_fft"], audio_cfg["hop"], audio_cfg["n_mels"],
+                                  self.mel_frames, stats=self.mel_stats, parity=audio_cfg["parity"])
+        clip_time = raw["video_start"] + self.cfg["video"]["clip_duration"] / 2
+        sample["position"] = torch.stack([azimuth, elevation, clip_time.repeat_interleave(num_views)], dim=1).float()
+        if labels is not None:
+            sample["segmentation"] = labels.long()
+        return sample
+
+    def _misalign(self, foa: torch.Tensor, generator: torch.Generator):
+        """AVSA-Bin (spec §3.6): with probability p rotate the raw FOA (M, 4, S) by at least ``min_angle_deg``,
+        the same rotation for every moment and view. Returns (foa, misaligned () bool, rotation (3, 3))."""
+        cfg = self.cfg["misalign"]
+        rotate = _draw_rotation(generator, cfg["mode"], math.radians(cfg["min_angle_deg"]))
+        if float(torch.rand(1, generator=generator)) >= cfg["probability"]:
+            return foa, torch.tensor(False), torch.eye(3)
+        return rotate(foa), torch.tensor(True), _rotation_matrix(rotate)
+
+
+# FOA of three plane waves from X, Y and Z (W = 0), one per sample: rotating it gives the rotation matrix's columns.
+_UNIT_WAVES = torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+_ACN_XYZ = [3, 1, 2]
+
+
+def _rotation_matrix(rotate) -> torch.Tensor:
+    """(..., 3, 3) matrix acting on (X, Y, Z) of an FOA rotation function (batched like its angles)."""
+    return rotate(_UNIT_WAVES)[..., _ACN_XYZ, :]
+
+
+def _draw_rotation(generator: torch.Generator, mode: str, min_angle: float, candidates: int = 64):
+    """A random FOA rotation by at least ``min_angle`` radians, as a function foa (..., 4, S) → (..., 4, S).
+
+    yaw: angle ~ ±U[min_angle, π] about the vertical. 3d: uniform on SO(3) (Z-Y-Z Euler angles with cos β uniform)
+    conditioned on the rotation angle: the first of ``candidates`` draws that is large enough (min_angle ≤ 150°
+    fails all 64 with probability < 1e-10; the largest is then taken)."""
+    if mode == "yaw":
+        magnitude = min_angle + (math.pi - min_angle) * torch.rand((), generator=generator)
+        angle = torch.where(torch.rand((), generator=generator) < 0.5, -magnitude, magnitude)
+        return lambda foa: rotate_foa_yaw(foa, angle)
+    alpha, gamma = (2 * torch.rand(2, candidates, generator=generator) - 1) * math.pi
+    beta = torch.acos(2 * torch.rand(candidates, generator=generator) - 1)
+    matrices = _rotation_matrix(lambda foa: rotate_foa_yaw(rotate_foa(foa, alpha, beta),
+                                                            gamma))
+    angles = torch.acos(((matrices.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1))
+    large = (angles >= min_angle).nonzero()
+    pick = int(large[0]) if len(large) else int(angles.argmax())
+    return lambda foa: rotate_foa_yaw(rotate_foa(foa, alpha[pick], beta[pick]), gamma[pick])

@@ -11,17 +11,20 @@ original flipped the video alone, making left/right cues inconsistent half of th
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from utils.ambisonics import mirror_foa
 
-__all__ = ["apply_color_jitter", "apply_joint_flip", "apply_volume", "draw_clip_augmentation", "normalize_video",
-           "views_to_clips"]
+__all__ = ["apply_color_jitter", "apply_joint_flip", "apply_volume", "colour_jitter_affine", "draw_clip_augmentation",
+           "normalize_video", "views_to_clips"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # ITU-R 601 luma as torchvision rounds it
 _JITTER_OPS = ("brightness", "contrast", "saturation", "hue")
+_RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
 
 def _uniform(n: int, low: float, high: float, generator) -> torch.Tensor:
@@ -53,64 +56,59 @@ def views_to_clips(views: torch.Tensor, num_views: int) -> torch.Tensor:
     return clips.to(torch.float32).mul_(1 / 255)
 
 
-def _gray(clips: torch.Tensor) -> torch.Tensor:
-    weights = torch.tensor(_GRAY_WEIGHTS, dtype=clips.dtype, device=clips.device)
-    return torch.einsum("nc...,c->n...", clips, weights).unsqueeze(1)  # (N, 1, T, H, W)
+def _hue_rotation(shift: torch.Tensor) -> torch.Tensor:
+    """(N, 3, 3) RGB matrices rotating the chroma plane of YIQ by ``shift`` turns: greys and luma stay unchanged."""
+    rgb_to_yiq = torch.tensor(_RGB_TO_YIQ, dtype=torch.float64, device=shift.device)
+    angle = 2 * math.pi * shift.double()
+    cos, sin, zero, one = torch.cos(angle), torch.sin(angle), torch.zeros_like(angle), torch.ones_like(angle)
+    rotation = torch.stack([one, zero, zero, zero, cos, -sin, zero, sin, cos], dim=-1).reshape(-1, 3, 3)
+    return (torch.linalg.inv(rgb_to_yiq) @ rotation @ rgb_to_yiq).float()
 
 
-def _per_clip(factor: torch.Tensor, clips: torch.Tensor) -> torch.Tensor:
-    return factor.to(clips).reshape(-1, *([1] * (clips.dim() - 1)))
-
-
-def _blend(clips, other, factor):
-    return (factor * clips + (1 - factor) * other).clamp_(0, 1)
-
-
-def _shift_hue(clips: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate the HSV hue by ``shift`` turns (per clip), keeping saturation and value."""
-    r, g, b = clips.unbind(1)
-    value, _ = clips.max(dim=1)
-    chroma = value - clips.min(dim=1).values
-    safe_chroma = torch.where(chroma > 0, chroma, torch.ones_like(chroma))
-    hue = torch.where(value == r, (g - b) / safe_chroma,
-                      torch.where(value == g, 2 + (b - r) / safe_chroma, 4 + (r - g) / safe_chroma))
-    hue = torch.remainder(hue / 6 + shift[:, 0], 1.0)
-    saturation = torch.where(value > 0, chroma / torch.where(value > 0, value, torch.ones_like(value)),
-                             torch.zeros_like(value))
-    # HSV → RGB: channel n ∈ (5, 3, 1) for (R, G, B) is v − v·s·clamp(min(k, 4 − k), 0, 1), k = (n + 6h) mod 6.
-    channels = []
-    for n in (5.0, 3.0, 1.0):
-        k = torch.remainder(n + 6 * hue, 6.0)
-        channels.append(value - value * saturation * torch.minimum(k, 4 - k).clamp(0, 1))
-    return torch.stack(channels, dim=1)
-
-
-def _apply_jitter_op(op: str, clips: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    if op == "brightness":
-        return (clips * factor).clamp_(0, 1)
-    if op == "contrast":
-        return _blend(clips, _gray(clips).mean(dim=(-2, -1), keepdim=True), factor)  # mean grey of each frame
-    if op == "saturation":
-        return _blend(clips, _gray(clips), factor)
-    return _shift_hue(clips, factor)
+def colour_jitter_affine(params: dict[str, torch.Tensor], frame_means: torch.Tensor):
+    """The four adjustments of each clip, in its drawn order, composed into one affine map per frame:
+    x ↦ A·x + b with A (N, T, 3, 3) and b (N, T, 3). frame_means: (N, 3, T) mean colour of each input frame (the
+    contrast adjustment blends toward the mean grey of the frame as it is at that point, an affine function of it)."""
+    num, _, frames = frame_means.shape
+    device = frame_means.device
+    params = {k: v.to(device) for k, v in params.items()}
+    gray = torch.tensor(_GRAY_WEIGHTS, device=device)
+    eye = torch.eye(3, device=device)
+    matrix = eye.expand(num, frames, 3, 3)
+    offset = torch.zeros(num, frames, 3, device=device)
+    mean = frame_means.transpose(1, 2)  # (N, T, 3)
+    saturation = (params["saturation"][:, None, None] * eye
+                  + (1 - params["saturation"])[:, None, None] * gray.expand(3, 3))  # s·I + (1 − s)·1·gᵀ
+    hue = _hue_rotation(params["hue"])
+    for position in range(len(_JITTER_OPS)):
+        op = params["jitter_order"][:, position].reshape(num, 1, 1, 1)
+        brightness = params["brightness"].reshape(num, 1, 1, 1)
+        contrast = params["contrast"].reshape(num, 1, 1, 1)
+        mean_gray = ((matrix @ mean[..., None])[..., 0] + offset) @ gray  # (N, T)
+        candidates = [  # (A, b) after each adjustment
+            (brightness * matrix, brightness[..., 0] * offset),
+            (contrast * matrix, contrast[..., 0] * offset + (1 - contrast[..., 0]) * mean_gray[..., None]),
+            (saturation[:, None] @ matrix, (saturation[:, None] @ offset[..., None])[..., 0]),
+            (hue[:, None] @ matrix, (hue[:, None] @ offset[..., None])[..., 0]),
+        ]
+        matrix = sum(torch.where(op == k, a, 0.0) for k, (a, _) in enumerate(candidates))
+        offset = sum(torch.where(op[..., 0] == k, b, 0.0) for k, (_, b) in enumerate(candidates))
+    return matrix, offset
 
 
 def apply_color_jitter(clips: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Colour jitter with the drawn factors, each clip's four adjustments in its own order (torchvision semantics,
-    every adjustment clamped to [0, 1]). clips: (N, 3, T, H, W) float in [0, 1] → same shape."""
-    order = params["jitter_order"].to(clips.device)
-    out = clips
-    for position in range(len(_JITTER_OPS)):
-        for op_index, op in enumerate(_JITTER_OPS):
-            chosen = (order[:, position] == op_index).nonzero().flatten()
-            if chosen.numel() == 0:
-                continue
-            factor = _per_clip(params[op].to(clips.device)[chosen], clips)
-            if chosen.numel() == out.shape[0]:
-                out = _apply_jitter_op(op, out, factor)
-            else:
-                out = out.index_copy(0, chosen, _apply_jitter_op(op, out[chosen], factor))
-    return out
+    """Colour jitter with the drawn factors, each clip's four adjustments in its own order.
+
+    clips: (N, 3, T, H, W) float in [0, 1] → same shape, clamped to [0, 1]. Brightness, contrast and saturation are
+    torchvision's; hue is a rotation about the grey axis in YIQ (not torchvision's HSV shift, ~20× slower on CPU), and
+    the result is clamped once at the end rather than after every adjustment. So the whole jitter is one affine map
+    per frame, applied in a single pass (spec §4.1: factors drawn once per clip).
+    """
+    num, channels, frames = clips.shape[:3]
+    matrix, offset = colour_jitter_affine(params, clips.mean(dim=(-2, -1)))
+    pixels = clips.reshape(num, channels, frames, -1)
+    out = torch.einsum("ntij,njtp->nitp", matrix, pixels) + offset.transpose(1, 2)[..., None]
+    return out.clamp_(0, 1).reshape(clips.shape)
 
 
 def apply_joint_flip(video: torch.Tensor, foa: torch.Tensor, azimuth: torch.Tensor,

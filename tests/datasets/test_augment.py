@@ -25,19 +25,38 @@ def test_draws_are_deterministic_and_in_range():
     assert torch.equal(a["jitter_order"].sort(dim=1).values, torch.arange(4).expand(500, 4))
 
 
-def test_color_jitter_matches_torchvision_per_clip():
+def test_color_jitter_matches_torchvision_per_clip_without_hue():
+    """Brightness, contrast, saturation in three different orders equal torchvision's (no value reaches a clamp)."""
     generator = torch.Generator().manual_seed(0)
-    clips = torch.rand(3, 3, 2, 6, 7, generator=generator)
-    params = draw_clip_augmentation(generator, 3)
+    clips = 0.35 + 0.3 * torch.rand(3, 3, 2, 6, 7, generator=generator)
+    params = draw_clip_augmentation(generator, 3, brightness=0.2, contrast=0.3, saturation=0.4, hue=0.0)
     params["jitter_order"] = torch.tensor([[0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2]])
     out = apply_color_jitter(clips, params)
-    ops = [TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue]
-    names = ["brightness", "contrast", "saturation", "hue"]
+    ops = [TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation]
+    names = ["brightness", "contrast", "saturation"]
     for n in range(3):
         frames = clips[n].transpose(0, 1)  # (T, 3, H, W): torchvision's contrast mean is per frame
         for op in params["jitter_order"][n].tolist():
-            frames = ops[op](frames, float(params[names[op]][n]))
+            if op < 3:
+                frames = ops[op](frames, float(params[names[op]][n]))
         assert torch.allclose(out[n], frames.transpose(0, 1), atol=1e-5)
+
+
+def test_hue_rotation_keeps_greys_and_luma_and_composes():
+    generator = torch.Generator().manual_seed(1)
+    clips = 0.3 + 0.4 * torch.rand(2, 3, 1, 4, 4, generator=generator)
+    clips[1] = clips[1].mean(dim=0, keepdim=True)  # clip 1 is grey
+    identity = {"brightness": torch.ones(2), "contrast": torch.ones(2), "saturation": torch.ones(2),
+                "hue": torch.zeros(2), "jitter_order": torch.arange(4).expand(2, 4)}
+    assert torch.allclose(apply_color_jitter(clips, identity), clips, atol=1e-6)
+    shifted = apply_color_jitter(clips, {**identity, "hue": torch.tensor([0.1, 0.1])})
+    luma = torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1, 1)
+    assert not torch.allclose(shifted[0], clips[0], atol=1e-2)
+    assert torch.allclose((shifted * luma).sum(1), (clips * luma).sum(1), atol=1e-5)
+    assert torch.allclose(shifted[1], clips[1], atol=1e-5)
+    twice = apply_color_jitter(shifted, {**identity, "hue": torch.tensor([0.15, 0.15])})
+    assert torch.allclose(twice, apply_color_jitter(clips, {**identity, "hue": torch.tensor([0.25, 0.25])}),
+                          atol=1e-5)
 
 
 def test_joint_flip_keeps_crop_and_audio_consistent():

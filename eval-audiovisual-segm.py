@@ -1,0 +1,26 @@
+"""Semantic segmentation of 360° viewpoints (paper Table 2, spec §8.4): an FPN head on the frozen video encoder.
+
+Variants (``benchmark``): video only; ``use_audio`` (+ the crop's audio feature); ``use_context`` (+ the pre-trained
+translation networks' context over the K viewpoints); ``train_encoders`` (the End-to-end row). Reported: pixel
+accuracy and mIoU over the 32 classes from the dataset-level confusion matrix (255 ignored), plus the original's
+per-image mIoU for comparison.
+
+    python eval-audiovisual-segm.py configs/benchmark/segmentation/yt360-fpn-4crop-head-audio-ctx.yaml \\
+        configs/main/avsa/Cur-Loc4-TransfD2.yaml
+"""
+
+from datasets.yt360 import SEGMENTATION_CLASSES
+from evaluation.runner import main
+from evaluation.segmentation import Segmentation
+from utils.cli import run_main
+from utils.errors import ConfigError
+
+
+def build(cfg: dict, pretrained, train_set, test_set) -> Segmentation:
+    if not cfg["dataset"]["segmentation"]:
+        raise ConfigError("<eval config>: dataset.segmentation: must be true (the label maps are the targets)")
+    return Segmentation(pretrained, cfg["benchmark"], test_set[0]["video"], num_classes=len(SEGMENTATION_CLASSES))
+
+
+if __name__ == "__main__":
+    run_main(lambda argv: main(argv, task="segmentation", build=build, description=__doc__.splitlines()[0]))

@@ -1,0 +1,210 @@
+"""The flow every eval-*.py script shares: parse → load configs and the pre-trained model → train the benchmark
+head with the engine (``engine.fit``: AMP, torchrun DDP, resume, TensorBoard, progress, atomic checkpoints) →
+one test pass over the FIXED test set → ``results.json``.
+
+    python eval-X.py EVAL_CONFIG PRETRAIN_CONFIG [--checkpoint PATH] [--set k=v ...] [--test-only] [--output DIR]
+
+* ``--set`` overrides the EVAL config; the pre-training config supplies ``model`` (and ``loss`` for the
+  translation networks).
+* Run directory: ``<pretrain run dir>/eval-<benchmark.name>/fold-<NN>`` (spec §8; NN = ``dataset.fold`` for
+  UCF101/HMDB51, 01 otherwise), or ``--output``. It holds ``config.yaml``, ``eval.log``, ``tensorboard/``, the
+  benchmark's own ``checkpoint.pth`` (head, optimizer: an interrupted evaluation resumes) and ``results.json``.
+* The test runs ONCE, after the last epoch, on the final weights: no model selection on the test set (the original
+  kept the best test epoch, spec §8). Its loader shards the fixed test order over ranks without padding, so every
+  test sample counts exactly once and metrics are summed over ranks (``evaluation.metrics``).
+* The test dataset is built with ``benchmark.test_seed``: viewpoints, rotations, and (AVC-Bin) negative pairs are
+  the same in every epoch, run and training seed.
+
+A benchmark is an ``nn.Module`` with ``forward(batch) -> (loss, metrics)`` (the engine's task interface, training),
+``make_meter()`` and ``evaluate(batch, meter)`` (test); the meter has ``all_reduce(device)`` and ``compute()``,
+or is a dict of such meters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from datasets import build_dataset
+from engine.data import batches, to_device
+from engine.loop import _autocast, fit
+from engine.run import Run, start_run
+from engine.state import state_modules
+from evaluation.pretrained import Pretrained, load_pretrained
+from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
+from utils.config import load_config
+from utils.errors import CheckpointError, ConfigError
+from utils.logs import Progress
+from utils.seeding import seed_worker
+
+RESULTS = "results.json"
+
+# build(eval_cfg, pretrained, train_set, test_set) -> the benchmark module
+Builder = Callable[[dict, Pretrained, object, object], nn.Module]
+
+
+def eval_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("config", help="benchmark (eval) config, e.g. configs/benchmark/avsa/avsa-transf-4crop.yaml")
+    parser.add_argument("pretrain_config", help="the pre-training config of the model to evaluate")
+    parser.add_argument("--checkpoint", default=None,
+                        help="pre-trained checkpoint (default <pretrain run dir>/checkpoint.pth)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override an eval-config value (dotted key, YAML value); repeatable")
+    parser.add_argument("--test-only", action="store_true",
+                        help="skip training: test the head saved in the run directory")
+    parser.add_argument("--output", default=None, help="run directory (default <pretrain run dir>/eval-<name>/fold-NN)")
+    parser.add_argument("--quiet", action="store_true", help="log to the run directory's eval.log only")
+    return parser
+
+
+def load_configs(args: argparse.Namespace, overrides: Sequence[str] = ()) -> tuple[dict, dict]:
+    """(eval config with ``--set`` and ``overrides`` applied, pre-training config)."""
+    eval_cfg = load_config(args.config, [*args.overrides, *overrides], required=("benchmark", "dataset"))
+    pretrain_cfg = load_config(args.pretrain_config, required=("model",))
+    return eval_cfg, pretrain_cfg
+
+
+def config_hash(*configs: dict) -> str:
+    text = json.dumps(configs, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def default_run_dir(pretrained: Pretrained, eval_cfg: dict) -> str:
+    fold = eval_cfg["dataset"].get("fold", 1)
+    return os.path.join(pretrained.run_dir, f"eval-{eval_cfg['benchmark']['name']}", f"fold-{fold:02d}")
+
+
+def test_loader(dataset, batch_size: int, run: Run) -> DataLoader:
+    """The fixed test order in consecutive batches of ``batch_size / world_size``; rank r takes batches r, r + W, …
+    (no padding, no repeats: every sample is scored once)."""
+    chunk = max(batch_size // run.dist.world_size, 1)
+    batches = [list(range(start, min(start + chunk, len(dataset)))) for start in range(0, len(dataset), chunk)]
+    return DataLoader(dataset, batch_sampler=batches[run.dist.rank::run.dist.world_size],
+                      num_workers=run.cfg["num_workers"], worker_init_fn=seed_worker,
+                      pin_memory=run.device.type == "cuda")
+
+
+@torch.no_grad()
+def test(run: Run, benchmark: nn.Module, dataset, batch_size: int) -> dict[str, float]:
+    """One pass over the test set with the benchmark in eval mode; metrics summed over batches and ranks."""
+    benchmark.eval()
+    meter = benchmark.make_meter()
+    meters = meter if isinstance(meter, dict) else {"": meter}
+    loader = test_loader(dataset, batch_size, run)
+    for batch in Progress(batches(loader), total=len(loader), desc="test", print_freq=run.cfg["print_freq"],
+                          clips_per_step=batch_size, quiet=run.quiet, enabled=run.is_main):
+        with _autocast(run):
+            benchmark.evaluate(to_device(batch, run.device), meter)
+    metrics = {}
+    for m in meters.values():
+        m.all_reduce(run.device)
+        metrics.update(m.compute())
+    return metrics
+
+
+def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, build: Builder,
+                  output: str | None = None) -> dict:
+    """Train and test one benchmark; returns the results dict (also written to ``<run dir>/results.json``)."""
+    bench = eval_cfg["benchmark"]
+    pretrained = load_pretrained(pretrain_cfg, args.pretrain_config, args.checkpoint, scratch=bench["scratch"],
+                                 translation=bool(bench.get("use_transf") or bench.get("use_context")))
+    run = start_run(eval_cfg, output or default_run_dir(pretrained, eval_cfg), quiet=args.quiet, log_name="eval.log")
+    try:
+        run.logger.info(f"benchmark {bench['name']} ({bench['task']}) of "
+                        f"{'randomly initialised encoders (scratch)' if bench['scratch'] else pretrained.checkpoint}")
+        train_set = build_dataset(eval_cfg["dataset"], "train", seed=eval_cfg["seed"])
+        test_set = build_dataset(eval_cfg["dataset"], "test", seed=bench["test_seed"])
+        benchmark = build(eval_cfg, pretrained, train_set, test_set)
+        batch_size = eval_cfg["dataset"]["batch_size"]
+        if args.test_only:
+            path = os.path.join(run.run_dir, LATEST)
+            if not os.path.isfile(path):
+                raise CheckpointError(f"--test-only: no trained benchmark in {path}; run without --test-only first")
+            state = load_checkpoint(path)
+            for name, module in state_modules(benchmark).items():
+                load_state_strict(module, state[name], name, path)
+            benchmark.to(run.device)
+        else:
+            # No test phase per epoch: the test set is scored once, on the final weights, below.
+            fit(run, benchmark, train_set, batch_size=batch_size, evaluate_fn=lambda epoch: {})
+        metrics = test(run, benchmark, test_set, batch_size)
+        run.logger.info(f"{bench['name']}: " + " ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
+        results = {
+            "benchmark": bench["name"],
+            "task": bench["task"],
+            "metrics": metrics,
+            "fold": eval_cfg["dataset"].get("fold"),
+            "pretrained": {"config": os.path.abspath(args.pretrain_config), "checkpoint": pretrained.checkpoint,
+                           "sha256": pretrained.sha256, "scratch": bench["scratch"]},
+            "config_sha256": config_hash(eval_cfg, pretrain_cfg["model"]),
+            "date": _now(),
+            "run_dir": os.path.abspath(run.run_dir),
+        }
+        if run.is_main:
+            write_json(os.path.join(run.run_dir, RESULTS), results)
+        return results
+    finally:
+        run.close()
+
+
+def main(argv: Sequence[str] | None, *, task: str, build: Builder, description: str, folds: bool = False) -> int:
+    """The whole of an eval-*.py script. ``folds``: accept ``--folds 1,2,3`` (one run per official split, then the
+    mean over folds in ``<eval dir>/results.json``)."""
+    parser = eval_parser(description)
+    if folds:
+        parser.add_argument("--folds", default=None, help="comma-separated folds to run one after the other "
+                                                          "(default: dataset.fold of the config)")
+    args = parser.parse_args(argv)
+    fold_list = [int(f) for f in args.folds.split(",")] if folds and args.folds else [None]
+    per_fold = []
+    for fold in fold_list:
+        eval_cfg, pretrain_cfg = load_configs(args, [f"dataset.fold={fold}"] if fold is not None else [])
+        if eval_cfg["benchmark"]["task"] != task:
+            raise ConfigError(f"{args.config}: benchmark.task: this script runs {task} benchmarks, the config is "
+                              f"{eval_cfg['benchmark']['task']!r}")
+        output = os.path.join(args.output, f"fold-{fold:02d}") if args.output and len(fold_list) > 1 else args.output
+        per_fold.append(run_benchmark(args, eval_cfg, pretrain_cfg, build, output))
+    if len(per_fold) > 1 and per_fold[0]["run_dir"]:
+        summary = summarise_folds(per_fold)
+        path = os.path.join(os.path.dirname(per_fold[0]["run_dir"]), RESULTS)
+        if os.environ.get("RANK", "0") == "0":  # the process group of the last fold is already closed
+            write_json(path, summary)
+            print(f"{summary['benchmark']} mean over folds {summary['folds']}: "
+                  + " ".join(f"{k} {v:.2f}" for k, v in summary["metrics"].items()))
+    return 0
+
+
+def summarise_folds(per_fold: list[dict]) -> dict:
+    """Mean of every metric over folds, with the per-fold values."""
+    keys = per_fold[0]["metrics"]
+    return {
+        "benchmark": per_fold[0]["benchmark"],
+        "task": per_fold[0]["task"],
+        "folds": [r["fold"] for r in per_fold],
+        "metrics": {k: sum(r["metrics"][k] for r in per_fold) / len(per_fold) for k in keys},
+        "per_fold": {str(r["fold"]): r["metrics"] for r in per_fold},
+        "pretrained": per_fold[0]["pretrained"],
+        "config_sha256": [r["config_sha256"] for r in per_fold],
+        "date": _now(),
+    }
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_json(path: str, data: dict) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)

@@ -1,0 +1,57 @@
+"""Schema of the eval configs' ``benchmark`` section, read by ``evaluation/`` and the four eval-*.py scripts.
+
+An eval config holds ``benchmark`` plus the sections the engine and datasets read (``dataset``, ``optimizer``,
+run-level keys). The model comes from the PRE-TRAINING config given next to it on the command line (its ``model``
+section, and its ``loss`` section when translation networks are needed)::
+
+    benchmark:
+      name: avsa-transf-4crop-yt360   # run directory <pretrain run dir>/eval-<name>/fold-<dataset.fold or 1>
+      task: avsa-bin                  # avc-bin | avsa-bin | action | segmentation (selects the keys below)
+      scratch: false                  # true: random encoders (the Scratch row, the random-init baseline)
+      test_seed: 0                    # fixes the test set: viewpoints, rotations, negative pairs
+      use_transf: true                # avc/avsa-bin: video features -> audio predicted from them (g_v2a)
+      head: {hidden_dim: 512, dropout: 0.5}
+
+Task keys: ``avc-bin`` / ``avsa-bin``: ``use_transf``, ``head`` {hidden_dim, dropout} (spec §8.1–8.2; encoders frozen).
+``action``: ``train_encoders`` (true = full fine-tuning, spec §8.3),
+``head`` {dropout}; the classifier has as many outputs as the dataset has classes (``dataset.num_classes`` is
+checked against the class list by the dataset). ``segmentation``: ``use_audio``, ``use_context``, ``train_encoders``
+(true = the End-to-end row), ``head`` {fpn_dim, segm_dim} (spec §8.4); the 32 classes are the dataset's.
+"""
+
+from utils.config import REQUIRED, Field, Section, register_section
+
+TASKS = ("avc-bin", "avsa-bin", "action", "segmentation")
+
+_PAIR = {
+    "use_transf": Field(bool, False, help="replace the video features by g_v2a's audio prediction from them "
+                                          "(needs a pre-training with translation networks)"),
+    "head": Section({
+        "hidden_dim": Field(int, 512, min=1),
+        "dropout": Field(float, 0.5, min=0.0, max=1.0),
+    }),
+}
+
+BENCHMARK = register_section("benchmark", Section({
+    "name": Field(str, REQUIRED, help="eval run directory: <pretrain run dir>/eval-<name>/fold-<NN>"),
+    "task": Field(str, REQUIRED, choices=list(TASKS)),
+    "scratch": Field(bool, False, help="evaluate randomly initialised encoders (nothing is loaded)"),
+    "test_seed": Field(int, 0, min=0, help="seed of the fixed test set (viewpoints, rotations, negative pairs)"),
+}, tag="task", variants={
+    "avc-bin": _PAIR,
+    "avsa-bin": _PAIR,
+    "action": {
+        "train_encoders": Field(bool, True, help="full fine-tuning (spec §8.3); false trains the classifier only"),
+        "head": Section({"dropout": Field(float, 0.5, min=0.0, max=1.0)}),
+    },
+    "segmentation": {
+        "use_audio": Field(bool, False, help="concatenate the crop's audio feature to the FPN's top level"),
+        "use_context": Field(bool, False, help="concatenate the translation networks' context (g_v2a, and g_a2v "
+                                               "with use_audio) to the FPN's top level"),
+        "train_encoders": Field(bool, False, help="true: the End-to-end row (encoders fine-tuned, train mode)"),
+        "head": Section({
+            "fpn_dim": Field(int, 256, min=1),
+            "segm_dim": Field(int, 128, min=32, help="GroupNorm(32, segm_dim): a multiple of 32"),
+        }),
+    },
+}, optional=True))

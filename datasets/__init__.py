@@ -20,7 +20,13 @@ Config units: degrees and seconds in the config, radians and seconds in code.
 
 from __future__ import annotations
 
+from datasets.action import HMDB51, UCF101
+from datasets.base import BadSampleMonitor, ClipDataset
+from datasets.viewpoints import max_viewpoints_for_separation
+from datasets.yt360 import YT360
 from utils.config import Field, Section, register_section
+
+__all__ = ["DATASETS", "SCHEMA", "BadSampleMonitor", "build_dataset"]
 
 # ------------------------------------------------------------------------------------------ config schema
 
@@ -57,6 +63,17 @@ _AUDIO = Section({
     "parity": Field(bool, False, help="log-mel exactly as the original (magnitude, half-scale dB, spec §4.2)"),
 })
 
+def _check_viewpoints(views: dict) -> str | None:
+    for key in ("elevation_deg", "hfov_deg", "test_hfov_deg"):
+        if views[key] is not None and views[key][0] > views[key][1]:
+            return f"{key}: lower bound {views[key][0]} above upper bound {views[key][1]}"
+    most = max_viewpoints_for_separation(views["min_separation_deg"], tuple(views["elevation_deg"]))
+    if views["num"] > most:
+        return (f"num: {views['num']} viewpoints cannot be {views['min_separation_deg']:g}° apart within elevations "
+                f"{views['elevation_deg']}; at most {most} fit")
+    return None
+
+
 _VIEWPOINTS = Section({
     "num": Field(int, 1, min=1, help="K viewpoints per sample (per moment with temporal_clips > 1)"),
     "min_separation_deg": Field(float, 0.0, min=0.0, max=180.0, help="minimum angle between the K view centres"),
@@ -64,8 +81,8 @@ _VIEWPOINTS = Section({
     "hfov_deg": _degree_range([25.0, 76.3], 1.0, 179.0),
     "test_hfov_deg": Field(list, None, nullable=True, length=2, item=Field(float, min=1.0, max=179.0),
                            help="horizontal FOV range of the test split (null: hfov_deg)"),
-    "aspect_jitter": Field(bool, True, help="random aspect ratio in [3/4, 4/3] (spec §3.3)"),
-})
+    "aspect_jitter": Field(bool, True, help="random aspect ratio in [3/4, 4/3] when the split augments (spec §3.3)"),
+}, check=_check_viewpoints)
 
 _MISALIGN = Section({
     "probability": Field(float, 0.0, min=0.0, max=1.0, help="AVSA-Bin: chance that a sample's audio is rotated"),
@@ -129,16 +146,6 @@ def _check(section: dict) -> str | None:
 
 
 def _check_yt360(section: dict) -> str | None:
-    from datasets.viewpoints import max_viewpoints_for_separation
-
-    views = section["viewpoints"]
-    for key in ("elevation_deg", "hfov_deg", "test_hfov_deg"):
-        if views[key] is not None and views[key][0] > views[key][1]:
-            return f"viewpoints: {key}: lower bound {views[key][0]} above upper bound {views[key][1]}"
-    most = max_viewpoints_for_separation(views["min_separation_deg"], tuple(views["elevation_deg"]))
-    if views["num"] > most:
-        return (f"viewpoints: num = {views['num']} viewpoints cannot be {views['min_separation_deg']:g}° apart within "
-                f"elevations {views['elevation_deg']}; at most {most} fit")
     if section["audio"]["clip_duration"] < section["video"]["clip_duration"]:
         return (f"audio: clip_duration {section['audio']['clip_duration']} s is shorter than video.clip_duration "
                 f"{section['video']['clip_duration']} s (the video window lies inside the audio window)")
@@ -153,13 +160,7 @@ SCHEMA = register_section("dataset", Section(
 
 
 # ------------------------------------------------------------------------------------------ registry
-from datasets.action import HMDB51, UCF101  # noqa: E402  (after the schema: the modules below import heavy deps)
-from datasets.base import BadSampleMonitor, ClipDataset  # noqa: E402
-from datasets.yt360 import YT360  # noqa: E402
-
 DATASETS: dict[str, type[ClipDataset]] = {"yt360": YT360, "ucf101": UCF101, "hmdb51": HMDB51}
-
-__all__ = ["DATASETS", "SCHEMA", "BadSampleMonitor", "build_dataset"]
 
 
 def build_dataset(cfg: dict, split: str, seed: int) -> ClipDataset:

@@ -85,6 +85,9 @@ class _ActionDataset(ClipDataset):
         super().__init__(split=split, seed=seed, num_units=len(self.videos), repeats=repeats, train=split == "train",
                          num_items=len(self.videos))
 
+    def describe_items(self) -> str:
+        return f"videos of {len(self.classes)} classes"
+
     def item_path(self, item: int) -> str:
         return os.path.join(self.root, self.videos[item])
 

@@ -57,7 +57,7 @@ class ClipDataset(Dataset):
 
     def __init__(self, *, split: str, seed: int, num_units: int, repeats: int, train: bool, num_items: int):
         self.split, self.seed, self.train = split, int(seed), train
-        self.num_units, self.repeats = num_units, repeats
+        self.num_units, self.repeats, self.num_items = num_units, repeats, num_items
         self.epoch = 0
         # One flag per item (file), shared with forked or spawned DataLoader workers: a bad file is logged once.
         self._reported = multiprocessing.Array(ctypes.c_bool, max(num_items, 1))
@@ -99,6 +99,18 @@ class ClipDataset(Dataset):
 
     def item_path(self, item: int) -> str:
         raise NotImplementedError
+
+    def describe_items(self) -> str:
+        """What the items are, for reports (e.g. "12 segments of 5 videos")."""
+        raise NotImplementedError
+
+    def index_notes(self) -> list[str]:
+        """Facts about the index worth a look that are not bad files (e.g. listed ids without files)."""
+        return []
+
+    def index_problems(self) -> list[str]:
+        """Files the index found but cannot use, one line each "<path>: <reason>"."""
+        return []
 
     def decode(self, index: int) -> dict:
         """The expensive part of sample ``index``: uint8 frames, raw audio and metadata (see the subclass)."""

@@ -21,7 +21,7 @@ Sample: ``video`` (M·K, 3, T, crop, crop) float, ``audio`` (M·K, 4, frames, n_
 float32 = viewpoint azimuth, elevation (radians), centre time of the video window in the segment (s);
 moment-major (views of moment m are rows m·K … m·K + K − 1). With ``misalign.probability > 0``: ``misaligned`` ()
 bool and ``rotation`` (3, 3) float32, the rotation applied to the FOA direction vector (X, Y, Z) (identity when
-aligned). With ``segmentation``: ``segmentation`` (M·K, crop, crop) int64, labels 0..31, 255 = ignore.
+aligned), expressed in the sample's own (possibly mirrored) scene: audio direction = rotation · video direction. With ``segmentation``: ``segmentation`` (M·K, crop, crop) int64, labels 0..31, 255 = ignore.
 """
 
 from __future__ import annotations
@@ -175,6 +175,18 @@ class YT360(ClipDataset):
         self.mel_frames = int(round(audio["clip_duration"] * audio["rate"] / audio["hop"]))
 
     # ---------------------------------------------------------------------------------------------- decode
+    def describe_items(self) -> str:
+        return f"segments of {len(self.video_segments)} videos"
+
+    def index_notes(self) -> list[str]:
+        missing = self.index["ids_without_files"]
+        return [f"{len(missing)} listed ids have no video file (e.g. {', '.join(missing[:3])})"] if missing else []
+
+    def index_problems(self) -> list[str]:
+        return ([f"{os.path.join(self.root, name)}: name is not {{ID}}-{{T}}.mp4 with an 11-character id"
+                 for name in self.index["unparsed"]]
+                + [f"{os.path.join(self.root, name)}: no matching video file" for name in self.index["audio_without_video"]])
+
     def item_path(self, item: int) -> str:
         return os.path.join(self.root, "video", self.segments[item][2])
 
@@ -281,8 +293,10 @@ class YT360(ClipDataset):
                 # One flip for the whole sample: the scene is mirrored, so its K views stay one rigid scene.
                 flip = params["flip"][:1].expand(len(clips))
                 clips, foa, azimuth = augment.apply_joint_flip(clips, foa, azimuth, flip)
-                if labels is not None and bool(flip[0]):
-                    labels = labels.flip(-1)
+                if bool(flip[0]):
+                    labels = labels.flip(-1) if labels is not None else None
+                    if "rotation" in sample:  # the misalignment as seen in the mirrored scene
+                        sample["rotation"] = _MIRROR @ sample["rotation"] @ _MIRROR
             if self.cfg["color_jitter"]:
                 clips = augment.apply_color_jitter(clips, params)
             if self.cfg["volume_jitter"]:
@@ -310,6 +324,7 @@ class YT360(ClipDataset):
 # FOA of three plane waves from X, Y and Z (W = 0), one per sample: rotating it gives the rotation matrix's columns.
 _UNIT_WAVES = torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
 _ACN_XYZ = [3, 1, 2]
+_MIRROR = torch.diag(torch.tensor([1.0, -1.0, 1.0]))  # left-right mirror of (X, Y, Z)
 
 
 def _rotation_matrix(rotate) -> torch.Tensor:

@@ -1,0 +1,126 @@
+"""Tiny media written by the dataset tests: 2:1 H.264 equirect videos with a bright disk at a known direction,
+4-channel AAC FOA of a plane wave from the same direction, label PNGs, MPEG-4 AVI action clips, and broken files."""
+
+from __future__ import annotations
+
+import math
+import os
+from fractions import Fraction
+
+import av
+import numpy as np
+import torch
+from PIL import Image
+
+from utils.ambisonics import encode_foa
+
+
+def equirect_directions(width: int, height: int):
+    """Azimuth, elevation (H, W) of pixel centres (project convention: column 0 = +180°, left positive)."""
+    x = (np.arange(width) + 0.5) / width
+    y = (np.arange(height) + 0.5) / height
+    return np.meshgrid(math.pi * (1 - 2 * x), math.pi / 2 * (1 - 2 * y))
+
+
+def disk_frame(width: int, height: int, azimuth_deg: float, elevation_deg: float, radius_deg: float = 10.0):
+    """Dark frame (H, W, 3) uint8 with a white spherical disk centred on (azimuth, elevation)."""
+    az, el = equirect_directions(width, height)
+    a, e = math.radians(azimuth_deg), math.radians(elevation_deg)
+    cos_angle = np.sin(el) * math.sin(e) + np.cos(el) * math.cos(e) * np.cos(az - a)
+    inside = cos_angle > math.cos(math.radians(radius_deg))
+    frame = np.full((height, width, 3), 20, np.uint8)
+    frame[inside] = 235
+    return frame
+
+
+def write_video(path: str, frames, fps: float = 16, codec: str = "libx264", times=None) -> str:
+    """frames: (T, H, W, 3) uint8 (or a list). ``times``: presentation times (s) for variable frame rate."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fmt = "avi" if codec == "mpeg4" else "mp4"
+    with av.open(path, "w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=int(fps))
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        if codec == "libx264":
+            stream.options = {"crf": "12", "g": "4", "bf": "0", "preset": "ultrafast"}
+        if times is not None:
+            stream.time_base = Fraction(1, 1000)
+        for n, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            if times is not None:
+                frame.pts, frame.time_base = int(round(times[n] * 1000)), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def write_audio(path: str, signal: np.ndarray, rate: int = 24000, fmt: str = "mp4") -> str:
+    """signal: (C, S) float in [-1, 1] → AAC (C = 1, 2, 4 or 6 channels), channels in stored order."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    layout = {1: "mono", 2: "stereo", 4: "4.0", 6: "5.1"}[signal.shape[0]]
+    with av.open(path, "w", format=fmt) as container:
+        stream = container.add_stream("aac", rate=rate, layout=layout)
+        stream.bit_rate = 64_000 * signal.shape[0]
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(signal, dtype=np.float32), format="fltp",
+                                           layout=layout)
+        frame.sample_rate, frame.pts = rate, 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def plane_wave_foa(seconds: float, azimuth_deg: float, elevation_deg: float, rate: int = 24000,
+                   envelope=None, seed: int = 0) -> np.ndarray:
+    """(4, S) ambiX FOA of band-limited noise from (azimuth, elevation); ``envelope(t)`` scales it over time."""
+    num = int(round(seconds * rate))
+    noise = torch.from_numpy(np.random.default_rng(seed).standard_normal(num).astype(np.float32))
+    noise = torch.nn.functional.avg_pool1d(noise[None, None], 3, 1, 1)[0, 0]  # tame the highest frequencies
+    noise = 0.25 * noise / noise.std()
+    if envelope is not None:
+        noise = noise * torch.from_numpy(envelope(np.arange(num) / rate).astype(np.float32))
+    foa = encode_foa(noise, torch.tensor(math.radians(azimuth_deg)), torch.tensor(math.radians(elevation_deg)))
+    return foa.numpy()
+
+
+def write_segment(root: str, name: str, *, seconds: float = 1.5, size=(128, 64), fps: float = 16,
+                  direction=(60.0, 0.0), frames=None, foa=None, channels: int = 4) -> tuple[str, str]:
+    """video/{name}.mp4 and audio/{name}.m4a of a disk and a plane wave at ``direction`` (degrees)."""
+    if frames is None:
+        frames = [disk_frame(*size, *direction)] * int(round(seconds * fps))
+    video = write_video(os.path.join(root, "video", f"{name}.mp4"), frames, fps)
+    if foa is None:
+        foa = plane_wave_foa(seconds, *direction)
+    if channels != 4:
+        foa = np.resize(foa, (channels, foa.shape[1]))
+    audio = write_audio(os.path.join(root, "audio", f"{name}.m4a"), foa)
+    return video, audio
+
+
+def write_label_maps(folder: str, things: np.ndarray, stuff: np.ndarray, count: int) -> None:
+    """things-NNNN.png / stuff-NNNN.png, n < count, all the same maps (grayscale)."""
+    os.makedirs(folder, exist_ok=True)
+    for n in range(count):
+        Image.fromarray(things.astype(np.uint8), mode="L").save(os.path.join(folder, f"things-{n:04d}.png"))
+        Image.fromarray(stuff.astype(np.uint8), mode="L").save(os.path.join(folder, f"stuff-{n:04d}.png"))
+
+
+def write_lists(root: str, train=(), test=()) -> None:
+    for split, ids in (("train", train), ("test", test)):
+        with open(os.path.join(root, f"{split}.txt"), "w") as f:
+            f.write("".join(f"{i}\n" for i in ids))
+
+
+def yt360_config(root: str, **overrides) -> dict:
+    """A validated ``dataset`` section for ``root`` (overrides: dotted keys → values)."""
+    from utils.config import Section, root_schema
+
+    raw = {"name": "yt360", "root": root}
+    for key, value in overrides.items():
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    schema = root_schema()
+    section = schema.fields["dataset"]
+    assert isinstance(section, Section)
+    return section.validate(raw, "dataset", lambda _: "test")

@@ -118,7 +118,8 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         last_error = None
-        for failures in range(min(MAX_CONSECUTIVE_FAILURES, len(self))):
+        attempts = min(MAX_CONSECUTIVE_FAILURES, len(self))
+        for failures in range(attempts):
             position = (index + failures) % len(self)
             item = self.locate(position)
             try:
@@ -130,7 +131,7 @@ class ClipDataset(Dataset):
             sample["index"] = torch.tensor(position, dtype=torch.int64)
             sample["failures"] = torch.tensor(failures, dtype=torch.int64)
             return sample
-        raise DataError(f"{self.split} split: {MAX_CONSECUTIVE_FAILURES} consecutive samples failed to decode "
+        raise DataError(f"{self.split} split: {attempts} consecutive samples failed to decode "
                         f"from index {index}; last: {last_error}")
 
     def _report(self, item: int, err: DataError) -> None:

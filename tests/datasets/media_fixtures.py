@@ -43,7 +43,7 @@ def write_video(path: str, frames, fps: float = 16, codec: str = "libx264", time
         if codec == "libx264":
             stream.options = {"crf": "12", "g": "4", "bf": "0", "preset": "ultrafast"}
         if times is not None:
-            stream.time_base = Fraction(1, 1000)
+            stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
         for n, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
             if times is not None:
@@ -124,3 +124,62 @@ def yt360_config(root: str, **overrides) -> dict:
     section = schema.fields["dataset"]
     assert isinstance(section, Section)
     return section.validate(raw, "dataset", lambda _: "test")
+
+
+def write_bad_corpus(root: str, good: int = 3, segmentation: bool = True) -> tuple[list[str], dict[str, str]]:
+    """A YT-360 folder mixing ``good`` good segments (one of them variable frame rate) with one broken segment per
+    failure mode. Returns (good ids, {bad id: expected reason fragment}); every id has one segment ``{id}-0``."""
+    label_size = (32, 16)
+    az, _ = equirect_directions(*label_size)
+    things, stuff = np.where(az > 0, 0, 80), np.full(label_size[::-1], 40)
+
+    def segment(video_id, **kwargs):
+        write_segment(root, f"{video_id}-0", **kwargs)
+        if segmentation:
+            write_label_maps(os.path.join(root, "segmentation", f"{video_id}-0"), things, stuff, 6)
+
+    good_ids = [f"good{n:07d}" for n in range(good)]
+    for video_id in good_ids[:-1]:
+        segment(video_id)
+    frame = disk_frame(128, 64, 60.0, 0.0)
+    vfr_times = np.cumsum([0.0] + [0.04 if n % 2 else 0.09 for n in range(23)])  # 11 and 25 fps alternating
+    segment(good_ids[-1], frames=[frame] * 24, seconds=1.5)
+    write_video(os.path.join(root, "video", f"{good_ids[-1]}-0.mp4"), [frame] * 24, times=vfr_times)
+
+    bad = {}
+    segment("truncatedmp", seconds=1.5)
+    path = os.path.join(root, "video", "truncatedmp-0.mp4")
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[: len(data) * 2 // 5])
+    bad["truncatedmp"] = "truncatedmp-0.mp4: "
+    segment("zerobyte000")
+    open(os.path.join(root, "video", "zerobyte000-0.mp4"), "wb").close()
+    bad["zerobyte000"] = "zerobyte000-0.mp4: cannot open"
+    segment("wrongcontnr")
+    Image.new("RGB", (8, 8)).save(os.path.join(root, "video", "wrongcontnr-0.mp4"), format="PNG")
+    bad["wrongcontnr"] = "wrongcontnr-0.mp4: "
+    segment("noaudio0000")
+    os.remove(os.path.join(root, "audio", "noaudio0000-0.m4a"))
+    bad["noaudio0000"] = "no audio file"
+    segment("stereo00000", channels=2)
+    bad["stereo00000"] = "2 audio channels"
+    segment("sixchannels", channels=6)
+    bad["sixchannels"] = "6 audio channels"
+    segment("not2to10000", size=(64, 48))
+    bad["not2to10000"] = "not 2:1"
+    segment("shortaudio0")
+    write_audio(os.path.join(root, "audio", "shortaudio0-0.m4a"), plane_wave_foa(0.4, 0.0, 0.0))
+    bad["shortaudio0"] = "audio lasts"
+    segment("shortvideo0", seconds=0.6)
+    bad["shortvideo0"] = "shorter than 1 × the 1-s clip window"
+    if segmentation:
+        segment("nolabelmaps")
+        for name in os.listdir(os.path.join(root, "segmentation", "nolabelmaps-0")):
+            os.remove(os.path.join(root, "segmentation", "nolabelmaps-0", name))
+        bad["nolabelmaps"] = "no segmentation map"
+        segment("badlabelpng")
+        for name in os.listdir(os.path.join(root, "segmentation", "badlabelpng-0")):
+            open(os.path.join(root, "segmentation", "badlabelpng-0", name), "wb").write(b"\x89PNG broken")
+        bad["badlabelpng"] = "unreadable segmentation map"
+    write_lists(root, train=good_ids + sorted(bad), test=good_ids + sorted(bad))
+    return good_ids, bad

@@ -23,6 +23,7 @@ from engine.figures import save_batch_figure  # noqa: E402
 from models import build_model  # noqa: E402
 from utils.cli import base_parser, run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
+from utils.errors import ConfigError  # noqa: E402
 from utils.logs import run_directory  # noqa: E402
 
 
@@ -33,6 +34,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     overrides = args.overrides + (list(DEBUG_OVERRIDES) if args.debug else [])
     cfg = load_config(args.config, overrides, required=("dataset", "model", "loss"))
+    if cfg["loss"]["name"] == "avts" and cfg["loss"]["moments"] != cfg["dataset"]["temporal_clips"]:
+        raise ConfigError(f"{args.config}: loss.moments: {cfg['loss']['moments']} must equal dataset.temporal_clips "
+                          f"({cfg['dataset']['temporal_clips']}): the moments are the dataset's temporal clips")
 
     run = start_run(cfg, run_directory(cfg["model"], args.output), quiet=args.quiet)
     try:

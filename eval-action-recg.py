@@ -9,7 +9,7 @@ their mean.
 """
 
 from evaluation.action import ActionRecognition
-from evaluation.runner import main
+from evaluation.runner import run_script
 from utils.cli import run_main
 from utils.errors import DataError
 
@@ -22,5 +22,9 @@ def build(cfg: dict, pretrained, train_set, test_set) -> ActionRecognition:
                              train_encoders=bench["train_encoders"])
 
 
+def main(argv=None) -> int:
+    return run_script(argv, task="action", build=build, description=__doc__.splitlines()[0], folds=True)
+
+
 if __name__ == "__main__":
-    run_main(lambda argv: main(argv, task="action", build=build, description=__doc__.splitlines()[0], folds=True))
+    run_main(main)

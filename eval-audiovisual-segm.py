@@ -10,7 +10,7 @@ per-image mIoU for comparison.
 """
 
 from datasets.yt360 import SEGMENTATION_CLASSES
-from evaluation.runner import main
+from evaluation.runner import run_script
 from evaluation.segmentation import Segmentation
 from utils.cli import run_main
 from utils.errors import ConfigError
@@ -22,5 +22,9 @@ def build(cfg: dict, pretrained, train_set, test_set) -> Segmentation:
     return Segmentation(pretrained, cfg["benchmark"], test_set[0]["video"], num_classes=len(SEGMENTATION_CLASSES))
 
 
+def main(argv=None) -> int:
+    return run_script(argv, task="segmentation", build=build, description=__doc__.splitlines()[0])
+
+
 if __name__ == "__main__":
-    run_main(lambda argv: main(argv, task="segmentation", build=build, description=__doc__.splitlines()[0]))
+    run_main(main)

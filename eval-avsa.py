@@ -8,7 +8,7 @@ features are replaced by the pre-trained g_v2a's audio prediction from them.
 """
 
 from evaluation.alignment import AlignmentProbe
-from evaluation.runner import main
+from evaluation.runner import run_script
 from utils.cli import run_main
 from utils.errors import ConfigError
 
@@ -21,5 +21,9 @@ def build(cfg: dict, pretrained, train_set, test_set) -> AlignmentProbe:
                           test_seed=bench["test_seed"])
 
 
+def main(argv=None) -> int:
+    return run_script(argv, task="avsa-bin", build=build, description=__doc__.splitlines()[0])
+
+
 if __name__ == "__main__":
-    run_main(lambda argv: main(argv, task="avsa-bin", build=build, description=__doc__.splitlines()[0]))
+    run_main(main)

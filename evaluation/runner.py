@@ -156,8 +156,8 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
         run.close()
 
 
-def main(argv: Sequence[str] | None, *, task: str, build: Builder, description: str, folds: bool = False) -> int:
-    """The whole of an eval-*.py script. ``folds``: accept ``--folds 1,2,3`` (one run per official split, then the
+def run_script(argv: Sequence[str] | None, *, task: str, build: Builder, description: str, folds: bool = False) -> int:
+    """The whole of an eval-*.py script's main(). ``folds``: accept ``--folds 1,2,3`` (one run per official split, then the
     mean over folds in ``<eval dir>/results.json``)."""
     parser = eval_parser(description)
     if folds:

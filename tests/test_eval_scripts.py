@@ -1,0 +1,156 @@
+"""The four eval-*.py scripts end to end on the tiny synthetic data (CPU, tiny models), and their errors."""
+
+import hashlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from utils.checkpoint import load_checkpoint, save_checkpoint
+from utils.config import load_config
+from utils.errors import CheckpointError, ConfigError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_RUN = ["--quiet", "--set", "num_workers=0", "--set", "optimizer.epochs=1", "--set", "log2tb=false"]
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name.replace("-", "_"), os.path.join(REPO, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _pretrain(root, name, loss):
+    path = os.path.join(root, f"{name}.yaml")
+    with open(path, "w") as f:
+        f.write(f"model: {{name: {name}, model_dir: {root}/runs, video: {{depth: 10, width: 4}}, audio: {{width: 4}}}}\n"
+                f"loss: {loss}\n")
+    from criterions import build_criterion
+    from models import build_model
+
+    cfg = load_config(path, required=("model",))
+    torch.manual_seed(0)
+    model = build_model(cfg["model"])
+    criterion = build_criterion(cfg["loss"], model.out_dim)
+    save_checkpoint({"epoch": 1, "model": model.state_dict(), "criterion": criterion.state_dict(), "config": cfg},
+                    os.path.join(root, "runs", name, "checkpoint.pth"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from datasets.synthetic import generate
+
+    root = str(tmp_path_factory.mktemp("eval"))
+    generate(os.path.join(root, "data"), "tiny", 0, workers=1, log=lambda *a: None)
+    avsa = _pretrain(root, "avsa", "{name: avsa, proj_dim: 8, translation: {kind: transformer, depth: 1, expansion: 1}}")
+    avc = _pretrain(root, "avc", "{name: avc, proj_dim: 8}")
+    return {"root": root, "data": os.path.join(root, "data"), "avsa": avsa, "avc": avc}
+
+
+def _yt360(world, *extra):
+    return [*TINY_RUN, "--set", f"dataset.root={world['data']}/yt360", "--set", "dataset.batch_size=3",
+            "--set", "dataset.test.clips_per_video=1", *extra]
+
+
+def _results(path):
+    with open(os.path.join(path, "results.json")) as f:
+        return json.load(f)
+
+
+def test_avsa_bin_with_translation(world):
+    out = os.path.join(world["root"], "avsa-bin")
+    assert _script("eval-avsa").main([os.path.join(REPO, "configs/demo/benchmark/avsa.yaml"), world["avsa"],
+                                      "--output", out, *_yt360(world, "--set", "benchmark.use_transf=true")]) == 0
+    results = _results(out)
+    checkpoint = os.path.join(world["root"], "runs", "avsa", "checkpoint.pth")
+    with open(checkpoint, "rb") as f:
+        assert results["pretrained"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
+    assert results["benchmark"] == "demo-avsa-notransf-4crop" and set(results["metrics"]) == {"Acc@1"}
+    assert len(results["config_sha256"]) == 64 and results["date"]
+    # the 3 test samples x 1 clip: the accuracy is a multiple of 1/3
+    assert results["metrics"]["Acc@1"] * 3 / 100 == pytest.approx(round(results["metrics"]["Acc@1"] * 3 / 100))
+    # frozen: the eval checkpoint holds the pre-trained encoders unchanged, BatchNorm statistics included
+    pretrained = load_checkpoint(checkpoint)["model"]
+    trained = load_checkpoint(os.path.join(out, "checkpoint.pth"))["model"]
+    for name, value in pretrained.items():
+        assert torch.equal(trained[f"encoders.module.{name}"], value), name
+
+
+def test_avc_bin_test_set_is_fixed_across_runs(world):
+    out = os.path.join(world["root"], "avc-bin")
+    script = _script("eval-avc")
+    args = [os.path.join(REPO, "configs/demo/benchmark/avc.yaml"), world["avc"], "--output", out, *_yt360(world)]
+    script.main(args)
+    first = _results(out)["metrics"]
+    script.main([*args, "--test-only"])  # a new process-level build of the test set and its negative pairs
+    assert _results(out)["metrics"] == first
+
+
+def test_segmentation_with_audio_and_context(world):
+    out = os.path.join(world["root"], "segm")
+    _script("eval-audiovisual-segm").main([
+        os.path.join(REPO, "configs/demo/benchmark/segmentation.yaml"), world["avsa"], "--output", out,
+        *_yt360(world, "--set", "benchmark.use_audio=true", "--set", "benchmark.use_context=true")])
+    metrics = _results(out)["metrics"]
+    assert set(metrics) == {"PixAcc", "mIoU", "mIoU/per-image"}
+    assert 0 < metrics["mIoU"] <= metrics["PixAcc"] <= 100  # mIoU is not the pixel accuracy printed twice
+
+
+def test_action_recognition_folds_report_the_mean(world):
+    out = os.path.join(world["root"], "ucf")
+    _script("eval-action-recg").main([
+        os.path.join(REPO, "configs/demo/benchmark/ucf.yaml"), world["avsa"], "--output", out, "--folds", "1,2",
+        *TINY_RUN, "--set", f"dataset.root={world['data']}/ucf101", "--set", "dataset.batch_size=4",
+        "--set", "dataset.train.clips_per_video=1", "--set", "dataset.test.clips_per_video=2"])
+    summary = _results(out)
+    per_fold = [_results(os.path.join(out, f"fold-{f:02d}"))["metrics"] for f in (1, 2)]
+    assert summary["folds"] == [1, 2] and summary["per_fold"]["2"] == per_fold[1]
+    for key in ("Clip@1", "Clip@5", "Video@1", "Video@5"):
+        assert summary["metrics"][key] == pytest.approx((per_fold[0][key] + per_fold[1][key]) / 2)
+    assert summary["metrics"]["Clip@5"] == 100.0  # 5 synthetic classes: the target is always among the top 5
+
+
+def test_missing_pretraining_checkpoint_is_one_line(world, tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "eval-avsa.py"), os.path.join(REPO, "configs/demo/benchmark/avsa.yaml"),
+         world["avsa"], "--checkpoint", str(tmp_path / "nope.pth"), *_yt360(world)],
+        capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "pre-training checkpoint not found" in result.stderr
+
+
+def test_translation_benchmark_needs_translation_networks(world):
+    with pytest.raises(ConfigError, match=r"avc\.yaml: loss\.translation: .*without them"):
+        _script("eval-avsa").main([os.path.join(REPO, "configs/demo/benchmark/avsa.yaml"), world["avc"],
+                                   *_yt360(world, "--set", "benchmark.use_transf=true")])
+
+
+def test_dataset_classes_must_match_the_config(world):
+    with pytest.raises(ConfigError, match=r"dataset\.num_classes: 51 .* has 5 classes"):
+        _script("eval-action-recg").main([os.path.join(REPO, "configs/demo/benchmark/ucf.yaml"), world["avsa"],
+                                          *TINY_RUN, "--set", f"dataset.root={world['data']}/ucf101",
+                                          "--set", "dataset.num_classes=51",
+                                          "--output", os.path.join(world["root"], "bad")])
+
+
+def test_script_refuses_another_task(world):
+    with pytest.raises(ConfigError, match="benchmark.task: this script runs avc-bin"):
+        _script("eval-avc").main([os.path.join(REPO, "configs/demo/benchmark/avsa.yaml"), world["avsa"]])
+
+
+def test_scratch_needs_no_checkpoint(world, tmp_path):
+    out = str(tmp_path / "scratch")
+    _script("eval-avsa").main([os.path.join(REPO, "configs/demo/benchmark/avsa.yaml"), world["avsa"], "--output", out,
+                               "--checkpoint", str(tmp_path / "nope.pth"),
+                               *_yt360(world, "--set", "benchmark.scratch=true")])
+    assert _results(out)["pretrained"] == {**_results(out)["pretrained"], "checkpoint": None, "sha256": None,
+                                           "scratch": True}
+    with pytest.raises(CheckpointError, match="--test-only: no trained benchmark"):
+        _script("eval-avsa").main([os.path.join(REPO, "configs/demo/benchmark/avsa.yaml"), world["avsa"],
+                                   "--output", str(tmp_path / "empty"), "--test-only", *_yt360(world)])

@@ -5,9 +5,12 @@ weights after 3 SGD steps)."""
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
+
+from utils.checkpoint import load_checkpoint
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -44,3 +47,22 @@ def test_two_rank_ddp_matches_one_process_on_the_global_batch(tmp_path):
     assert len(losses_ddp) == len(losses_single) == 3
     assert losses_ddp == pytest.approx(losses_single, abs=1e-4)
     assert losses_single[-1] < losses_single[0]  # the steps did something
+
+
+@pytest.mark.slow
+def test_a_dead_rank_stops_the_others_and_the_run_resumes_from_the_last_checkpoint(tmp_path):
+    """Rank 1 is SIGKILLed during step 8; torchrun tears the group down (rank 0 would otherwise hit the
+    collective timeout, 30 s here) and exits non-zero; rerunning the same command resumes from step 6."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               os.path.join(HERE, "tiny_run.py"), str(tmp_path), "--set", "checkpoint_every_steps=3",
+               "--set", "dist_timeout_s=30"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    started = time.monotonic()
+    crashed = subprocess.run(command + ["--kill-at-forward", "8", "--kill-rank", "1"], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=180)
+    assert crashed.returncode != 0 and time.monotonic() - started < 120
+    state = load_checkpoint(tmp_path / "checkpoint.pth")
+    assert (state["epoch"], state["epoch_step"], state["step"]) == (1, 2, 6)  # 3 epochs x 4 steps of 8 (4 per rank)
+    resumed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert load_checkpoint(tmp_path / "checkpoint.pth")["step"] == 12

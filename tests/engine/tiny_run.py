@@ -3,7 +3,8 @@
 
 In-process: ``config(...)``, ``ToyData``, ``ToyTask``; as a subprocess::
 
-    python tests/engine/tiny_run.py RUN_DIR [--set KEY=VALUE ...] [--kill-at-forward N]
+    python tests/engine/tiny_run.py RUN_DIR [--set KEY=VALUE ...] [--kill-at-forward N [--kill-rank R]]
+    python -m torch.distributed.run --standalone --nproc_per_node=2 tests/engine/tiny_run.py RUN_DIR ...
 """
 
 from __future__ import annotations
@@ -87,11 +88,12 @@ def main(argv=None) -> int:
     parser.add_argument("run_dir")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--kill-at-forward", type=int, default=0, help="SIGKILL this process at that forward")
+    parser.add_argument("--kill-rank", type=int, default=0, help="under torchrun: the rank that is killed")
     args = parser.parse_args(argv)
     cfg = config(**dict(parse_override(text) for text in args.overrides))
 
     def kill(n):
-        if n == args.kill_at_forward:
+        if n == args.kill_at_forward and int(os.environ.get("RANK", "0")) == args.kill_rank:
             os.kill(os.getpid(), signal.SIGKILL)
 
     run = start_run(cfg, args.run_dir, quiet=True)

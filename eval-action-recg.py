@@ -5,7 +5,8 @@ weights, the Scratch row). The test scores every video's dense clips (25 in the 
 Video@1/5 from the mean of the clip softmaxes. ``--folds 1,2,3`` runs the three official splits and reports
 their mean.
 
-    python eval-action-recg.py configs/benchmark/ucf/ucf-8at16.yaml configs/main/avsa/Cur-Loc4-TransfD2.yaml --folds 1,2,3
+    python eval-action-recg.py configs/benchmark/ucf/ucf-8at16.yaml configs/main/avsa/Cur-Loc4-TransfD2.yaml \\
+        --folds 1,2,3
 """
 
 from evaluation.action import ActionRecognition

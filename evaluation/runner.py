@@ -41,6 +41,7 @@ from engine.state import state_modules
 from evaluation.pretrained import Pretrained, load_pretrained
 from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
 from utils.config import load_config
+from utils.distributed import all_reduce_sum
 from utils.errors import CheckpointError, ConfigError
 from utils.logs import Progress
 from utils.seeding import seed_worker
@@ -100,10 +101,15 @@ def test(run: Run, benchmark: nn.Module, dataset, batch_size: int) -> dict[str, 
     meter = benchmark.make_meter()
     meters = meter if isinstance(meter, dict) else {"": meter}
     loader = test_loader(dataset, batch_size, run)
+    failures = torch.zeros((), dtype=torch.int64)
     for batch in Progress(batches(loader), total=len(loader), desc="test", print_freq=run.cfg["print_freq"],
                           clips_per_step=batch_size, quiet=run.quiet, enabled=run.is_main):
+        failures += batch["failures"].sum()
         with _autocast(run):
             benchmark.evaluate(to_device(batch, run.device), meter)
+    failures = int(all_reduce_sum(failures.to(run.device)))
+    if failures:  # the dataset replaced each unreadable sample by the next one (logged with its file name)
+        run.logger.warning(f"test: {failures} of {len(dataset)} samples could not be read and were replaced")
     metrics = {}
     for m in meters.values():
         m.all_reduce(run.device)
@@ -156,9 +162,10 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
         run.close()
 
 
-def run_script(argv: Sequence[str] | None, *, task: str, build: Builder, description: str, folds: bool = False) -> int:
-    """The whole of an eval-*.py script's main(). ``folds``: accept ``--folds 1,2,3`` (one run per official split, then the
-    mean over folds in ``<eval dir>/results.json``)."""
+def run_script(argv: Sequence[str] | None, *, task: str, build: Builder, description: str,
+               folds: bool = False) -> int:
+    """The whole of an eval-*.py script's main(). ``folds``: accept ``--folds 1,2,3`` (one run per official split,
+    then the mean over folds in ``<eval dir>/results.json``)."""
     parser = eval_parser(description)
     if folds:
         parser.add_argument("--folds", default=None, help="comma-separated folds to run one after the other "
@@ -173,7 +180,7 @@ def run_script(argv: Sequence[str] | None, *, task: str, build: Builder, descrip
                               f"{eval_cfg['benchmark']['task']!r}")
         output = os.path.join(args.output, f"fold-{fold:02d}") if args.output and len(fold_list) > 1 else args.output
         per_fold.append(run_benchmark(args, eval_cfg, pretrain_cfg, build, output))
-    if len(per_fold) > 1 and per_fold[0]["run_dir"]:
+    if len(per_fold) > 1:
         summary = summarise_folds(per_fold)
         path = os.path.join(os.path.dirname(per_fold[0]["run_dir"]), RESULTS)
         if os.environ.get("RANK", "0") == "0":  # the process group of the last fold is already closed

@@ -28,8 +28,8 @@ def _script(name):
 def _pretrain(root, name, loss):
     path = os.path.join(root, f"{name}.yaml")
     with open(path, "w") as f:
-        f.write(f"model: {{name: {name}, model_dir: {root}/runs, video: {{depth: 10, width: 4}}, audio: {{width: 4}}}}\n"
-                f"loss: {loss}\n")
+        f.write(f"model: {{name: {name}, model_dir: {root}/runs, video: {{depth: 10, width: 4}}, "
+                f"audio: {{width: 4}}}}\nloss: {loss}\n")
     from criterions import build_criterion
     from models import build_model
 
@@ -48,7 +48,8 @@ def world(tmp_path_factory):
 
     root = str(tmp_path_factory.mktemp("eval"))
     generate(os.path.join(root, "data"), "tiny", 0, workers=1, log=lambda *a: None)
-    avsa = _pretrain(root, "avsa", "{name: avsa, proj_dim: 8, translation: {kind: transformer, depth: 1, expansion: 1}}")
+    avsa = _pretrain(root, "avsa",
+                     "{name: avsa, proj_dim: 8, translation: {kind: transformer, depth: 1, expansion: 1}}")
     avc = _pretrain(root, "avc", "{name: avc, proj_dim: 8}")
     return {"root": root, "data": os.path.join(root, "data"), "avsa": avsa, "avc": avc}
 

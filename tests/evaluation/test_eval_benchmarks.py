@@ -54,7 +54,8 @@ def _tiny_pretrained(width=4):
 
 def _batch(b=3, k=2, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    return {"video": torch.randn(b, k, 3, 4, 16, 16, generator=gen), "audio": torch.randn(b, k, 4, 20, 16, generator=gen),
+    return {"video": torch.randn(b, k, 3, 4, 16, 16, generator=gen),
+            "audio": torch.randn(b, k, 4, 20, 16, generator=gen),
             "position": torch.zeros(b, k, 3), "misaligned": torch.tensor([True, False, True][:b]),
             "index": torch.arange(b), "segmentation": torch.randint(0, 5, (b, k, 16, 16), generator=gen)}
 

@@ -7,10 +7,11 @@ one test pass over the FIXED test set → ``results.json``.
 * ``--set`` overrides the EVAL config; the pre-training config supplies ``model`` (and ``loss`` for the
   translation networks).
 * Run directory: ``<pretrain run dir>/eval-<benchmark.name>/fold-<NN>`` (spec §8; NN = ``dataset.fold`` for
-  UCF101/HMDB51, 01 otherwise), or ``--output``. It holds ``config.yaml``, ``eval.log``, ``tensorboard/``, the
-  benchmark's own ``checkpoint.pth`` (head, optimizer: an interrupted evaluation resumes) and ``results.json``.
-* The test runs ONCE, after the last epoch, on the final weights: no model selection on the test set (the original
-  kept the best test epoch, spec §8). Its loader shards the fixed test order over ranks without padding, so every
+  UCF101/HMDB51, 01 otherwise; ``-scratch`` appended to the name with ``scratch: true``), or ``--output``. It
+  holds ``config.yaml``, ``eval.log``, ``tensorboard/``, the benchmark's own ``checkpoint.pth`` (head, optimizer:
+  an interrupted evaluation resumes) and ``results.json``.
+* The test runs ONCE, after the last epoch, on the final weights: no model selection on the test set (the
+  original kept the best test epoch, spec §8). Its loader shards the fixed test order over ranks without padding, so every
   test sample counts exactly once and metrics are summed over ranks (``evaluation.metrics``).
 * The test dataset is built with ``benchmark.test_seed``: viewpoints, rotations, and (AVC-Bin) negative pairs are
   the same in every epoch, run and training seed.
@@ -80,8 +81,11 @@ def config_hash(*configs: dict) -> str:
 
 
 def default_run_dir(pretrained: Pretrained, eval_cfg: dict) -> str:
-    fold = eval_cfg["dataset"].get("fold", 1)
-    return os.path.join(pretrained.run_dir, f"eval-{eval_cfg['benchmark']['name']}", f"fold-{fold:02d}")
+    """``<pretrain run dir>/eval-<name>[-scratch]/fold-<NN>``: a scratch evaluation never shares (and resumes) the
+    run directory of the same benchmark on the pre-trained weights."""
+    bench, fold = eval_cfg["benchmark"], eval_cfg["dataset"].get("fold", 1)
+    name = bench["name"] + ("-scratch" if bench["scratch"] and not bench["name"].endswith("-scratch") else "")
+    return os.path.join(pretrained.run_dir, f"eval-{name}", f"fold-{fold:02d}")
 
 
 def test_loader(dataset, batch_size: int, run: Run) -> DataLoader:

@@ -49,8 +49,9 @@ def candidate_logits(predictions: torch.Tensor, targets: torch.Tensor, first_sam
     # [b, n, c, c'] = <pred[b, c], target[n, c']>; at B = 28, C = 4 this is 12,544 dot products.
     logits = torch.einsum("bcp,ndp->bncd", predictions, targets) / temperature
     same = logits[torch.arange(batch, device=own.device), own]
-    other_samples = torch.arange(total, device=own.device).expand(batch, total)
-    other_samples = other_samples[other_samples != own[:, None]].reshape(batch, total - 1)
+    # the other samples in batch order, [0 .. own-1, own+1 .. N-1]; fixed shapes (no boolean mask) for compile
+    other_samples = torch.arange(total - 1, device=own.device).expand(batch, total - 1)
+    other_samples = other_samples + (other_samples >= own[:, None])
     others = logits[torch.arange(batch, device=own.device)[:, None], other_samples]  # (B, N-1, C, C)
     if negatives == "paper":
         others = others.permute(0, 2, 1, 3).flatten(2)

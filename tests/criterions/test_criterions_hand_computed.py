@@ -67,7 +67,8 @@ def test_candidate_sets_and_info_nce(negatives):
     loss, avc, same_acc, rows = _direction_by_hand(_vectors(preds), _vectors(targets), negatives)
     assert others.shape == (3, 2, 4 if negatives == "paper" else 2)  # (N-1)·K or N-1 easy negatives
     for (i, c), row in rows.items():
-        assert torch.allclose(torch.cat([same[i, c], others[i, c]]).double(), torch.tensor(row, dtype=torch.float64), atol=1e-4)
+        expected = torch.tensor(row, dtype=torch.float64)
+        assert torch.allclose(torch.cat([same[i, c], others[i, c]]).double(), expected, atol=1e-4)
     assert info_nce(same, others).item() == pytest.approx(loss, rel=1e-5)
     got_avc, got_same = retrieval_accuracies(same, others)
     assert got_avc.item() == pytest.approx(avc) and got_same.item() == pytest.approx(same_acc)

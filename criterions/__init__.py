@@ -44,15 +44,9 @@ def _translation_section(default_kind: str) -> Section:
     })
 
 
-def _check_avsa(section: dict) -> str | None:
-    if section["translation"]["kind"] == "none":
-        return "translation: avsa needs translation networks (kind transformer or mlp)"
-    return None
-
-
 def _check_loss(section: dict) -> str | None:
-    if section["name"] == "avsa":
-        return _check_avsa(section)
+    if section["name"] == "avsa" and section["translation"]["kind"] == "none":
+        return "translation: avsa needs translation networks (kind transformer or mlp)"
     return None
 
 

@@ -1,9 +1,12 @@
 """``--debug`` figure: the first batch's crops next to their audio log-mels, to check at a glance that views and
-sounds line up (rows: samples; per viewpoint: the middle frame of the crop and the W-channel log-mel)."""
+sounds line up (rows: samples; per viewpoint: the middle frame of the crop and the log-mel of the FOA channel X,
+which after the rotation toward the viewpoint is the front-facing one, so it differs between viewpoints; W does not)."""
 
 from __future__ import annotations
 
 import torch
+
+FRONT = 3  # ambiX channel order W, Y, Z, X
 
 
 def _to_image(frame: torch.Tensor) -> torch.Tensor:
@@ -29,8 +32,8 @@ def save_batch_figure(batch: dict, path: str, max_samples: int = 4) -> str:
             crop_ax.imshow(_to_image(video[b, k, :, video.shape[3] // 2]).numpy())
             azimuth, elevation = torch.rad2deg(position[b, k, :2]).tolist()
             crop_ax.set_title(f"#{b} view {k}: az {azimuth:.0f}° el {elevation:.0f}°", fontsize=7)
-            mel_ax.imshow(audio[b, k, 0].float().T.numpy(), origin="lower", aspect="auto", cmap="magma")
-            mel_ax.set_title("log-mel (W)", fontsize=7)
+            mel_ax.imshow(audio[b, k, FRONT].float().T.numpy(), origin="lower", aspect="auto", cmap="magma")
+            mel_ax.set_title("log-mel (X, front)", fontsize=7)
             for ax in (crop_ax, mel_ax):
                 ax.set_xticks([])
                 ax.set_yticks([])

@@ -95,3 +95,61 @@ def test_paper_config_trains_one_step_with_batch_2_on_cpu(name, tmp_path):
     assert any(k.startswith("model.video_model.") for k in changed)
     assert any(k.startswith("model.audio_model.") for k in changed)
     assert any(k.startswith("criterion.") for k in changed)
+
+
+# ------------------------------------------------------------------------------ the script end to end (tiny data)
+def _script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("main_video_ssl", os.path.join(REPO, "main-video-ssl.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from datasets.synthetic import generate
+
+    root = str(tmp_path_factory.mktemp("ssl"))
+    generate(root, "tiny", 0, workers=1, log=lambda *a: None)
+    return os.path.join(root, "yt360")
+
+
+def _tiny(data, *extra):
+    return ["--quiet", "--set", f"dataset.root={data}", "--set", "num_workers=0", "--set", "log2tb=false",
+            "--set", "model.video.width=4", "--set", "model.audio.width=4", "--set", "optimizer.epochs=1", *extra]
+
+
+def _parameters(state):
+    return {k: v for k, v in state.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))}
+
+
+def test_curriculum_loads_phase1_encoders_only_and_resuming_never_needs_them(tiny_data, tmp_path):
+    from utils.checkpoint import load_checkpoint
+
+    main = _script().main
+    phase1, phase2 = tmp_path / "phase1", tmp_path / "phase2"
+    assert main([os.path.join(REPO, "configs/demo/avc.yaml"), "--output", str(phase1), "--debug",
+                 *_tiny(tiny_data, "--set", "snapshot_epochs=[1]")]) == 0
+    assert (phase1 / "debug-batch.png").stat().st_size > 0
+    phase1_state = load_checkpoint(phase1 / "checkpoint-ep1.pth")
+
+    # phase 2 with lr 0: its encoders must be exactly phase 1's (BatchNorm statistics aside, they keep moving)
+    args = [os.path.join(REPO, "configs/demo/avsa.yaml"), "--output", str(phase2),
+            *_tiny(tiny_data, "--set", f"model.init_from={phase1 / 'checkpoint-ep1.pth'}", "--set", "optimizer.lr=0",
+                   "--set", "dataset.batch_size=4")]
+    assert main(args) == 0
+    state = load_checkpoint(phase2 / "checkpoint.pth")
+    for key, value in _parameters(phase1_state["model"]).items():
+        assert torch.equal(state["model"][key], value), key
+    # the criterion is phase 2's own (translation networks + 4 heads), nothing of phase 1's projections
+    assert any(key.startswith("v2a_transformer.") for key in state["criterion"])
+    assert not set(state["criterion"]) & set(phase1_state["criterion"])
+
+    # phase 2 resumes for a second epoch without the phase-1 file (the original needed it forever, spec §10.26)
+    for name in os.listdir(phase1):
+        if name.endswith(".pth"):
+            os.remove(phase1 / name)
+    assert main(args + ["--set", "optimizer.epochs=2"]) == 0
+    assert load_checkpoint(phase2 / "checkpoint.pth")["epoch"] == 2

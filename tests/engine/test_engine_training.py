@@ -142,3 +142,11 @@ def test_too_many_bad_samples_stop_the_epoch_and_a_few_are_counted(tmp_path):
          **{"optimizer.epochs": 1})
     scalars = _scalars(tmp_path / "few")
     assert scalars["train-epoch/bad_samples"] == [8.0] and scalars["train-epoch/bad_fraction"] == [pytest.approx(0.2)]
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_with_clipping_still_learns(tmp_path, precision):
+    results = _fit(tmp_path, precision=precision, grad_clip=1.0, channels_last=True)
+    assert results["test"]["acc"] > 80.0
+    scaler = load_checkpoint(tmp_path / "checkpoint.pth")["scaler"]
+    assert bool(scaler) == (precision == "fp16")  # the GradScaler (and its state) only for fp16

@@ -65,7 +65,13 @@ def save_checkpoint(state: Mapping[str, Any], path: str) -> None:
     ``CheckpointError`` says why (e.g. the disk is full)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
+    prefix = f".{os.path.basename(path)}.tmp"
+    # A writer SIGKILLed mid-write (pre-emption) leaves its temporary file behind; one process writes a given path,
+    # so any other temporary file of this target is such a leftover: remove it before it adds up to a full disk.
+    for name in os.listdir(directory):
+        if name.startswith(prefix):
+            _remove_quietly(os.path.join(directory, name))
+    tmp = os.path.join(directory, f"{prefix}{os.getpid()}")
     payload = {"avsa_version": __version__, **state}
     try:
         with open(tmp, "wb") as f:

@@ -15,6 +15,7 @@ models for tests and demos. Video and audio must produce embeddings of the same 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 from models.audio import SUPPORTED_DEPTHS as AUDIO_DEPTHS
@@ -23,6 +24,7 @@ from models.av import AVModel
 from models.video import BLOCKS_PER_STAGE, R2Plus1D
 from utils.checkpoint import load_checkpoint, load_state_strict
 from utils.config import REQUIRED, Field, Section, register_section
+from utils.errors import ConfigError
 
 __all__ = ["AVModel", "R2Plus1D", "Conv2D", "VIDEO_ENCODERS", "AUDIO_ENCODERS", "MODEL_SCHEMA", "build_model",
            "build_video_encoder", "build_audio_encoder"]
@@ -76,5 +78,8 @@ def build_model(model_cfg: Mapping, *, load_init: bool = True) -> AVModel:
     model = AVModel(build_video_encoder(model_cfg["video"]), build_audio_encoder(model_cfg["audio"]))
     if load_init and model_cfg["init_from"]:
         path = model_cfg["init_from"]
+        if not os.path.isfile(path):  # a wrong path in the config: exit code 2 like every missing config file
+            raise ConfigError(f"<config>: model.init_from: checkpoint not found: {path} (a fresh curriculum phase-2 "
+                              f"run starts from it; a resumed run does not need it)")
         load_state_strict(model, load_checkpoint(path)["model"], "model (model.init_from)", path)
     return model

@@ -10,7 +10,7 @@ from models import MODEL_SCHEMA, build_model
 from models.audio import Conv2D
 from models.video import R2Plus1D
 from utils.checkpoint import save_checkpoint
-from utils.errors import CheckpointError, ConfigError
+from utils.errors import ConfigError
 
 KEYS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "spec",
                          "reference-checkpoint-keys.txt")
@@ -122,6 +122,6 @@ def test_init_from_loads_encoders(tmp_path):
     for key, value in phase1.state_dict().items():
         assert torch.equal(phase2.state_dict()[key], value), key
     missing = _validate({**section, "init_from": str(tmp_path / "nope.pth")})
-    with pytest.raises(CheckpointError, match="not found"):
+    with pytest.raises(ConfigError, match="model.init_from: checkpoint not found"):
         build_model(missing)
     build_model(missing, load_init=False)  # resume / evaluation: weights come from elsewhere

@@ -52,6 +52,7 @@ BENCHMARK = register_section("benchmark", Section({
         "head": Section({
             "fpn_dim": Field(int, 256, min=1),
             "segm_dim": Field(int, 128, min=32, help="GroupNorm(32, segm_dim): a multiple of 32"),
-        }),
+        }, check=lambda head: ("segm_dim: must be a multiple of 32 (GroupNorm with 32 groups)"
+                               if head["segm_dim"] % 32 else None)),
     },
 }, optional=True))

@@ -237,6 +237,10 @@ def _merge(base: dict, base_origins: dict, new: Mapping, new_origins: Mapping, p
         dotted = f"{prefix}{key}"
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = _merge(out[key], base_origins, value, new_origins, dotted + ".")
+            # the section is now last touched by the new file: a check between its keys (e.g. audio shorter than
+            # video) most likely fails because of the key that file just set
+            if dotted in new_origins:
+                base_origins[dotted] = new_origins[dotted]
         else:
             out[key] = copy.deepcopy(value)
             for old in [k for k in base_origins if k == dotted or k.startswith(dotted + ".")]:

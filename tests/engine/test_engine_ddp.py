@@ -35,8 +35,8 @@ def test_two_rank_ddp_matches_one_process_on_the_global_batch(tmp_path):
                             capture_output=True, text=True, timeout=240)
     assert single.returncode == 0, single.stderr[-3000:]
 
-    rank0, rank1 = (torch.load(tmp_path / "ddp" / f"rank{r}.pt") for r in (0, 1))
-    reference = torch.load(tmp_path / "single" / "rank0.pt")
+    rank0, rank1 = (torch.load(tmp_path / "ddp" / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    reference = torch.load(tmp_path / "single" / "rank0.pt", weights_only=True)
     parts = {name.split(".")[1] for name in rank0 if name.startswith("criterion.")}
     assert {"v2a_transformer", "a2v_transformer", "video_head", "audio_head", "video_pred_head",
             "audio_pred_head"} <= parts

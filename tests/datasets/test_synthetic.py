@@ -306,3 +306,38 @@ def test_action_class_is_the_motion(seed):
     assert height.max() - height.min() > 0.2 * h
     # Same draws, other motion: identical colours and shape, so colour carries no class information.
     assert (clip("move_left")[0].reshape(-1, 3).mean(0) - clip("rotate")[0].reshape(-1, 3).mean(0)).max() < 30
+
+
+def test_reverb_adds_delayed_reflections_and_keeps_the_direct_direction():
+    segment = next(s for s in plan_yt360(TINY, 0) if len(s.objects) == 1)
+    rate = TINY.audio_rate
+    dry = synthesize_foa(segment, 1.0, rate, seed=0)
+    wet = synthesize_foa(segment, 1.0, rate, seed=0, reverb=True)
+    reflections = wet - dry  # the direct sound uses the same draws, and neither mix is rescaled at this level
+    ratio = (reflections[0] ** 2).sum() / (dry[0] ** 2).sum()
+    assert 0.02 < ratio < 1.0
+    # Reflections are copies of the direct sound delayed by 4–40 ms.
+    lags = np.arange(0, round(0.05 * rate))
+    correlation = [np.dot(reflections[0, lag:], dry[0, :dry.shape[1] - lag]) for lag in lags]
+    assert round(0.004 * rate) <= lags[int(np.argmax(np.abs(correlation)))] <= round(0.04 * rate)
+    w, y, z, x = torch.from_numpy(wet).double()
+    intensity = torch.stack([(w * x).mean(), (w * y).mean(), (w * z).mean()])
+    direction = (math.degrees(math.atan2(intensity[1], intensity[0])),
+                 math.degrees(math.asin(intensity[2] / intensity.norm())))
+    obj = segment.objects[0]
+    truth = (math.degrees(obj.azimuth + obj.azimuth_speed * 0.5), math.degrees(
+        obj.elevation + obj.elevation_amplitude * math.sin(2 * math.pi * obj.elevation_frequency * 0.5
+                                                            + obj.elevation_phase)))
+    assert great_circle_deg(*direction, *truth) < 15  # reflections from random directions bias it only a little
+
+
+def test_command_line_tool(root, capsys):
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "make_synthetic_data.py")
+    spec = importlib.util.spec_from_file_location("make_synthetic_data_tool", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main([root, "--preset", "tiny", "--workers", "1"]) == 0
+    assert "0 items written" in capsys.readouterr().out
+    with pytest.raises(DataError):
+        tool.main([root, "--preset", "demo"])

@@ -10,7 +10,8 @@ Layouts under ``root``:
             videos/<class>/<video>.avi;  label = position of <class> in the sorted class names
 
 Samples (``mode`` of the split section):
-* ``clip``: one clip at a random time (test: drawn from the (seed, index) generator, so fixed); ``video`` (1, 3, T, H, W).
+* ``clip``: one clip at a random time (test: drawn from the (seed, index) generator, so fixed);
+  ``video`` (1, 3, T, H, W).
 * ``video`` (dense evaluation): ``clips_per_video`` clips evenly spaced over the file (25 in the paper), decoded in
   one pass; ``video`` (N, 3, T, H, W) with the clips on the viewpoint axis, one sample per video.
 ``label`` () int64. Video transform (spec §4.1): train = random resized crop (the same box for all frames) → flip →

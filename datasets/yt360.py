@@ -21,7 +21,8 @@ Sample: ``video`` (M·K, 3, T, crop, crop) float, ``audio`` (M·K, 4, frames, n_
 float32 = viewpoint azimuth, elevation (radians), centre time of the video window in the segment (s);
 moment-major (views of moment m are rows m·K … m·K + K − 1). With ``misalign.probability > 0``: ``misaligned`` ()
 bool and ``rotation`` (3, 3) float32, the rotation applied to the FOA direction vector (X, Y, Z) (identity when
-aligned), expressed in the sample's own (possibly mirrored) scene: audio direction = rotation · video direction. With ``segmentation``: ``segmentation`` (M·K, crop, crop) int64, labels 0..31, 255 = ignore.
+aligned), expressed in the sample's own (possibly mirrored) scene: audio direction = rotation · video direction.
+With ``segmentation``: ``segmentation`` (M·K, crop, crop) int64, labels 0..31, 255 = ignore.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from datasets import augment
 from datasets.base import ClipDataset
 from datasets.index import cached_index
 from datasets.viewpoints import sample_viewpoints
-from utils.ambisonics import mirror_foa, rotate_foa, rotate_foa_yaw
+from utils.ambisonics import rotate_foa, rotate_foa_yaw
 from utils.audio_features import load_mel_stats, log_mel
 from utils.errors import ConfigError, DataError
 from utils.media import probe_media, read_audio, read_video
@@ -185,7 +186,8 @@ class YT360(ClipDataset):
     def index_problems(self) -> list[str]:
         return ([f"{os.path.join(self.root, name)}: name is not {{ID}}-{{T}}.mp4 with an 11-character id"
                  for name in self.index["unparsed"]]
-                + [f"{os.path.join(self.root, name)}: no matching video file" for name in self.index["audio_without_video"]])
+                + [f"{os.path.join(self.root, name)}: no matching video file"
+                   for name in self.index["audio_without_video"]])
 
     def item_path(self, item: int) -> str:
         return os.path.join(self.root, "video", self.segments[item][2])

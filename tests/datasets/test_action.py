@@ -127,4 +127,5 @@ def test_resized_crop_boxes():
         top, left, h, w = draw_resized_crop(generator, 60, 80, (0.08, 1.0))
         assert 0 <= top <= 60 - h and 0 <= left <= 80 - w
         assert 0.08 * 4800 * 0.8 <= h * w <= 4800 and 3 / 4 * 0.9 <= w / h <= 4 / 3 * 1.1
-    assert draw_resized_crop(generator, 10, 100, (1.0, 1.0)) == (0, 43, 10, 13)  # fallback: central (100 − 13) // 2, ratio 4/3
+    # Fallback: the central box with aspect 4/3 (13 wide), left = (100 − 13) // 2.
+    assert draw_resized_crop(generator, 10, 100, (1.0, 1.0)) == (0, 43, 10, 13)

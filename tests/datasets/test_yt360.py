@@ -11,7 +11,7 @@ import torch
 import datasets.yt360 as yt360
 from datasets import build_dataset
 from datasets.augment import IMAGENET_MEAN, IMAGENET_STD
-from tests.datasets.media_fixtures import (disk_frame, equirect_directions, plane_wave_foa, write_label_maps,
+from tests.datasets.media_fixtures import (equirect_directions, plane_wave_foa, write_label_maps,
                                            write_lists, write_segment, yt360_config)
 from utils.errors import ConfigError, DataError
 

@@ -1,5 +1,5 @@
 """tools/prepare_yt360.py on tiny "full-length" downloads: segments cut at the right times, 2:1 H.264 with short
-keyframe intervals, FOA channels unchanged in order, a manifest with checksums, and a problem report that never stops."""
+keyframe intervals, FOA channels unchanged in order, a manifest with checksums, a problem report that never stops."""
 
 import hashlib
 import importlib.util

@@ -101,21 +101,47 @@ def _seek(container, stream, time: float) -> None:
         container.seek(int(time / stream.time_base), stream=stream, backward=True, any_frame=False)
 
 
-def _decode_window(path, container, stream, times: np.ndarray, size):
-    """Frames displayed at ``times`` (sorted): for each target, the last decoded frame whose timestamp is ≤ it."""
+# Packets this long before the window are decoded with FFmpeg's skip_frame = NONREF: frames no other frame references
+# (most B-frames) are not decoded at all, which is exact for every frame that is decoded. The frame displayed at
+# ``start`` lies in the last frame interval before it, so a margin of a few native frame intervals keeps it decoded;
+# a file whose frames are further apart is decoded again from its start without skipping (see `read_video`).
+_SKIP_MARGIN_FRAMES = 4
+
+
+def _decode_window(container, stream, times: np.ndarray, size, skip_before: float | None):
+    """Frames displayed at ``times`` (sorted): for each target, the last decoded frame whose timestamp is ≤ it.
+    skip_before: presentation time before which non-reference frames are not decoded (None: decode all).
+    Returns None when nothing was decoded, or when a skipped frame could have been displayed in the window."""
     chosen: list = [None] * len(times)
     previous, previous_time, index = None, -math.inf, 0
     step = 1.0 / float(stream.average_rate) if stream.average_rate else 0.0
-    for frame in container.decode(stream):
-        # Frames without timestamps (broken files) get the previous one plus a nominal frame step.
-        time = frame.time if frame.time is not None else previous_time + step
-        # A target shows the previous frame until this frame's time; half a microsecond absorbs timestamp rounding.
-        while index < len(times) and times[index] < time - 5e-7:
-            chosen[index] = previous
-            index += 1
-        previous, previous_time = frame, time
-        if index == len(times):
-            break
+    context = stream.codec_context
+    skipping = False
+
+    def frames():
+        nonlocal skipping
+        for packet in container.demux(stream):
+            if skip_before is not None:
+                early = packet.pts is not None and packet.time_base is not None and \
+                    float(packet.pts * packet.time_base) < skip_before
+                if early != skipping:
+                    context.skip_frame, skipping = ("NONREF" if early else "DEFAULT"), early
+            yield from packet.decode()  # the empty packet at the end flushes the decoder
+
+    try:
+        for frame in frames():
+            # Frames without timestamps (broken files) get the previous one plus a nominal frame step.
+            time = frame.time if frame.time is not None else previous_time + step
+            # A target shows the previous frame until this frame's time; half a microsecond absorbs rounding.
+            while index < len(times) and times[index] < time - 5e-7:
+                chosen[index] = previous
+                index += 1
+            previous, previous_time = frame, time
+            if index == len(times):
+                break
+    finally:
+        if skipping:
+            context.skip_frame = "DEFAULT"
     while index < len(times):  # past the last frame: keep showing it
         chosen[index] = previous
         index += 1
@@ -123,6 +149,10 @@ def _decode_window(path, container, stream, times: np.ndarray, size):
         first = next(f for f in chosen if f is not None)
         chosen = [first if f is None else f for f in chosen]
     if previous is None:
+        return None
+    # The first target shows a frame older than the skip boundary: a skipped frame may have been the right one.
+    shown_time = chosen[0].time if chosen[0].time is not None else -math.inf
+    if skip_before is not None and shown_time < skip_before:
         return None
     height, width = size if size is not None else (previous.height, previous.width)
     converted: dict[int, np.ndarray] = {}
@@ -146,13 +176,18 @@ def read_video(path, start: float, duration: float, fps: float, size: tuple[int,
         if not container.streams.video:
             raise DataError(f"{path}: no video stream")
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # Decoder threads follow the process's torch thread budget: one in a DataLoader worker (seed_worker sets
+        # 1; frame threads there only add CPU time), FFmpeg's choice in a main process with several.
+        stream.thread_type = "AUTO" if torch.get_num_threads() > 1 else "NONE"
+        rate = stream.average_rate or stream.guessed_rate
+        margin = _SKIP_MARGIN_FRAMES / float(rate) if rate else None
         try:
             _seek(container, stream, start)
-            frames = _decode_window(path, container, stream, times, size)
-            if frames is None and start > 0:  # the seek overshot a short or badly indexed file: decode from 0
-                container.seek(0)
-                frames = _decode_window(path, container, stream, times, size)
+            frames = _decode_window(container, stream, times, size,
+                                    start - margin if margin and start > margin else None)
+            if frames is None and start > 0:  # the seek overshot a short or badly indexed file, or frames are
+                container.seek(0)              # further apart than the skip margin: decode from 0, skipping nothing
+                frames = _decode_window(container, stream, times, size, None)
         except av.FFmpegError as err:
             raise DataError(f"{path}: video decoding failed ({_reason(err)})") from None
     if frames is None:

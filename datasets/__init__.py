@@ -117,6 +117,9 @@ _YT360 = {
     "temporal_clips": Field(int, 1, min=1, help="AVTS: M moments per sample, K viewpoints each (moment-major)"),
     "misalign": _MISALIGN,
     "segmentation": Field(bool, False, help="also return the 32-class label map of each viewpoint (§8.4)"),
+    "augment_on": Field(str, "cpu", choices=["cpu", "gpu"],
+                        help="where crops, rotation, jitter and log-mel run: in the DataLoader workers (cpu), or "
+                             "batched on the training device after collation (gpu; workers only decode)"),
 }
 
 _ACTION_SPLIT = {"mode": Field(str, "clip", choices=["clip", "video"],

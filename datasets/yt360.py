@@ -23,6 +23,10 @@ moment-major (views of moment m are rows m·K … m·K + K − 1). With ``misali
 bool and ``rotation`` (3, 3) float32, the rotation applied to the FOA direction vector (X, Y, Z) (identity when
 aligned), expressed in the sample's own (possibly mirrored) scene: audio direction = rotation · video direction.
 With ``segmentation``: ``segmentation`` (M·K, crop, crop) int64, labels 0..31, 255 = ignore.
+
+``augment_on: gpu`` (issue #9): the DataLoader workers only decode and draw; step 2 runs after collation on the
+training device (`YT360.device_transform`, called by the engine), batched over the whole batch. `draw` and `apply`
+are shared by both placements, so a sample is the same for the same draws wherever it is finished.
 """
 
 from __future__ import annotations
@@ -244,8 +248,9 @@ class YT360(ClipDataset):
             video_start = audio_start + torch.rand(moments, generator=generator) * slack
         video_path = self.item_path(item)
         audio_path = os.path.join(self.root, "audio", self.segments[item][3])
+        # Stacked in read_video's (H, W, T, 3) memory layout, the one the perspective crops sample fastest.
         frames = torch.stack([read_video(video_path, float(s), video_cfg["clip_duration"], video_cfg["fps"])
-                              for s in video_start])
+                              .permute(1, 2, 0, 3) for s in video_start]).permute(0, 3, 1, 2, 4)
         foa = torch.stack([read_audio(audio_path, float(s), window, audio_cfg["rate"], audio_cfg["format"])
                            for s in audio_start])
         raw = {"frames": frames, "foa": foa, "video_start": video_start, "item": item}
@@ -270,72 +275,129 @@ class YT360(ClipDataset):
 
     # ---------------------------------------------------------------------------------------------- transform
     def transform(self, raw: dict, generator: torch.Generator) -> dict:
-        """raw (see `read`) → the sample dict of the module docstring. Every random draw comes from ``generator``."""
-        frames, foa = raw["frames"], raw["foa"]
-        moments, num_views = frames.shape[0], self.cfg["viewpoints"]["num"]
-        size = (self.cfg["video"]["crop_size"],) * 2
-        sample = {}
+        """raw (see `read`) → the sample dict of the module docstring. Every random draw comes from ``generator``.
+
+        ``augment_on: cpu``: the whole sample. ``augment_on: gpu``: only the draws are made here; the sample carries
+        ``raw`` (frames, foa, labels) and ``draws`` (see `draw`) and `device_transform` finishes the collated
+        batch on its device. Both run `apply`, so they give the same sample for the same draws."""
+        draws = self.draw(raw, generator)
+        sample = {key: draws.pop(key) for key in ("position", "misaligned", "rotation") if key in draws}
+        heavy = {key: raw[key] for key in ("frames", "foa", "labels") if key in raw}
+        if self.cfg["augment_on"] == "gpu":
+            return {**sample, "raw": heavy, "draws": draws}
+        one = self.apply({k: v[None] for k, v in heavy.items()}, {k: v[None] for k, v in draws.items()})
+        return {**sample, **{key: value[0] for key, value in one.items()}}
+
+    def device_transform(self, batch: dict) -> dict:
+        """Finish a collated ``augment_on: gpu`` batch on its device (every stage one call for the whole batch);
+        batches of finished samples pass through unchanged."""
+        if "raw" not in batch:
+            return batch
+        batch = dict(batch)
+        batch.update(self.apply(batch.pop("raw"), batch.pop("draws")))
+        return batch
+
+    def draw(self, raw: dict, generator: torch.Generator) -> dict:
+        """Every random choice of one sample, in the order the CPU pipeline has always made them, plus the small
+        results that follow from them alone. (M·K,) viewpoint angles ``azimuth`` (before any flip), ``elevation``,
+        ``hfov``, ``vfov``; ``misalign_angles`` (3,) = FOA rotation (azimuth, elevation, yaw), zeros when aligned,
+        with ``misaligned`` () and ``rotation`` (3, 3); ``flip`` (); colour/volume factors (M·K,) of
+        `augment.draw_clip_augmentation`; ``position`` (M·K, 3)."""
+        moments, num_views = raw["frames"].shape[0], self.cfg["viewpoints"]["num"]
+        draws = {}
         if self.cfg["misalign"]["probability"] > 0:
-            foa, sample["misaligned"], sample["rotation"] = self._misalign(foa, generator)
+            draws["misalign_angles"], draws["misaligned"], draws["rotation"] = self._misalign(generator)
         views = [sample_viewpoints(num_views, generator, **self.viewpoint_args) for _ in range(moments)]
-        clips = torch.cat([augment.views_to_clips(equirect_to_perspective(
-            frames[m].permute(0, 3, 1, 2), v.azimuth, v.elevation, v.hfov, v.vfov, size), num_views)
-            for m, v in enumerate(views)])  # (M·K, 3, T, h, w) in [0, 1]
-        azimuth = torch.cat([v.azimuth for v in views])
-        elevation = torch.cat([v.elevation for v in views])
-        foa = rotate_foa(foa.repeat_interleave(num_views, dim=0), azimuth, elevation, self.cfg["rotation_order"])
+        for name in ("azimuth", "elevation", "hfov", "vfov"):
+            draws[name] = torch.cat([getattr(v, name) for v in views])
+        azimuth, flip = draws["azimuth"], torch.tensor(False)
+        if self.augment:
+            draws.update(augment.draw_clip_augmentation(generator, moments * num_views))
+            # One flip for the whole sample: the scene is mirrored, so its K views stay one rigid scene.
+            flip = draws.pop("flip")[0] & self.cfg["joint_flip"]
+            if flip:
+                azimuth = -azimuth
+                if "rotation" in draws:  # the misalignment as seen in the mirrored scene
+                    draws["rotation"] = _MIRROR @ draws["rotation"] @ _MIRROR
+        draws["flip"] = flip
+        clip_time = raw["video_start"] + self.cfg["video"]["clip_duration"] / 2
+        draws["position"] = torch.stack([azimuth, draws["elevation"], clip_time.repeat_interleave(num_views)],
+                                        dim=1).float()
+        return draws
+
+    def apply(self, raw: dict, draws: dict) -> dict:
+        """The sample tensors of a batch from its raw data and draws (any device; one call per stage).
+
+        raw: ``frames`` (B, M, T, H, W, 3) uint8, ``foa`` (B, M, 4, S), optional ``labels`` (B, M, Hs, Ws);
+        draws: `draw`'s tensors with a leading B. Returns ``video`` (B, M·K, 3, T, h, w), ``audio``
+        (B, M·K, 4, frames, n_mels), ``segmentation`` (B, M·K, h, w) int64 with labels."""
+        frames, foa = raw["frames"], raw["foa"]
+        batch, moments = frames.shape[:2]
+        num_views = self.cfg["viewpoints"]["num"]
+        clips_per_sample = moments * num_views
+        device = frames.device
+        size = (self.cfg["video"]["crop_size"],) * 2
+        draws = {key: value.to(device, non_blocking=True) for key, value in draws.items()}
+        if "misalign_angles" in draws:  # AVSA-Bin: the raw FOA, before the views (identity when aligned)
+            foa = _rotate(foa, draws["misalign_angles"][:, None, :])  # (B, 1, 3): every moment alike
+        views = [draws[name].reshape(batch, moments, num_views) for name in ("azimuth", "elevation", "hfov", "vfov")]
+        crops = equirect_to_perspective(frames.permute(0, 1, 2, 5, 3, 4), *views, size)  # (B, M, K·T, 3, h, w)
+        clips = augment.views_to_clips(crops.flatten(0, 2), batch * clips_per_sample)  # (N, 3, T, h, w), N = B·M·K
+        azimuth, elevation = draws["azimuth"].flatten(), draws["elevation"].flatten()
+        foa = rotate_foa(foa.repeat_interleave(num_views, dim=1).flatten(0, 1), azimuth, elevation,
+                         self.cfg["rotation_order"])  # (N, 4, S)
         labels = None
         if "labels" in raw:  # same grid as the video, nearest sampling: labels are never blended
-            labels = torch.cat([equirect_to_perspective(raw["labels"][m][None, None], v.azimuth, v.elevation, v.hfov,
-                                                        v.vfov, size, mode="nearest")[:, 0]
-                                for m, v in enumerate(views)])  # (M·K, h, w)
+            labels = equirect_to_perspective(raw["labels"][:, :, None, None], *views, size,
+                                             mode="nearest").flatten(0, 2)[:, 0]  # (N, h, w)
+        flip = draws["flip"].repeat_interleave(clips_per_sample)  # (N,)
+        clips, foa, _ = augment.apply_joint_flip(clips, foa, azimuth, flip)
+        if labels is not None:
+            labels = torch.where(flip[:, None, None], labels.flip(-1), labels)
         if self.augment:
-            params = augment.draw_clip_augmentation(generator, len(clips))
-            if self.cfg["joint_flip"]:
-                # One flip for the whole sample: the scene is mirrored, so its K views stay one rigid scene.
-                flip = params["flip"][:1].expand(len(clips))
-                clips, foa, azimuth = augment.apply_joint_flip(clips, foa, azimuth, flip)
-                if bool(flip[0]):
-                    labels = labels.flip(-1) if labels is not None else None
-                    if "rotation" in sample:  # the misalignment as seen in the mirrored scene
-                        sample["rotation"] = _MIRROR @ sample["rotation"] @ _MIRROR
+            params = {key: draws[key].flatten(0, 1) for key in _JITTER_KEYS}
             if self.cfg["color_jitter"]:
                 clips = augment.apply_color_jitter(clips, params)
             if self.cfg["volume_jitter"]:
                 foa = augment.apply_volume(foa, params["gain"])
         audio_cfg = self.cfg["audio"]
-        sample["video"] = augment.normalize_video(clips)
-        sample["audio"] = log_mel(foa, audio_cfg["rate"], audio_cfg["n_fft"], audio_cfg["hop"], audio_cfg["n_mels"],
-                                  self.mel_frames, stats=self.mel_stats, parity=audio_cfg["parity"])
-        clip_time = raw["video_start"] + self.cfg["video"]["clip_duration"] / 2
-        sample["position"] = torch.stack([azimuth, elevation, clip_time.repeat_interleave(num_views)], dim=1).float()
+        out = {"video": augment.normalize_video(clips),
+               "audio": log_mel(foa, audio_cfg["rate"], audio_cfg["n_fft"], audio_cfg["hop"], audio_cfg["n_mels"],
+                                self.mel_frames, stats=self.mel_stats, parity=audio_cfg["parity"])}
         if labels is not None:
-            sample["segmentation"] = labels.long()
-        return sample
+            out["segmentation"] = labels.long()
+        return {key: value.reshape(batch, clips_per_sample, *value.shape[1:]) for key, value in out.items()}
 
-    def _misalign(self, foa: torch.Tensor, generator: torch.Generator):
-        """AVSA-Bin (spec §3.6): with probability p rotate the raw FOA (M, 4, S) by at least ``min_angle_deg``,
-        the same rotation for every moment and view. Returns (foa, misaligned () bool, rotation (3, 3))."""
+    def _misalign(self, generator: torch.Generator):
+        """AVSA-Bin (spec §3.6): with probability p the raw FOA (M, 4, S) is rotated by at least ``min_angle_deg``,
+        the same rotation for every moment and view. Returns (angles (3,) for `apply`: zeros when aligned,
+        misaligned () bool, rotation (3, 3))."""
         cfg = self.cfg["misalign"]
-        rotate = _draw_rotation(generator, cfg["mode"], math.radians(cfg["min_angle_deg"]))
+        angles = _draw_rotation(generator, cfg["mode"], math.radians(cfg["min_angle_deg"]))
         if float(torch.rand(1, generator=generator)) >= cfg["probability"]:
-            return foa, torch.tensor(False), torch.eye(3)
-        return rotate(foa), torch.tensor(True), _rotation_matrix(rotate)
+            return torch.zeros(3), torch.tensor(False), torch.eye(3)
+        return angles, torch.tensor(True), _rotation_matrix(angles)
 
 
+_JITTER_KEYS = ("brightness", "contrast", "saturation", "hue", "jitter_order", "gain")
 # FOA of three plane waves from X, Y and Z (W = 0), one per sample: rotating it gives the rotation matrix's columns.
 _UNIT_WAVES = torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
 _ACN_XYZ = [3, 1, 2]
 _MIRROR = torch.diag(torch.tensor([1.0, -1.0, 1.0]))  # left-right mirror of (X, Y, Z)
 
 
-def _rotation_matrix(rotate) -> torch.Tensor:
-    """(..., 3, 3) matrix acting on (X, Y, Z) of an FOA rotation function (batched like its angles)."""
-    return rotate(_UNIT_WAVES)[..., _ACN_XYZ, :]
+def _rotate(foa: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """The FOA rotation of ``angles`` (..., 3) = (azimuth, elevation, yaw): toward (azimuth, elevation), then yaw."""
+    return rotate_foa_yaw(rotate_foa(foa, angles[..., 0], angles[..., 1]), angles[..., 2])
 
 
-def _draw_rotation(generator: torch.Generator, mode: str, min_angle: float, candidates: int = 64):
-    """A random FOA rotation by at least ``min_angle`` radians, as a function foa (..., 4, S) → (..., 4, S).
+def _rotation_matrix(angles: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) matrix acting on (X, Y, Z) of the FOA rotation of ``angles`` (..., 3)."""
+    return _rotate(_UNIT_WAVES, angles)[..., _ACN_XYZ, :]
+
+
+def _draw_rotation(generator: torch.Generator, mode: str, min_angle: float, candidates: int = 64) -> torch.Tensor:
+    """A random FOA rotation by at least ``min_angle`` radians, as (azimuth, elevation, yaw) angles for `_rotate`.
 
     yaw: angle ~ ±U[min_angle, π] about the vertical. 3d: uniform on SO(3) (Z-Y-Z Euler angles with cos β uniform)
     conditioned on the rotation angle: the first of ``candidates`` draws that is large enough (min_angle ≤ 150°
@@ -343,12 +405,11 @@ def _draw_rotation(generator: torch.Generator, mode: str, min_angle: float, cand
     if mode == "yaw":
         magnitude = min_angle + (math.pi - min_angle) * torch.rand((), generator=generator)
         angle = torch.where(torch.rand((), generator=generator) < 0.5, -magnitude, magnitude)
-        return lambda foa: rotate_foa_yaw(foa, angle)
+        return torch.stack([torch.tensor(0.0), torch.tensor(0.0), angle])
     alpha, gamma = (2 * torch.rand(2, candidates, generator=generator) - 1) * math.pi
     beta = torch.acos(2 * torch.rand(candidates, generator=generator) - 1)
-    matrices = _rotation_matrix(lambda foa: rotate_foa_yaw(rotate_foa(foa, alpha, beta),
-                                                            gamma))
+    options = torch.stack([alpha, beta, gamma], dim=-1)  # (candidates, 3)
+    matrices = _rotation_matrix(options)
     angles = torch.acos(((matrices.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1))
     large = (angles >= min_angle).nonzero()
-    pick = int(large[0]) if len(large) else int(angles.argmax())
-    return lambda foa: rotate_foa_yaw(rotate_foa(foa, alpha[pick], beta[pick]), gamma[pick])
+    return options[int(large[0]) if len(large) else int(angles.argmax())]

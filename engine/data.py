@@ -140,6 +140,14 @@ def to_device(batch, device: torch.device):
     return batch
 
 
+def finish_on_device(batch, loader: DataLoader):
+    """A batch already on its device, finished by the dataset's ``device_transform`` when it has one (YT-360 with
+    ``augment_on: gpu``: crops, FOA rotation, jitter and log-mel of the whole batch); other batches pass through."""
+    dataset = loader.dataset.dataset if isinstance(loader.dataset, _EpochIndexed) else loader.dataset
+    transform = getattr(dataset, "device_transform", None)
+    return transform(batch) if transform is not None else batch
+
+
 def batch_size_of(batch) -> int:
     """Number of samples in a collated batch (dim 0 of its first tensor)."""
     if isinstance(batch, torch.Tensor):

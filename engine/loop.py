@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from datasets.base import BadSampleMonitor
-from engine.data import batch_size_of, batches, make_loader, start_epoch, to_device
+from engine.data import batch_size_of, batches, finish_on_device, make_loader, start_epoch, to_device
 from engine.optim import build_optimizer, build_scheduler
 from engine.run import Run
 from engine.signals import RunInterrupted, StopRequest
@@ -133,7 +133,7 @@ def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimiz
         ready = time.perf_counter()
         n = batch_size_of(batch)
         bad_error = _check_bad_samples(monitor, batch)
-        batch = to_device(batch, run.device)
+        batch = finish_on_device(to_device(batch, run.device), loader)
         with _autocast(run):
             loss, metrics = model(batch)
         values, (stop_votes, bad_votes) = _reduce_step(run, loss, metrics, (stop.signum, bad_error is not None))
@@ -195,8 +195,9 @@ def evaluate(run: Run, model: nn.Module, loader, epoch: int, desc: str = "test")
                           print_freq=run.cfg["print_freq"], clips_per_step=loader.batch_sampler.batch_size,
                           quiet=run.quiet, enabled=run.is_main):
         n = batch_size_of(batch)
+        batch = finish_on_device(to_device(batch, run.device), loader)
         with _autocast(run):
-            loss, metrics = model(to_device(batch, run.device))
+            loss, metrics = model(batch)
         meters.update(_reduce_step(run, loss, metrics)[0], n)
     return meters.averages()
 

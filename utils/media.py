@@ -160,11 +160,14 @@ def _decode_window(container, stream, times: np.ndarray, size, skip_before: floa
         if id(frame) not in converted:
             converted[id(frame)] = frame.to_ndarray(format="rgb24", width=width, height=height,
                                                     interpolation="BILINEAR")
-    return np.stack([converted[id(frame)] for frame in chosen])
+    # (H, W, T, 3) in memory: the layout `utils.spherical.equirect_to_perspective` samples fastest (read_video
+    # returns it as a (T, H, W, 3) view).
+    return np.stack([converted[id(frame)] for frame in chosen], axis=2)
 
 
 def read_video(path, start: float, duration: float, fps: float, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """Frames at times start + n/fps, n < round(duration·fps), as uint8 (T, H, W, 3) RGB.
+    """Frames at times start + n/fps, n < round(duration·fps), as uint8 (T, H, W, 3) RGB (a view of (H, W, T, 3)
+    memory; ``.contiguous()`` when another layout matters).
 
     size: optional (height, width) to scale to while converting from the decoder's YUV (one swscale pass per frame).
     """
@@ -192,7 +195,7 @@ def read_video(path, start: float, duration: float, fps: float, size: tuple[int,
             raise DataError(f"{path}: video decoding failed ({_reason(err)})") from None
     if frames is None:
         raise DataError(f"{path}: video stream has no decodable frames")
-    return torch.from_numpy(frames)
+    return torch.from_numpy(frames).permute(2, 0, 1, 3)
 
 
 def _to_float_planar(frame) -> np.ndarray:

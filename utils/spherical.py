@@ -63,33 +63,50 @@ def perspective_directions(azimuth, elevation, hfov, vfov, size) -> tuple[torch.
 
 def equirect_to_perspective(equirect: torch.Tensor, azimuth, elevation, hfov, vfov, size,
                             mode: str = "bilinear") -> torch.Tensor:
-    """K perspective views of T equirectangular frames in one ``grid_sample`` call.
+    """K perspective views of T equirectangular frames in one ``grid_sample`` call, optionally for a batch.
 
-    equirect: (T, C, H, W) uint8 or float (any device; label maps: integer dtype with ``mode="nearest"``).
-    azimuth, elevation, hfov, vfov: (K,) radians (tensors or floats). size: (h, w).
-    Returns (K·T, C, h, w), view-major (reshape to (K, T, C, h, w)), dtype of the input (integers rounded).
+    equirect: (T, C, H, W) or (..., T, C, H, W) uint8 or float (any device; label maps: integer dtype with
+    ``mode="nearest"``). azimuth, elevation, hfov, vfov: (K,) or (..., K) radians (tensors or floats), broadcast
+    against the leading dimensions of ``equirect``. size: (h, w).
+    Returns (K·T, C, h, w) (or (..., K·T, C, h, w)), view-major (reshape to (K, T, C, h, w)), dtype of the input
+    (integers rounded).
     """
-    frames, channels, height, width = equirect.shape
-    angles = [torch.as_tensor(a, dtype=torch.float32, device=equirect.device).reshape(-1)
-              for a in (azimuth, elevation, hfov, vfov)]
-    num_views = max(a.numel() for a in angles)
-    angles = [a.expand(num_views) for a in angles]
-    ray_azimuth, ray_elevation = perspective_directions(*angles, size)
+    *batch, frames, channels, height, width = equirect.shape
+    device = equirect.device
+    angles = [torch.as_tensor(a, dtype=torch.float32, device=device) for a in (azimuth, elevation, hfov, vfov)]
+    angles = [a.reshape(1) if a.dim() == 0 else a for a in angles]
+    shape = torch.broadcast_shapes(*(a.shape for a in angles), (*batch, 1))
+    if len(shape) != len(batch) + 1:
+        raise ValueError(f"angles of shape {[tuple(a.shape) for a in angles]} do not fit frames {tuple(equirect.shape)}")
+    num_views, lead = shape[-1], math.prod(batch)
+    ray_azimuth, ray_elevation = perspective_directions(*(a.expand(shape).reshape(-1) for a in angles), size)
     h, w = size
-    # One column of circular padding on each side carries bilinear interpolation across the ±180° seam.
-    padded = torch.empty(frames, channels, height, width + 2, dtype=torch.float32, device=equirect.device)
-    padded[..., 1:-1] = equirect
-    padded[..., 0] = equirect[..., -1]
-    padded[..., -1] = equirect[..., 0]
-    # Pixel coordinates in the padded frame → grid_sample's normalised coordinates (align_corners=False).
+    # Pixel coordinates of every ray in the frame with one column of circular padding on each side (it carries
+    # bilinear interpolation across the ±180° seam).
     column = (math.pi - ray_azimuth) * (width / (2 * math.pi)) + 1
     row = (math.pi / 2 - ray_elevation) * (height / math.pi)
-    grid = torch.stack([column * (2 / (width + 2)) - 1, row * (2 / height) - 1], dim=-1)  # (K, h, w, 2)
-    # The K views side by side along the width: one grid shared by all T frames (expand, no copy of the frames).
-    grid = grid.permute(1, 0, 2, 3).reshape(1, h, num_views * w, 2).expand(frames, -1, -1, -1)
-    views = F.grid_sample(padded, grid, mode=mode, padding_mode="border", align_corners=False)  # (T, C, h, K·w)
-    views = views.reshape(frames, channels, h, num_views, w).permute(3, 0, 1, 2, 4)
+    # Only the rows the views see (plus one for the interpolation) are converted to float and sampled.
+    top = max(int(row.min().floor()) - 1, 0)
+    bottom = min(int(row.max().ceil()) + 1, height)
+    rows = bottom - top
+    # The T frames of a batch element are folded into the channels, so grid_sample computes each output pixel's
+    # interpolation weights once for all frames. The float copy is channels-last, (rows, W + 2, T·C) in memory: a
+    # plain conversion from frames decoded as (H, W, T, 3) (see `utils.media.read_video`), and grid_sample's CPU
+    # kernel is several times faster on channels-last input with many channels.
+    source = equirect.reshape(lead, frames, channels, height, width)[..., top:bottom, :]
+    padded = torch.empty(lead, rows, width + 2, frames, channels, dtype=torch.float32, device=device)
+    padded = padded.permute(0, 3, 4, 1, 2)  # (lead, T, C, rows, W + 2) view
+    padded[..., 1:-1] = source
+    padded[..., 0] = source[..., -1]
+    padded[..., -1] = source[..., 0]
+    padded = padded.reshape(lead, frames * channels, rows, width + 2)  # a view: T and C are adjacent in memory
+    # → grid_sample's normalised coordinates (align_corners=False).
+    grid = torch.stack([column * (2 / (width + 2)) - 1, (row - top) * (2 / rows) - 1], dim=-1)  # (lead·K, h, w, 2)
+    # The K views side by side along the width: one grid for all T frames and C channels of a batch element.
+    grid = grid.reshape(lead, num_views, h, w, 2).permute(0, 2, 1, 3, 4).reshape(lead, h, num_views * w, 2)
+    views = F.grid_sample(padded, grid, mode=mode, padding_mode="border", align_corners=False)  # (lead, T·C, h, K·w)
+    views = views.reshape(lead, frames, channels, h, num_views, w).permute(0, 4, 1, 2, 3, 5)
     if not equirect.is_floating_point():
         info = torch.iinfo(equirect.dtype)
         views = views.round().clamp_(info.min, info.max)
-    return views.to(equirect.dtype).reshape(num_views * frames, channels, h, w)
+    return views.to(equirect.dtype).reshape(*batch, num_views * frames, channels, h, w)

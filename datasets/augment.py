@@ -116,6 +116,10 @@ def apply_joint_flip(video: torch.Tensor, foa: torch.Tensor, azimuth: torch.Tens
     """Mirror left–right the clips selected by ``flip`` (N,) bool: video (N, ..., W) along its last axis, FOA
     (N, 4, S) by negating Y, and azimuth (N,) → −azimuth. Valid for perspective crops with audio rotated toward them
     and for whole equirectangular frames with raw FOA alike: both are mirrored about their own vertical plane."""
+    if not bool(flip.any()):  # one decision for all clips is the common case (one flip per sample): no select
+        return video, foa, azimuth
+    if bool(flip.all()):
+        return video.flip(-1), mirror_foa(foa), -azimuth
     flip = flip.to(video.device)
     video = torch.where(flip.reshape(-1, *([1] * (video.dim() - 1))), video.flip(-1), video)
     foa = torch.where(flip.to(foa.device).reshape(-1, 1, 1), mirror_foa(foa), foa)
@@ -133,4 +137,5 @@ def normalize_video(frames: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN, device=frames.device).reshape(3, 1, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=frames.device).reshape(3, 1, 1, 1)
     scale = 1 / 255 if frames.dtype == torch.uint8 else 1.0
-    return (frames.to(torch.float32) * scale - mean) / std
+    # x·(scale/std) − mean/std in one pass (it was three: scale, subtract, divide)
+    return torch.addcmul(-mean / std, frames, scale / std, value=1).to(torch.float32)

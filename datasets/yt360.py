@@ -178,6 +178,7 @@ class YT360(ClipDataset):
         audio = cfg["audio"]
         self.mel_stats = load_mel_stats(audio["stats"]) if audio["stats"] else None
         self.mel_frames = int(round(audio["clip_duration"] * audio["rate"] / audio["hop"]))
+        self._durations: dict[int, float] = {}  # usable seconds of the items probed so far (bad ones: never)
 
     # ---------------------------------------------------------------------------------------------- decode
     def describe_items(self) -> str:
@@ -205,7 +206,13 @@ class YT360(ClipDataset):
         return choices[int(pick)]
 
     def _usable_duration(self, item: int) -> float:
-        """Seconds where both streams exist, after checking what the pipeline relies on."""
+        """Seconds where both streams exist, after checking what the pipeline relies on (once per file and
+        process: opening both containers costs ~2 ms a sample)."""
+        if item not in self._durations:
+            self._durations[item] = self._probe(item)
+        return self._durations[item]
+
+    def _probe(self, item: int) -> float:
         video_id, start, video_name, audio_name = self.segments[item]
         video_path = self.item_path(item)
         if audio_name is None:
@@ -248,9 +255,8 @@ class YT360(ClipDataset):
             video_start = audio_start + torch.rand(moments, generator=generator) * slack
         video_path = self.item_path(item)
         audio_path = os.path.join(self.root, "audio", self.segments[item][3])
-        # Stacked in read_video's (H, W, T, 3) memory layout, the one the perspective crops sample fastest.
         frames = torch.stack([read_video(video_path, float(s), video_cfg["clip_duration"], video_cfg["fps"])
-                              .permute(1, 2, 0, 3) for s in video_start]).permute(0, 3, 1, 2, 4)
+                              for s in video_start])
         foa = torch.stack([read_audio(audio_path, float(s), window, audio_cfg["rate"], audio_cfg["format"])
                            for s in audio_start])
         raw = {"frames": frames, "foa": foa, "video_start": video_start, "item": item}
@@ -278,8 +284,8 @@ class YT360(ClipDataset):
         """raw (see `read`) → the sample dict of the module docstring. Every random draw comes from ``generator``.
 
         ``augment_on: cpu``: the whole sample. ``augment_on: gpu``: only the draws are made here; the sample carries
-        ``raw`` (frames, foa, labels) and ``draws`` (see `draw`) and `device_transform` finishes the collated
-        batch on its device. Both run `apply`, so they give the same sample for the same draws."""
+        ``raw`` (``frames``, ``foa``, ``labels`` as `read` gives them) and ``draws`` (see `draw`), and
+        `device_transform` finishes the collated batch on its device. Both run `apply`, so they give the same sample for the same draws."""
         draws = self.draw(raw, generator)
         sample = {key: draws.pop(key) for key in ("position", "misaligned", "rotation") if key in draws}
         heavy = {key: raw[key] for key in ("frames", "foa", "labels") if key in raw}

@@ -1,23 +1,34 @@
 #!/usr/bin/env python
-"""Per-stage milliseconds per sample of the YT-360 data pipeline, on ONE core, for the 4-view paper setting
-(K = 4 viewpoints, 8 frames at 16 fps, 112×112 crops, 1 s of 24 kHz FOA), batched vs a straightforward implementation.
+"""Throughput of a dataset's sample pipeline, per core and with W DataLoader workers, with per-stage milliseconds,
+next to a straightforward implementation; and (``--stages``) the stage benchmark of the YT-360 transforms alone.
 
-    python tools/bench_data.py [--video V.mp4 --audio A.m4a] [--samples 20] [--json results/bench_data.json]
+    python tools/bench_data.py [CONFIG] [--media gop250|prepared|config] [--workers W] [--samples N]
+                               [--repeats R] [--set KEY=VALUE ...] [--json PATH]
+    python tools/bench_data.py --stages [--video V.mp4 --audio A.m4a] [--samples 20] [--json PATH]
 
-Without files it writes a 640×320 H.264 mp4 (keyframe interval 250) and a 4-channel 48 kHz AAC m4a of 10 s into a
-temporary folder. Stages: decode video, decode audio, crops (viewpoints + gnomonic views), rotation (FOA toward each
-view), log-mel, video transforms (to float, joint flip, colour jitter, normalisation). The straightforward column
-loops over views and frames (crops, transforms) and channels (log-mel), as the original did.
-A dataset config as the sample source (``tools/bench_data.py CONFIG``) plugs in at `bench` (a list of file pairs).
+CONFIG (default ``configs/demo/avsa.yaml``, the synthetic set) gives the ``dataset`` section and ``num_workers``.
+``--media gop250`` replaces its root by generated 640×320 H.264 files (30 fps, keyframe interval 250, 10 s) with
+4-channel 48 kHz AAC, as the original was measured on; ``--media prepared`` by the same files re-encoded by
+``tools/prepare_yt360.py`` (keyframe every 0.5 s, no B-frames); ``config`` (default) keeps the config's root.
+
+Per core: one process, one torch thread, ``dataset[i]`` for N samples (decode + transform), R repeats; samples/s is
+N / CPU seconds of the process (the machine may be shared: CPU time is what a core would give; wall time is shown
+too), median over the repeats. Per-stage ms come from timing the functions the dataset calls. The straightforward
+pipeline decodes every frame from the keyframe and converts each to RGB, then crops and transforms view by view and
+frame by frame and computes log-mel channel by channel (the original's loop structure) on the same windows.
+W workers: wall-clock samples/s of a DataLoader (``seed_worker``: one thread per worker) after its first batch.
+With ``augment_on: gpu`` the workers only decode; the batched device transform is timed separately (on CPU here).
 """
 
 import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -25,7 +36,11 @@ import av  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torchvision.transforms.functional as TF  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
 
+import datasets.augment as augment_module  # noqa: E402
+import datasets.yt360 as yt360_module  # noqa: E402
+from datasets import build_dataset  # noqa: E402
 from datasets.augment import (  # noqa: E402
     apply_color_jitter, apply_joint_flip, draw_clip_augmentation, normalize_video, views_to_clips,
 )
@@ -33,6 +48,8 @@ from datasets.viewpoints import sample_viewpoints  # noqa: E402
 from utils.ambisonics import rotate_foa  # noqa: E402
 from utils.audio_features import log_mel  # noqa: E402
 from utils.cli import run_main  # noqa: E402
+from utils.config import load_config  # noqa: E402
+from utils.seeding import seed_worker  # noqa: E402
 from utils.media import probe_media, read_audio, read_video  # noqa: E402
 from utils.spherical import equirect_to_perspective  # noqa: E402
 
@@ -97,26 +114,29 @@ def transform_batched(frames, foa, generator):
     return timings
 
 
-def transform_straightforward(frames, foa, generator):
-    """Per-view, per-frame crops and transforms and per-channel log-mel (the original's loop structure)."""
+def transform_straightforward(frames, foa, generator, views_per_sample=VIEWS, crop=CROP, mel=None):
+    """Per-view, per-frame crops and transforms and per-channel log-mel (the original's loop structure).
+    frames (T, H, W, 3) uint8, foa (4, S); mel: `log_mel` keyword arguments (default: the paper's)."""
+    mel = mel or {"parity": True}
+    num_frames = frames.shape[0]
     timings = {}
     start = time.perf_counter()
-    views = sample_viewpoints(VIEWS, generator, min_separation_deg=30, aspect_jitter=True)
+    views = sample_viewpoints(views_per_sample, generator, min_separation_deg=30, aspect_jitter=True)
     equirect = frames.permute(0, 3, 1, 2)
     crops = [[equirect_to_perspective(equirect[t:t + 1], views.azimuth[k:k + 1], views.elevation[k:k + 1],
-                                      views.hfov[k:k + 1], views.vfov[k:k + 1], CROP)[0] for t in range(FRAMES)]
-             for k in range(VIEWS)]
+                                      views.hfov[k:k + 1], views.vfov[k:k + 1], crop)[0] for t in range(num_frames)]
+             for k in range(views_per_sample)]
     timings["crops"] = time.perf_counter() - start
     start = time.perf_counter()
-    rotated = [rotate_foa(foa, views.azimuth[k], views.elevation[k]) for k in range(VIEWS)]
+    rotated = [rotate_foa(foa, views.azimuth[k], views.elevation[k]) for k in range(views_per_sample)]
     timings["rotation"] = time.perf_counter() - start
     start = time.perf_counter()
-    draws = draw_clip_augmentation(generator, VIEWS)
+    draws = draw_clip_augmentation(generator, views_per_sample)
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
     adjust = (TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue)
     names = ("brightness", "contrast", "saturation", "hue")
     video = []
-    for k in range(VIEWS):
+    for k in range(views_per_sample):
         clip = []
         for frame in crops[k]:
             frame = frame.float() / 255
@@ -128,9 +148,10 @@ def transform_straightforward(frames, foa, generator):
         video.append(torch.stack(clip, dim=1))
     timings["video transforms"] = time.perf_counter() - start
     start = time.perf_counter()
-    audio = [torch.stack([log_mel(channel[None], parity=True)[0] for channel in rotated[k]]) for k in range(VIEWS)]
+    audio = [torch.stack([log_mel(channel[None], **mel)[0] for channel in rotated[k]])
+             for k in range(views_per_sample)]
     timings["log-mel"] = time.perf_counter() - start
-    assert video[0].shape == (3, FRAMES, *CROP) and audio[0].shape == (4, 100, 128)
+    assert video[0].shape == (3, num_frames, *crop) and audio[0].shape[0] == 4
     return timings
 
 
@@ -158,13 +179,202 @@ def bench(pairs, samples: int, seed: int = 0) -> dict:
     return totals
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--video", help="equirectangular mp4 (default: generated 640×320 H.264)")
-    parser.add_argument("--audio", help="4-channel FOA file (default: generated AAC 48 kHz)")
-    parser.add_argument("--samples", type=int, default=20)
-    parser.add_argument("--json", help="write the numbers here")
-    args = parser.parse_args(argv)
+# ------------------------------------------------------------------------------------------ dataset benchmark
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "demo",
+                              "avsa.yaml")
+MEDIA_IDS = ("benchAAAAAA", "benchBBBBBB", "benchCCCCCC")
+# Functions the YT-360 pipeline calls, grouped into the reported stages (module, attribute, stage).
+TIMED = [(yt360_module, "probe_media", "probe"), (yt360_module, "read_video", "decode video"),
+         (yt360_module, "read_audio", "decode audio"), (yt360_module.YT360, "_label_map", "label maps"),
+         (yt360_module, "equirect_to_perspective", "crops"), (yt360_module, "rotate_foa", "rotation"),
+         (yt360_module, "log_mel", "log-mel")] + [
+    (augment_module, name, "video transforms") for name in
+    ("views_to_clips", "apply_joint_flip", "apply_color_jitter", "normalize_video", "apply_volume")]
+
+
+def write_media_root(folder: str, kind: str) -> str:
+    """A YT-360 root of three 10-s segments (the same generated pair under three ids; file contents do not change
+    the speed): ``gop250`` as generated, ``prepared`` re-encoded by tools/prepare_yt360.py at 640×320."""
+    root = os.path.join(folder, kind)
+    if os.path.isfile(os.path.join(root, "train.txt")):
+        return root
+    video, audio = write_test_media(folder) if not os.path.isfile(os.path.join(folder, "bench.mp4")) else (
+        os.path.join(folder, "bench.mp4"), os.path.join(folder, "bench.m4a"))
+    if kind == "prepared":
+        from tools.prepare_yt360 import cut_audio, cut_video
+        cut_video(video, os.path.join(folder, "prepared.mp4"), 0.0, 10.0, 320, 0.5, 20)
+        cut_audio(audio, os.path.join(folder, "prepared.m4a"), 0.0, 10.0, 48000)
+        video, audio = os.path.join(folder, "prepared.mp4"), os.path.join(folder, "prepared.m4a")
+    for sub in ("video", "audio"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    for video_id in MEDIA_IDS:
+        os.symlink(os.path.abspath(video), os.path.join(root, "video", f"{video_id}-0.mp4"))
+        os.symlink(os.path.abspath(audio), os.path.join(root, "audio", f"{video_id}-0.m4a"))
+    for split in ("train", "test"):
+        with open(os.path.join(root, f"{split}.txt"), "w") as f:
+            f.write("".join(f"{i}\n" for i in MEDIA_IDS))
+    return root
+
+
+@contextmanager
+def stage_timers(totals: dict):
+    """Add the CPU seconds spent in each of `TIMED`'s functions to ``totals[stage]`` (outermost calls only)."""
+    depth = [0]
+    originals = [(module, name, getattr(module, name)) for module, name, _ in TIMED]
+
+    def timed(function, stage):
+        def wrapper(*args, **kwargs):
+            depth[0] += 1
+            start = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if depth[0] == 0:
+                    totals[stage] = totals.get(stage, 0.0) + time.process_time() - start
+        return wrapper
+
+    for (module, name, function), (_, _, stage) in zip(originals, TIMED):
+        setattr(module, name, timed(function, stage))
+    try:
+        yield totals
+    finally:
+        for module, name, function in originals:
+            setattr(module, name, function)
+
+
+def read_video_straightforward(path, start, duration, fps):
+    """Decode every frame from the keyframe before ``start`` and convert each to RGB (the original's decoding)."""
+    import av as pyav
+    times = start + np.arange(int(round(duration * fps))) / fps
+    with pyav.open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        container.seek(int(start / stream.time_base), stream=stream, backward=True)
+        decoded = []
+        for frame in container.decode(stream):
+            decoded.append((frame.time, frame.to_ndarray(format="rgb24")))
+            if frame.time > times[-1]:
+                break
+    return torch.from_numpy(np.stack([[image for t, image in decoded if t <= target + 5e-7][-1]
+                                      for target in times]))
+
+
+def per_core(dataset, samples: int, repeats: int, straightforward: bool) -> dict:
+    """CPU and wall seconds per sample of ``dataset[i]`` (and of the straightforward pipeline on the same windows),
+    per-stage ms; medians over ``repeats``."""
+    cfg = dataset.cfg
+    views, crop = cfg["viewpoints"]["num"], (cfg["video"]["crop_size"],) * 2
+    audio = cfg["audio"]
+    mel = {"rate": audio["rate"], "n_fft": audio["n_fft"], "hop": audio["hop"], "n_mels": audio["n_mels"],
+           "frames": dataset.mel_frames, "parity": audio["parity"]}
+    dataset[0]  # warm-up: index, filterbanks, codecs
+    runs = []
+    for repeat in range(repeats):
+        dataset.set_epoch(repeat + 1)
+        stages: dict = {}
+        with stage_timers(stages):
+            cpu, wall = time.process_time(), time.perf_counter()
+            for index in range(samples):
+                dataset[index % len(dataset)]
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        run = {"cpu_s": cpu / samples, "wall_s": wall / samples,
+               "stages_ms": {k: 1000 * v / samples for k, v in stages.items()}}
+        if straightforward:
+            generator = torch.Generator().manual_seed(repeat)
+            plain_cpu = plain_wall = 0.0
+            for index in range(samples):
+                item = dataset.locate(index % len(dataset))
+                video_path, audio_path = dataset.item_path(item), os.path.join(dataset.root, "audio",
+                                                                                dataset.segments[item][3])
+                start_cpu, start_wall = time.process_time(), time.perf_counter()
+                length = min(probe_media(video_path).duration, probe_media(audio_path).duration)
+                audio_start = float(torch.rand(1, generator=generator)) * (length - audio["clip_duration"])
+                video_start = audio_start + (audio["clip_duration"] - cfg["video"]["clip_duration"]) / 2
+                frames = read_video_straightforward(video_path, video_start, cfg["video"]["clip_duration"],
+                                                    cfg["video"]["fps"])
+                foa = read_audio(audio_path, audio_start, audio["clip_duration"], audio["rate"])
+                transform_straightforward(frames, foa, generator, views, crop, mel)
+                plain_cpu += time.process_time() - start_cpu
+                plain_wall += time.perf_counter() - start_wall
+            run.update(straightforward_cpu_s=plain_cpu / samples, straightforward_wall_s=plain_wall / samples)
+        runs.append(run)
+    result = {key: statistics.median(r[key] for r in runs) for key in runs[0] if key != "stages_ms"}
+    result["stages_ms"] = {k: statistics.median(r["stages_ms"].get(k, 0.0) for r in runs)
+                           for k in runs[0]["stages_ms"]}
+    result["repeats"] = runs
+    return result
+
+
+def with_workers(dataset, workers: int, batch_size: int, samples: int) -> dict:
+    """Wall-clock samples/s of a DataLoader with ``workers`` processes, first batch excluded; with augment_on: gpu
+    also the CPU seconds of the batched device transform per sample."""
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, worker_init_fn=seed_worker,
+                        persistent_workers=False)
+    finish = dataset.device_transform if dataset.cfg["augment_on"] == "gpu" else None
+    count, finish_s, start = 0, 0.0, None
+    for batch in loader:
+        if start is None:  # the first batch pays for starting the workers
+            start = time.perf_counter()
+            continue
+        count += len(batch["index"])
+        if finish is not None:
+            begin = time.process_time()
+            finish(batch)
+            finish_s += time.process_time() - begin
+        if count >= samples:
+            break
+    elapsed = time.perf_counter() - start
+    result = {"workers": workers, "batch_size": batch_size, "samples": count,
+              "samples_per_s": count / elapsed if count else 0.0}
+    if finish is not None:
+        result["device_transform_cpu_ms_per_sample"] = 1000 * finish_s / max(count, 1)
+    return result
+
+
+def bench_config(args) -> dict:
+    overrides = list(args.overrides)
+    folder = args.media_dir or tempfile.mkdtemp(prefix="avsa-bench-")
+    if args.media != "config":
+        os.makedirs(folder, exist_ok=True)
+        overrides.append(f"dataset.root={write_media_root(folder, args.media)}")
+        overrides.append(f"dataset.cache_dir={os.path.join(folder, args.media, '.cache')}")
+    cfg = load_config(args.config, overrides, required=("dataset",))
+    dataset = build_dataset(cfg["dataset"], "train", seed=cfg["seed"])
+    crops = cfg["dataset"]["viewpoints"]["num"] * cfg["dataset"]["temporal_clips"]
+    torch.set_num_threads(1)
+    core = per_core(dataset, args.samples, args.repeats, args.straightforward and cfg["dataset"]["augment_on"] == "cpu"
+                    and cfg["dataset"]["temporal_clips"] == 1 and not cfg["dataset"]["segmentation"])
+    workers = args.workers if args.workers is not None else cfg["num_workers"]
+    loader = with_workers(dataset, workers, args.batch_size or min(cfg["dataset"]["batch_size"], 8),
+                          args.worker_samples or 4 * args.samples) if workers > 0 else None
+    return {"config": args.config, "overrides": overrides, "media": args.media, "crops_per_sample": crops,
+            "augment_on": cfg["dataset"]["augment_on"], "per_core": core, "loader": loader}
+
+
+def print_config_results(results: dict) -> None:
+    core, crops = results["per_core"], results["crops_per_sample"]
+    print(f"{results['config']} ({results['media']} media, augment_on {results['augment_on']}, {crops} crops/sample)")
+    rows = [("ours", core["cpu_s"], core["wall_s"])]
+    if "straightforward_cpu_s" in core:
+        rows.append(("straightforward", core["straightforward_cpu_s"], core["straightforward_wall_s"]))
+    print(f"  per core (1 thread; CPU time)   {'samples/s':>10}{'crops/s':>9}{'ms/sample':>11}{'wall ms':>9}")
+    for name, cpu, wall in rows:
+        print(f"  {name:<31}{1 / cpu:>10.1f}{crops / cpu:>9.1f}{1000 * cpu:>11.1f}{1000 * wall:>9.1f}")
+    print("  stages (CPU ms per sample): " + ", ".join(f"{k} {v:.1f}" for k, v in core["stages_ms"].items())
+          + f", other {1000 * core['cpu_s'] - sum(core['stages_ms'].values()):.1f}")
+    loader = results["loader"]
+    if loader:
+        line = (f"  {loader['workers']} workers (wall clock, batch {loader['batch_size']}): "
+                f"{loader['samples_per_s']:.1f} samples/s, {crops * loader['samples_per_s']:.1f} crops/s")
+        if "device_transform_cpu_ms_per_sample" in loader:
+            line += f"; batched device transform on CPU {loader['device_transform_cpu_ms_per_sample']:.1f} ms/sample"
+        print(line)
+    print(f"  load average before/after: {results['load_before']} / {results['load_after']}")
+
+
+def stage_benchmark(args) -> dict:
+    """The stage benchmark of the four-view transforms on one generated (or given) file pair."""
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as folder:
         video, audio = (args.video, args.audio) if args.video and args.audio else write_test_media(folder)
@@ -177,15 +387,48 @@ def main(argv=None) -> int:
     transform_total = {impl: sum(totals[impl][s] for s in TRANSFORM_STAGES) for impl in totals}
     print(f"{'transforms total':<18}{transform_total['batched']:>10.1f}{transform_total['straightforward']:>18.1f}"
           f"   (crops + rotation + log-mel + video transforms; target ≤ 20 ms batched)")
+    return {"setting": {"views": VIEWS, "frames": FRAMES, "fps": FPS, "crop": list(CROP), "audio_rate": AUDIO_RATE,
+                        "threads": 1, "samples": args.samples,
+                        "video": args.video or "generated 640x320 h264 gop 250",
+                        "audio": args.audio or "generated 4ch aac 48 kHz"},
+            "ms_per_sample": totals, "transforms_total_ms": transform_total}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="config with a dataset section "
+                        "(default: %(default)s)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. dataset.augment_on=gpu; repeatable")
+    parser.add_argument("--media", choices=["config", "gop250", "prepared"], default="config",
+                        help="the config's dataset root, or generated 640x320 files (see above)")
+    parser.add_argument("--media-dir", help="where generated media go (reused when present; default: a temp dir)")
+    parser.add_argument("--samples", type=int, default=20, help="samples per repeat (per core)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, help="DataLoader workers (default: the config's num_workers; 0: skip)")
+    parser.add_argument("--worker-samples", type=int, help="samples through the loader (default 4 × --samples)")
+    parser.add_argument("--batch-size", type=int, help="loader batch (default: min(config batch, 8))")
+    parser.add_argument("--no-straightforward", dest="straightforward", action="store_false",
+                        help="skip the straightforward pipeline")
+    parser.add_argument("--stages", action="store_true", help="the stage benchmark of the transforms instead")
+    parser.add_argument("--video", help="--stages: equirectangular mp4 (default: generated 640×320 H.264)")
+    parser.add_argument("--audio", help="--stages: 4-channel FOA file (default: generated AAC 48 kHz)")
+    parser.add_argument("--json", help="write the numbers here")
+    args = parser.parse_args(argv)
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    if args.stages:
+        results = stage_benchmark(args)
+    else:
+        results = bench_config(args)
+    results.update(load_before=load_before, load_after=[round(x, 2) for x in os.getloadavg()],
+                   machine={"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                            "torch": torch.__version__})
+    if not args.stages:
+        print_config_results(results)
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:
-            json.dump({"setting": {"views": VIEWS, "frames": FRAMES, "fps": FPS, "crop": list(CROP),
-                                   "audio_rate": AUDIO_RATE, "threads": 1, "samples": args.samples,
-                                   "video": args.video or "generated 640x320 h264 gop 250",
-                                   "audio": args.audio or "generated 4ch aac 48 kHz"},
-                       "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
-                       "ms_per_sample": totals, "transforms_total_ms": transform_total}, f, indent=2)
+            json.dump(results, f, indent=2)
     return 0
 
 

@@ -117,13 +117,14 @@ def _decode_window(container, stream, times: np.ndarray, size, skip_before: floa
     step = 1.0 / float(stream.average_rate) if stream.average_rate else 0.0
     context = stream.codec_context
     skipping = False
+    # In stream ticks (integers): Fraction arithmetic per packet costs more than the skipped frames save.
+    skip_ticks = skip_before / float(stream.time_base) if skip_before is not None and stream.time_base else None
 
     def frames():
         nonlocal skipping
         for packet in container.demux(stream):
-            if skip_before is not None:
-                early = packet.pts is not None and packet.time_base is not None and \
-                    float(packet.pts * packet.time_base) < skip_before
+            if skip_ticks is not None:
+                early = packet.pts is not None and packet.pts < skip_ticks
                 if early != skipping:
                     context.skip_frame, skipping = ("NONREF" if early else "DEFAULT"), early
             yield from packet.decode()  # the empty packet at the end flushes the decoder
@@ -160,14 +161,11 @@ def _decode_window(container, stream, times: np.ndarray, size, skip_before: floa
         if id(frame) not in converted:
             converted[id(frame)] = frame.to_ndarray(format="rgb24", width=width, height=height,
                                                     interpolation="BILINEAR")
-    # (H, W, T, 3) in memory: the layout `utils.spherical.equirect_to_perspective` samples fastest (read_video
-    # returns it as a (T, H, W, 3) view).
-    return np.stack([converted[id(frame)] for frame in chosen], axis=2)
+    return np.stack([converted[id(frame)] for frame in chosen])
 
 
 def read_video(path, start: float, duration: float, fps: float, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """Frames at times start + n/fps, n < round(duration·fps), as uint8 (T, H, W, 3) RGB (a view of (H, W, T, 3)
-    memory; ``.contiguous()`` when another layout matters).
+    """Frames at times start + n/fps, n < round(duration·fps), as uint8 (T, H, W, 3) RGB.
 
     size: optional (height, width) to scale to while converting from the decoder's YUV (one swscale pass per frame).
     """
@@ -195,7 +193,7 @@ def read_video(path, start: float, duration: float, fps: float, size: tuple[int,
             raise DataError(f"{path}: video decoding failed ({_reason(err)})") from None
     if frames is None:
         raise DataError(f"{path}: video stream has no decodable frames")
-    return torch.from_numpy(frames).permute(2, 0, 1, 3)
+    return torch.from_numpy(frames)
 
 
 def _to_float_planar(frame) -> np.ndarray:

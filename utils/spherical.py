@@ -89,22 +89,20 @@ def equirect_to_perspective(equirect: torch.Tensor, azimuth, elevation, hfov, vf
     top = max(int(row.min().floor()) - 1, 0)
     bottom = min(int(row.max().ceil()) + 1, height)
     rows = bottom - top
-    # The T frames of a batch element are folded into the channels, so grid_sample computes each output pixel's
-    # interpolation weights once for all frames. The float copy is channels-last, (rows, W + 2, T·C) in memory: a
-    # plain conversion from frames decoded as (H, W, T, 3) (see `utils.media.read_video`), and grid_sample's CPU
-    # kernel is several times faster on channels-last input with many channels.
-    source = equirect.reshape(lead, frames, channels, height, width)[..., top:bottom, :]
-    padded = torch.empty(lead, rows, width + 2, frames, channels, dtype=torch.float32, device=device)
-    padded = padded.permute(0, 3, 4, 1, 2)  # (lead, T, C, rows, W + 2) view
+    # Float copy in channels-last memory, (rows, W + 2, C) per frame: a plain conversion from decoded (T, H, W, 3)
+    # frames, and grid_sample's CPU kernel is faster on channels-last input.
+    source = equirect.reshape(lead * frames, channels, height, width)[..., top:bottom, :]
+    padded = torch.empty(lead * frames, rows, width + 2, channels, dtype=torch.float32, device=device)
+    padded = padded.permute(0, 3, 1, 2)  # (lead·T, C, rows, W + 2) view
     padded[..., 1:-1] = source
     padded[..., 0] = source[..., -1]
     padded[..., -1] = source[..., 0]
-    padded = padded.reshape(lead, frames * channels, rows, width + 2)  # a view: T and C are adjacent in memory
     # → grid_sample's normalised coordinates (align_corners=False).
     grid = torch.stack([column * (2 / (width + 2)) - 1, (row - top) * (2 / rows) - 1], dim=-1)  # (lead·K, h, w, 2)
-    # The K views side by side along the width: one grid for all T frames and C channels of a batch element.
-    grid = grid.reshape(lead, num_views, h, w, 2).permute(0, 2, 1, 3, 4).reshape(lead, h, num_views * w, 2)
-    views = F.grid_sample(padded, grid, mode=mode, padding_mode="border", align_corners=False)  # (lead, T·C, h, K·w)
+    # The K views side by side along the width: one grid shared by the T frames of a batch element (no copy).
+    grid = grid.reshape(lead, num_views, h, w, 2).permute(0, 2, 1, 3, 4).reshape(lead, 1, h, num_views * w, 2)
+    grid = grid.expand(lead, frames, h, num_views * w, 2).reshape(lead * frames, h, num_views * w, 2)
+    views = F.grid_sample(padded, grid, mode=mode, padding_mode="border", align_corners=False)  # (lead·T, C, h, K·w)
     views = views.reshape(lead, frames, channels, h, num_views, w).permute(0, 4, 1, 2, 3, 5)
     if not equirect.is_floating_point():
         info = torch.iinfo(equirect.dtype)

@@ -72,15 +72,23 @@ class LogMel(nn.Module):
             self.mean = self.scale = None
 
     def forward(self, foa: torch.Tensor) -> torch.Tensor:
-        spectrum = self.mel(foa)  # (..., C, n_mels, time): every crop and channel in one STFT
+        # torchaudio's MelSpectrogram, written out so that only the kept frames go through the filterbank and the
+        # power is re² + im² (complex abs() is ~4× slower on CPU): every crop and channel in one STFT.
+        stft = self.mel.spectrogram
+        spectrum = torch.stft(foa.reshape(-1, foa.shape[-1]), stft.n_fft, stft.hop_length, stft.win_length,
+                              stft.window, center=stft.center, pad_mode=stft.pad_mode, return_complex=True)
         if spectrum.shape[-1] < self.frames:
             raise ValueError(f"{foa.shape[-1]} samples give {spectrum.shape[-1]} frames, fewer than {self.frames}")
-        db = 10.0 * torch.log10(spectrum[..., : self.frames].clamp(min=_AMIN))
+        spectrum = spectrum[..., : self.frames].transpose(-1, -2)  # (crops·channels, frames, bins)
+        power = spectrum.real.square() + spectrum.imag.square()
+        if stft.power == 1.0:  # parity: magnitude
+            power = power.sqrt()
+        mel = (power @ self.mel.mel_scale.fb).reshape(*foa.shape[:-1], self.frames, -1)  # (..., C, frames, n_mels)
+        db = 10.0 * torch.log10(mel.clamp(min=_AMIN))
         db = torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - _TOP_DB)  # per channel, as librosa's top_db
-        db = db.transpose(-1, -2)
         if self.mean is not None:
             db = (db - self.mean) * self.scale
-        return db.contiguous()
+        return db
 
 
 @functools.lru_cache(maxsize=8)

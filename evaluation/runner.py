@@ -45,7 +45,7 @@ from utils.config import load_config
 from utils.distributed import all_reduce_sum
 from utils.errors import CheckpointError, ConfigError
 from utils.logs import Progress
-from utils.seeding import seed_worker
+from utils.seeding import seed_everything, seed_worker
 
 RESULTS = "results.json"
 
@@ -125,6 +125,9 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
                   output: str | None = None) -> dict:
     """Train and test one benchmark; returns the results dict (also written to ``<run dir>/results.json``)."""
     bench = eval_cfg["benchmark"]
+    # Seed before building: with scratch: true the encoders' random initialisation is the run's seed's (otherwise two
+    # "seeds" of the random-init baseline would evaluate the same encoders).
+    seed_everything(eval_cfg["seed"])
     pretrained = load_pretrained(pretrain_cfg, args.pretrain_config, args.checkpoint, scratch=bench["scratch"],
                                  translation=bool(bench.get("use_transf") or bench.get("use_context")))
     run = start_run(eval_cfg, output or default_run_dir(pretrained, eval_cfg), quiet=args.quiet, log_name="eval.log")

@@ -211,6 +211,16 @@ def to_channels_last(module: nn.Module) -> None:
             param.data = param.data.contiguous(memory_format=torch.channels_last_3d)
 
 
+def cpu_threads(num_workers: int) -> int:
+    """Intra-op threads for a training process on CPU: the cores left to it after its DataLoader workers (one
+    thread each, `utils.seeding.seed_worker`) and the other ranks on this machine, at least one. torch's default
+    (every core) plus the workers oversubscribed the cores: on 2 cores, 2 threads + 2 workers made each step cost
+    several times more CPU time (docs/performance.md)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, cores // max(ranks, 1) - num_workers)
+
+
 def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int, test_batch_size: int | None = None,
         param_groups: list | None = None,
         evaluate_fn: Callable[[int], dict[str, float]] | None = None, collate_fn=None,
@@ -223,6 +233,8 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
     Returns ``{"train": ..., "test": ...}`` metrics of the last epoch run (empty when already finished).
     """
     cfg = run.cfg
+    if run.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:  # an explicit setting wins
+        torch.set_num_threads(cpu_threads(cfg["num_workers"]))
     task.to(run.device)
     if cfg["sync_batchnorm"] and run.dist.distributed:
         task = nn.SyncBatchNorm.convert_sync_batchnorm(task)

@@ -90,3 +90,34 @@ def test_test_split_and_engine_loader(corpus):
         assert finish_on_device(expected, loaders[0]) is expected  # finished batches pass through
         for key in ("video", "audio", "position", "index"):
             torch.testing.assert_close(batch[key], expected[key], rtol=1e-5, atol=1e-4)
+
+
+class _Recorder(torch.nn.Module):
+    """A task that records the finished batches the engine hands it (train and test phases)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+        self.seen = []
+
+    def forward(self, batch):
+        self.seen.append((self.training, tuple(batch["video"].shape), tuple(batch["audio"].shape)))
+        return (batch["video"].mean() + batch["audio"].mean() - self.weight) ** 2, {}
+
+
+def test_engine_fit_finishes_gpu_batches_on_the_device(corpus, tmp_path):
+    """fit() with augment_on: gpu: both phases receive finished batches (here the device is the CPU)."""
+    from engine import fit, start_run
+    from utils.config import root_schema
+
+    cfg = root_schema().validate({"num_workers": 0, "log2tb": False, "device": "cpu",
+                                  "optimizer": {"lr": 0.01, "epochs": 1}}, "", lambda key: "<test>")
+    run = start_run(cfg, str(tmp_path), quiet=True)
+    task = _Recorder()
+    try:
+        fit(run, task, build_dataset(_config(corpus, "gpu"), "train", seed=0),
+            build_dataset(_config(corpus, "gpu"), "test", seed=0), batch_size=3)
+    finally:
+        run.close()
+    assert {training for training, _, _ in task.seen} == {True, False}
+    assert all(video == (3, 2, 3, 4, 16, 16) and audio[:3] == (3, 2, 4) for _, video, audio in task.seen)

@@ -285,7 +285,8 @@ class YT360(ClipDataset):
 
         ``augment_on: cpu``: the whole sample. ``augment_on: gpu``: only the draws are made here; the sample carries
         ``raw`` (``frames``, ``foa``, ``labels`` as `read` gives them) and ``draws`` (see `draw`), and
-        `device_transform` finishes the collated batch on its device. Both run `apply`, so they give the same sample for the same draws."""
+        `device_transform` finishes the collated batch on its device. Both run `apply`, so they give the same
+        sample for the same draws."""
         draws = self.draw(raw, generator)
         sample = {key: draws.pop(key) for key in ("position", "misaligned", "rotation") if key in draws}
         heavy = {key: raw[key] for key in ("frames", "foa", "labels") if key in raw}

@@ -77,7 +77,8 @@ def equirect_to_perspective(equirect: torch.Tensor, azimuth, elevation, hfov, vf
     angles = [a.reshape(1) if a.dim() == 0 else a for a in angles]
     shape = torch.broadcast_shapes(*(a.shape for a in angles), (*batch, 1))
     if len(shape) != len(batch) + 1:
-        raise ValueError(f"angles of shape {[tuple(a.shape) for a in angles]} do not fit frames {tuple(equirect.shape)}")
+        raise ValueError(f"angles of shape {[tuple(a.shape) for a in angles]} do not fit frames "
+                         f"{tuple(equirect.shape)}")
     num_views, lead = shape[-1], math.prod(batch)
     ray_azimuth, ray_elevation = perspective_directions(*(a.expand(shape).reshape(-1) for a in angles), size)
     h, w = size

@@ -76,7 +76,8 @@ def test_gpu_path_equals_cpu_path_for_the_same_draws(corpus, case):
         aligned = [s for s in expected if not s["misaligned"]]
         assert all(torch.equal(s["rotation"], torch.eye(3)) for s in aligned)
     if case == "segmentation":
-        assert set(batch["segmentation"].unique().tolist()) <= {0, 16, 255} and batch["segmentation"].dtype == torch.int64
+        assert batch["segmentation"].dtype == torch.int64
+        assert set(batch["segmentation"].unique().tolist()) <= {0, 16, 255}
 
 
 def test_test_split_and_engine_loader(corpus):

@@ -1,0 +1,55 @@
+"""tools/bench_data.py on a tiny YT-360 folder: per-core and loader figures for both placements of the
+augmentation, stages that add up to no more than the measured total, the straightforward pipeline alongside."""
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tests.datasets.media_fixtures import equirect_directions, write_lists, write_segment
+
+TOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "bench_data.py")
+IDS = ["aaaaaaaaaaa", "bbbbbbbbbbb"]
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("bench_data_tool", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    az, _ = equirect_directions(64, 32)
+    frame = np.stack([128 + 100 * np.sin(2 * az)] * 3, axis=-1).astype(np.uint8)
+    for video_id in IDS:
+        write_segment(str(root / "yt360"), f"{video_id}-0", seconds=1.0, size=(64, 32), frames=[frame] * 16)
+    write_lists(str(root / "yt360"), train=IDS, test=IDS)
+    path = root / "bench.yaml"
+    path.write_text(f"num_workers: 0\ndataset:\n  name: yt360\n  root: {root / 'yt360'}\n  batch_size: 2\n"
+                    "  sampling: clip\n  video: {clip_duration: 0.25, fps: 16, crop_size: 16}\n"
+                    "  audio: {clip_duration: 0.5, n_mels: 16}\n  viewpoints: {num: 2}\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("augment_on", ["cpu", "gpu"])
+def test_config_benchmark(config, tmp_path, capsys, augment_on):
+    out = str(tmp_path / "bench.json")
+    assert _tool().main([config, "--set", f"dataset.augment_on={augment_on}", "--samples", "3", "--repeats", "1",
+                         "--workers", "1", "--worker-samples", "4", "--batch-size", "2", "--json", out]) == 0
+    with open(out) as f:
+        results = json.load(f)
+    core = results["per_core"]
+    assert results["crops_per_sample"] == 2 and results["augment_on"] == augment_on
+    stages = core["stages_ms"]
+    assert {"decode video", "decode audio"} <= set(stages)
+    assert ("crops" in stages) == (augment_on == "cpu")  # gpu: the workers only decode
+    assert 0 < sum(stages.values()) <= 1000 * core["cpu_s"] * 1.05
+    assert ("straightforward_cpu_s" in core) == (augment_on == "cpu")
+    assert results["loader"]["samples"] >= 4 and results["loader"]["samples_per_s"] > 0
+    assert ("device_transform_cpu_ms_per_sample" in results["loader"]) == (augment_on == "gpu")
+    assert "samples/s" in capsys.readouterr().out

@@ -36,7 +36,7 @@ How a script uses it (main-video-ssl.py is the complete example)::
 """
 
 from engine.data import EpochBatchSampler, make_loader, start_epoch, to_device
-from engine.loop import TrainingDiverged, evaluate, fit, train_one_epoch
+from engine.loop import TrainingDiverged, autocast, evaluate, fit, train_one_epoch
 from engine.optim import build_optimizer, build_scheduler, lr_factor
 from engine.pretext import PretextTask
 from engine.run import DEBUG_OVERRIDES, Run, start_run
@@ -44,5 +44,6 @@ from engine.signals import RunInterrupted
 from engine.state import resumable
 
 __all__ = ["DEBUG_OVERRIDES", "EpochBatchSampler", "PretextTask", "Run", "RunInterrupted", "TrainingDiverged",
+           "autocast",
            "build_optimizer", "build_scheduler", "evaluate", "fit", "lr_factor", "resumable", "make_loader",
            "start_epoch", "start_run", "to_device", "train_one_epoch"]

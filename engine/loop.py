@@ -104,7 +104,8 @@ def _end_epoch_bad_samples(run: Run, monitor: BadSampleMonitor, epoch: int) -> N
         raise error or DataError("another process saw too many bad samples; its log lists them")
 
 
-def _autocast(run: Run):
+def autocast(run: Run):
+    """The autocast context of the run's ``precision`` (a no-op for fp32)."""
     precision = run.cfg["precision"]
     if precision == "fp32":
         return nullcontext()
@@ -134,7 +135,7 @@ def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimiz
         n = batch_size_of(batch)
         bad_error = _check_bad_samples(monitor, batch)
         batch = finish_on_device(to_device(batch, run.device), loader)
-        with _autocast(run):
+        with autocast(run):
             loss, metrics = model(batch)
         values, (stop_votes, bad_votes) = _reduce_step(run, loss, metrics, (stop.signum, bad_error is not None))
         if bad_votes:
@@ -196,7 +197,7 @@ def evaluate(run: Run, model: nn.Module, loader, epoch: int, desc: str = "test")
                           quiet=run.quiet, enabled=run.is_main):
         n = batch_size_of(batch)
         batch = finish_on_device(to_device(batch, run.device), loader)
-        with _autocast(run):
+        with autocast(run):
             loss, metrics = model(batch)
         meters.update(_reduce_step(run, loss, metrics)[0], n)
     return meters.averages()

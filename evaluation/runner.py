@@ -35,8 +35,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from datasets import build_dataset
-from engine.data import batches, to_device
-from engine.loop import _autocast, fit
+from engine.data import batches, finish_on_device, to_device
+from engine.loop import autocast, fit
 from engine.run import Run, start_run
 from engine.state import state_modules
 from evaluation.pretrained import Pretrained, load_pretrained
@@ -109,8 +109,8 @@ def test(run: Run, benchmark: nn.Module, dataset, batch_size: int) -> dict[str, 
     for batch in Progress(batches(loader), total=len(loader), desc="test", print_freq=run.cfg["print_freq"],
                           clips_per_step=batch_size, quiet=run.quiet, enabled=run.is_main):
         failures += batch["failures"].sum()
-        with _autocast(run):
-            benchmark.evaluate(to_device(batch, run.device), meter)
+        with autocast(run):
+            benchmark.evaluate(finish_on_device(to_device(batch, run.device), loader), meter)
     failures = int(all_reduce_sum(failures.to(run.device)))
     if failures:  # the dataset replaced each unreadable sample by the next one (logged with its file name)
         run.logger.warning(f"test: {failures} of {len(dataset)} samples could not be read and were replaced")

@@ -13,7 +13,6 @@ statistics drifted and dropout was on, spec §10.34).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from torch import nn
 
 from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
 from utils.errors import CheckpointError, ConfigError
+from utils.files import file_sha256
 from utils.logs import run_directory
 
 
@@ -32,14 +32,6 @@ class Pretrained:
     checkpoint: str | None           # None with scratch
     sha256: str | None
     run_dir: str                     # the pre-training run directory (evaluations go below it by default)
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_pretrained(pretrain_cfg: dict, pretrain_path: str, checkpoint: str | None = None, *, scratch: bool = False,
@@ -75,7 +67,7 @@ def load_pretrained(pretrain_cfg: dict, pretrain_path: str, checkpoint: str | No
         if not state.get("criterion"):
             raise CheckpointError(f"{path}: has no criterion entry (the translation networks are needed)")
         load_state_strict(criterion, state["criterion"], "criterion", path)
-    return Pretrained(model, criterion, path, sha256_of(path), run_dir)
+    return Pretrained(model, criterion, path, file_sha256(path), run_dir)
 
 
 class Translation(nn.Module):

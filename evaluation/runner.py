@@ -44,6 +44,7 @@ from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
 from utils.config import load_config
 from utils.distributed import all_reduce_sum
 from utils.errors import CheckpointError, ConfigError
+from utils.files import write_json
 from utils.logs import Progress
 from utils.seeding import seed_everything, seed_worker
 
@@ -214,11 +215,3 @@ def summarise_folds(per_fold: list[dict]) -> dict:
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def write_json(path: str, data: dict) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)

@@ -14,7 +14,6 @@ candidate index table on every call, then a gather and a batched dot product.
 """
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -29,6 +28,7 @@ import torch.nn.functional as F  # noqa: E402
 from criterions import LOSS_SCHEMA, build_criterion  # noqa: E402
 from criterions.infonce import candidate_logits, info_nce  # noqa: E402
 from utils.cli import run_main  # noqa: E402
+from utils.files import write_json  # noqa: E402
 
 ORIGINAL_MS = 86.8
 
@@ -129,9 +129,7 @@ def main(argv=None) -> int:
     print("  contrast alone (negatives=reference, both directions): "
           + ", ".join(f"{name} {ms:.2f} ms" for name, ms in contrast.items()))
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        write_json(args.json, results)
     return 0
 
 

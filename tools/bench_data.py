@@ -21,7 +21,6 @@ With ``augment_on: gpu`` the workers only decode; the batched device transform i
 """
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -49,6 +48,7 @@ from utils.ambisonics import rotate_foa  # noqa: E402
 from utils.audio_features import log_mel  # noqa: E402
 from utils.cli import run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
+from utils.files import write_json  # noqa: E402
 from utils.seeding import seed_worker  # noqa: E402
 from utils.media import probe_media, read_audio, read_video  # noqa: E402
 from utils.spherical import equirect_to_perspective  # noqa: E402
@@ -429,9 +429,7 @@ def main(argv=None) -> int:
     if not args.stages:
         print_config_results(results)
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        write_json(args.json, results)
     return 0
 
 

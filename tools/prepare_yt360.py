@@ -17,8 +17,6 @@ interrupted run continues where it stopped. Exit code 0 when there was no proble
 """
 
 import argparse
-import hashlib
-import json
 import os
 from fractions import Fraction
 import sys
@@ -31,6 +29,7 @@ import numpy as np  # noqa: E402
 from datasets.yt360 import YOUTUBE_ID  # noqa: E402
 from utils.cli import run_main  # noqa: E402
 from utils.errors import DataError  # noqa: E402
+from utils.files import file_sha256, write_json  # noqa: E402
 from utils.media import probe_media, read_audio  # noqa: E402
 
 EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov")
@@ -51,14 +50,6 @@ def read_segments(path: str) -> list[tuple[str, list[int]]]:
             except ValueError:
                 raise DataError(f"{path}:{number}: start times must be integers (seconds)") from None
     return out
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_source(path: str):
@@ -158,7 +149,7 @@ def prepare(source_dir: str, output: str, segments: list[tuple[str, list[int]]],
                 "duration": round(min(video_info.duration, audio_info.duration), 3),
                 "width": video_info.video.width, "height": video_info.video.height, "fps": video_info.video.fps,
                 "channels": audio_info.audio.channels, "rate": audio_info.audio.rate,
-                "sha256": {"video": _sha256(video_path), "audio": _sha256(audio_path)},
+                "sha256": {"video": file_sha256(video_path), "audio": file_sha256(audio_path)},
             })
     return manifest, problems
 
@@ -178,8 +169,7 @@ def main(argv=None) -> int:
     manifest, problems = prepare(args.source, args.output, read_segments(args.segments),
                                  seconds=args.segment_seconds, height=args.height,
                                  keyframe_interval=args.keyframe_interval, crf=args.crf)
-    with open(os.path.join(args.output, "manifest.json"), "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1)
+    write_json(os.path.join(args.output, "manifest.json"), manifest, indent=1)
     with open(os.path.join(args.output, "problems.txt"), "w", encoding="utf-8") as f:
         f.write("".join(f"{line}\n" for line in problems))
     print(f"{len(manifest)} segments written to {args.output}; {len(problems)} problems"

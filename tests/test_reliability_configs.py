@@ -80,7 +80,7 @@ CASES = [
      "@CFG: dataset.misalign.min_angle_deg: 170.0 is above the maximum 150.0"),
     # -- more viewpoints than the sampler can separate (3 directions pairwise >= 150° do not exist: at most 120°)
     ("K-three-at-150", "main", "base: @REPO/configs/demo/avsa.yaml\n"
-     "dataset: {viewpoints: {num: 3, min_separation_deg: 150}}\n", ["@CFG"],
+     "dataset: {viewpoints: {num: 3, min_separation_deg: 150, elevation_deg: [-30, 30]}}\n", ["@CFG"],
      "@CFG: dataset.viewpoints.num: 3 viewpoints cannot be 150° apart within elevations [-30.0, 30.0]; "
      "at most 2 fit"),
     ("K-eight-at-90", "check_config", f"base: {PAPER_AVSA}\n"

@@ -1,7 +1,6 @@
 """The four eval-*.py scripts end to end on the tiny synthetic data (CPU, tiny models), and their errors."""
 
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,16 +12,14 @@ import torch
 from utils.checkpoint import load_checkpoint, save_checkpoint
 from utils.config import load_config
 from utils.errors import CheckpointError, ConfigError
+from tests.scripts import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_RUN = ["--quiet", "--set", "num_workers=0", "--set", "optimizer.epochs=1", "--set", "log2tb=false"]
 
 
 def _script(name):
-    spec = importlib.util.spec_from_file_location(name.replace("-", "_"), os.path.join(REPO, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"{name}.py")
 
 
 def _pretrain(root, name, loss):

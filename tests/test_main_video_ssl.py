@@ -10,6 +10,7 @@ from criterions import build_criterion
 from engine import PretextTask, fit, start_run
 from models import build_model
 from utils.config import load_config
+from tests.scripts import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "main", "avsa", "[A-Z]*.yaml")))
@@ -99,12 +100,7 @@ def test_paper_config_trains_one_step_with_batch_2_on_cpu(name, tmp_path):
 
 # ------------------------------------------------------------------------------ the script end to end (tiny data)
 def _script():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("main_video_ssl", os.path.join(REPO, "main-video-ssl.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("main-video-ssl.py")
 
 
 @pytest.fixture(scope="module")

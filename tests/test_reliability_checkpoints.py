@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from utils.cli import run_main
+from tests.scripts import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SKIP_DIRS = {".venv", ".git", "data", "checkpoints", "results", "__pycache__"}
@@ -84,11 +85,7 @@ def _booby_trapped(tmp_path, state, name="checkpoint.pth"):
 
 
 def _module(relative):
-    path = os.path.join(REPO, relative)
-    spec = importlib.util.spec_from_file_location("entry_" + os.path.basename(path)[:-3].replace("-", "_"), path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(relative)
 
 
 def _refused(capsys, main, argv):

@@ -7,7 +7,6 @@ the cases marked SUBPROCESS also run as real processes, all started at once, to 
 line of an actual interpreter.
 """
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import pytest
 
 from datasets.viewpoints import max_viewpoints_for_separation
 from utils.cli import run_main
+from tests.scripts import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = {"main": "main-video-ssl.py", "check_config": "tools/check_config.py",
@@ -184,10 +184,7 @@ def _case(case, places, tmp_path):
 
 
 def _module(path):
-    spec = importlib.util.spec_from_file_location("entry_" + os.path.basename(path).replace("-", "_")[:-3], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(path)
 
 
 def _assert_one_line(code, stderr, expected):

@@ -1,7 +1,6 @@
 """tools/bench_data.py on a tiny YT-360 folder: per-core and loader figures for both placements of the
 augmentation, stages that add up to no more than the measured total, the straightforward pipeline alongside."""
 
-import importlib.util
 import json
 import os
 
@@ -9,16 +8,14 @@ import numpy as np
 import pytest
 
 from tests.datasets.media_fixtures import equirect_directions, write_lists, write_segment
+from tests.scripts import load_script
 
 TOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "bench_data.py")
 IDS = ["aaaaaaaaaaa", "bbbbbbbbbbb"]
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("bench_data_tool", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TOOL)
 
 
 @pytest.fixture(scope="module")

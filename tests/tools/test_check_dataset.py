@@ -1,6 +1,5 @@
 """tools/check_dataset.py: lists exactly the broken files of a mixed folder with their reasons; exit codes 0/1/2."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -8,16 +7,14 @@ import sys
 import pytest
 
 from tests.datasets.media_fixtures import write_bad_corpus
+from tests.scripts import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOL = os.path.join(REPO, "tools", "check_dataset.py")
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("check_dataset_tool", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TOOL)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 keyframe intervals, FOA channels unchanged in order, a manifest with checksums, a problem report that never stops."""
 
 import hashlib
-import importlib.util
 import json
 import os
 
@@ -12,6 +11,7 @@ import pytest
 import torch
 
 from utils.media import probe_media, read_audio, read_video
+from tests.scripts import load_script
 
 TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tools",
                     "prepare_yt360.py")
@@ -20,10 +20,7 @@ TONES = (300.0, 700.0, 1500.0, 3100.0)  # channel c carries tone c
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("prepare_yt360_tool", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TOOL)
 
 
 def _download(path, size=(64, 32), channels=4, audio=True):

@@ -1,22 +1,18 @@
 """tools/reproduce_tables.py: the paper plan covers every cell of Tables 1–3 with the right (pre-training, evaluation)
 pair and published number; jobs run in dependency order and are skipped when done; TABLES.md is rendered exactly."""
 
-import importlib.util
 import json
 import os
 import sys
 
 import pytest
+from tests.scripts import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location("reproduce_tables", os.path.join(ROOT, "tools", "reproduce_tables.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/reproduce_tables.py")
 
 
 rt = _load_tool()

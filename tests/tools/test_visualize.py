@@ -1,7 +1,6 @@
 """tools/visualize.py: the localisation map peaks at a single source (audio and video geometry), each mode writes a
 PNG of the figure's fixed size, and the curves come from the run's TensorBoard events."""
 
-import importlib.util
 import math
 import os
 import struct
@@ -12,16 +11,13 @@ import torch
 
 from utils.ambisonics import encode_foa
 from utils.spherical import angular_distance
+from tests.scripts import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location("visualize", os.path.join(ROOT, "tools", "visualize.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/visualize.py")
 
 
 vis = _load_tool()

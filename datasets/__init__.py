@@ -98,6 +98,9 @@ _COMMON = {
     "batch_size": Field(int, 32, min=1),
     "video": _VIDEO,
     "color_jitter": Field(bool, True, help="colour jitter of the video when the split augments (spec §4.1)"),
+    "decode_cache_mb": Field(float, 0.0, min=0.0,
+                             help="keep whole decoded files in memory, up to this many MB per DataLoader worker "
+                                  "(small datasets read for many epochs, e.g. the synthetic demo set; 0: off)"),
 }
 
 _YT360 = {

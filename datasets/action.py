@@ -32,7 +32,7 @@ from datasets import augment
 from datasets.base import ClipDataset
 from datasets.index import cached_index
 from utils.errors import ConfigError, DataError
-from utils.media import probe_media, read_video
+from utils.media import DecodeCache, probe_media
 
 __all__ = ["UCF101", "HMDB51", "draw_resized_crop"]
 
@@ -85,6 +85,8 @@ class _ActionDataset(ClipDataset):
         repeats = 1 if self.dense else self.split_cfg["clips_per_video"]
         super().__init__(split=split, seed=seed, num_units=len(self.videos), repeats=repeats, train=split == "train",
                          num_items=len(self.videos))
+        if cfg["decode_cache_mb"] > 0:
+            self.decode_cache = DecodeCache(cfg["decode_cache_mb"])
 
     def describe_items(self) -> str:
         return f"videos of {len(self.classes)} classes"
@@ -111,11 +113,11 @@ class _ActionDataset(ClipDataset):
             count = self.split_cfg["clips_per_video"]
             offsets = torch.linspace(0, latest * video["fps"], count).round().long()  # in frames at video["fps"]
             span = int(offsets[-1]) + num_frames
-            whole = read_video(path, 0.0, span / video["fps"], video["fps"])  # one decoding pass for all clips
+            whole = self.read_video(path, 0.0, span / video["fps"], video["fps"])  # one decoding pass for all clips
             frames = torch.stack([whole[o:o + num_frames] for o in offsets.tolist()])
         else:
             start = latest * float(torch.rand(1, generator=self.generator(index, "decode")))
-            frames = read_video(path, start, video["clip_duration"], video["fps"])[None]
+            frames = self.read_video(path, start, video["clip_duration"], video["fps"])[None]
         return {"frames": frames, "label": torch.tensor(self.labels[item], dtype=torch.int64)}
 
     def transform(self, raw: dict, generator: torch.Generator) -> dict:

@@ -29,6 +29,7 @@ import torch
 from torch.utils.data import Dataset
 
 from utils.errors import DataError
+from utils.media import DecodeCache, read_audio, read_video
 
 __all__ = ["ClipDataset", "BadSampleMonitor", "sample_generator"]
 
@@ -85,6 +86,47 @@ class ClipDataset(Dataset):
 
     def generator(self, index: int, stream: str) -> torch.Generator:
         return sample_generator(self.seed, self.split, self.epoch if self.train else 0, index, stream)
+
+    # ---------------------------------------------------------------------------------------------- decoding
+    decode_cache: DecodeCache | None = None  # set by subclasses from ``dataset.decode_cache_mb``
+
+    def read_video(self, path, start: float, duration: float, fps: float) -> torch.Tensor:
+        """`utils.media.read_video`, through this process's decode cache when the config enables one."""
+        if self.decode_cache is not None:
+            return self.decode_cache.video(path, start, duration, fps)
+        return read_video(path, start, duration, fps)
+
+    def read_audio(self, path, start: float, duration: float, rate: int, audio_format: str = "ambix") -> torch.Tensor:
+        """`utils.media.read_audio`, through this process's decode cache when the config enables one."""
+        if self.decode_cache is not None:
+            return self.decode_cache.audio(path, start, duration, rate, audio_format)
+        return read_audio(path, start, duration, rate, audio_format)
+
+    def media_files(self, item: int) -> list[tuple[str, str]]:
+        """(kind, path) of the files item ``item`` reads: kind "video" or "audio" (for `fill_decode_cache`)."""
+        return [("video", self.item_path(item))]
+
+    def fill_decode_cache(self) -> int:
+        """Decode every file of the split into the decode cache (until it is full) and return how many files it
+        holds. Called in the main process before the DataLoader forks its workers, which then share the decoded
+        files instead of each decoding all of them again. Unreadable files are skipped here and reported when a
+        sample reads them."""
+        cache = self.decode_cache
+        if cache is None:
+            return 0
+        video, audio = self.cfg["video"], self.cfg.get("audio")
+        for item in range(self.num_items):
+            for kind, path in self.media_files(item):
+                try:
+                    if kind == "video":
+                        cache.video(path, 0.0, 1.0 / video["fps"], video["fps"])
+                    else:
+                        cache.audio(path, 0.0, 1.0 / audio["rate"], audio["rate"], audio["format"])
+                except DataError:
+                    continue
+            if cache.full:
+                break
+        return len(cache)
 
     # ---------------------------------------------------------------------------------------------- sample
     def locate(self, index: int) -> int:

@@ -46,7 +46,7 @@ from datasets.viewpoints import sample_viewpoints
 from utils.ambisonics import rotate_foa, rotate_foa_yaw
 from utils.audio_features import load_mel_stats, log_mel
 from utils.errors import ConfigError, DataError
-from utils.media import probe_media, read_audio, read_video
+from utils.media import DecodeCache, probe_media
 from utils.spherical import equirect_to_perspective
 
 __all__ = ["YT360", "SEGMENTATION_CLASSES", "read_split_list", "parse_segment_name", "segmentation_labels"]
@@ -169,6 +169,8 @@ class YT360(ClipDataset):
             num_units, repeats = len(self.segments), clips
         super().__init__(split=split, seed=seed, num_units=num_units, repeats=repeats, train=split == "train",
                          num_items=len(self.segments))
+        if cfg["decode_cache_mb"] > 0:
+            self.decode_cache = DecodeCache(cfg["decode_cache_mb"])
         self.augment = self.split_cfg["augment"]
         views = cfg["viewpoints"]
         hfov = views["test_hfov_deg"] if split != "train" and views["test_hfov_deg"] is not None else views["hfov_deg"]
@@ -196,6 +198,9 @@ class YT360(ClipDataset):
 
     def item_path(self, item: int) -> str:
         return os.path.join(self.root, "video", self.segments[item][2])
+
+    def media_files(self, item: int) -> list[tuple[str, str]]:
+        return [("video", self.item_path(item)), ("audio", os.path.join(self.root, "audio", self.segments[item][3]))]
 
     def locate(self, index: int) -> int:
         unit = self.unit(index)
@@ -255,9 +260,9 @@ class YT360(ClipDataset):
             video_start = audio_start + torch.rand(moments, generator=generator) * slack
         video_path = self.item_path(item)
         audio_path = os.path.join(self.root, "audio", self.segments[item][3])
-        frames = torch.stack([read_video(video_path, float(s), video_cfg["clip_duration"], video_cfg["fps"])
+        frames = torch.stack([self.read_video(video_path, float(s), video_cfg["clip_duration"], video_cfg["fps"])
                               for s in video_start])
-        foa = torch.stack([read_audio(audio_path, float(s), window, audio_cfg["rate"], audio_cfg["format"])
+        foa = torch.stack([self.read_audio(audio_path, float(s), window, audio_cfg["rate"], audio_cfg["format"])
                            for s in audio_start])
         raw = {"frames": frames, "foa": foa, "video_start": video_start, "item": item}
         if self.cfg["segmentation"]:

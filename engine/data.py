@@ -99,10 +99,19 @@ def make_loader(dataset: Dataset, batch_size: int, cfg: dict, *, train: bool, ra
     if len(sampler) == 0:
         raise ConfigError(f"<config>: dataset.batch_size: {batch_size} is larger than the "
                           f"{'train' if train else 'test'} split ({len(dataset)} samples)")
-    workers = cfg["num_workers"]
+    # In-memory sets (evaluation.alignment.FeatureDraws) are read in the main process: workers would only copy.
+    workers = 0 if getattr(dataset, "in_memory", False) else cfg["num_workers"]
+    share_decoded(dataset, workers)
     return DataLoader(_EpochIndexed(dataset), batch_sampler=sampler, num_workers=workers,
                       collate_fn=collate_fn, pin_memory=device.type == "cuda", worker_init_fn=seed_worker,
                       generator=make_generator(cfg["seed"] + rank), persistent_workers=workers > 0)
+
+
+def share_decoded(dataset: Dataset, num_workers: int) -> None:
+    """With a decode cache (``dataset.decode_cache_mb``) and worker processes: decode the split here, before the
+    workers fork, so that they share one decoded copy instead of each decoding every file again."""
+    if num_workers > 0 and getattr(dataset, "decode_cache", None) is not None:
+        dataset.fill_decode_cache()
 
 
 def start_epoch(loader: DataLoader, epoch: int, start_step: int = 0) -> None:

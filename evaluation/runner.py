@@ -35,10 +35,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from datasets import build_dataset
-from engine.data import batches, finish_on_device, to_device
+from engine.data import batches, finish_on_device, share_decoded, to_device
 from engine.loop import autocast, fit
 from engine.run import Run, start_run
 from engine.state import state_modules
+from evaluation.alignment import FeatureDraws
 from evaluation.pretrained import Pretrained, load_pretrained
 from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
 from utils.config import load_config
@@ -94,6 +95,7 @@ def test_loader(dataset, batch_size: int, run: Run) -> DataLoader:
     (no padding, no repeats: every sample is scored once)."""
     chunk = max(batch_size // run.dist.world_size, 1)
     batches = [list(range(start, min(start + chunk, len(dataset)))) for start in range(0, len(dataset), chunk)]
+    share_decoded(dataset, run.cfg["num_workers"])
     return DataLoader(dataset, batch_sampler=batches[run.dist.rank::run.dist.world_size],
                       num_workers=run.cfg["num_workers"], worker_init_fn=seed_worker,
                       pin_memory=run.device.type == "cuda")
@@ -148,8 +150,20 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
                 load_state_strict(module, state[name], name, path)
             benchmark.to(run.device)
         else:
+            fit_set = train_set
+            if bench.get("feature_draws"):  # frozen-encoder probes: features of N epochs' draws, computed once
+                benchmark.to(run.device)
+                fit_set = FeatureDraws(
+                    benchmark, train_set, bench["feature_draws"], batch_size, eval_cfg, run.device,
+                    autocast=lambda: autocast(run),
+                    progress=lambda it, total, desc: Progress(it, total=total, desc=desc,
+                                                              print_freq=eval_cfg["print_freq"],
+                                                              clips_per_step=batch_size, quiet=run.quiet,
+                                                              enabled=run.is_main))
+                run.logger.info(f"frozen features of {bench['feature_draws']} draws of the {len(train_set)} training "
+                                f"samples computed: the classifier trains on these {len(fit_set)}")
             # No test phase per epoch: the test set is scored once, on the final weights, below.
-            fit(run, benchmark, train_set, batch_size=batch_size, evaluate_fn=lambda epoch: {})
+            fit(run, benchmark, fit_set, batch_size=batch_size, evaluate_fn=lambda epoch: {})
         metrics = test(run, benchmark, test_set, batch_size)
         run.logger.info(f"{bench['name']}: " + " ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
         results = {

@@ -25,7 +25,7 @@ import torchaudio.functional as AF
 
 from utils.errors import DataError
 
-__all__ = ["AudioInfo", "MediaInfo", "VideoInfo", "probe_media", "read_audio", "read_video"]
+__all__ = ["AudioInfo", "DecodeCache", "MediaInfo", "VideoInfo", "probe_media", "read_audio", "read_video"]
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,16 @@ def _decode_window(container, stream, times: np.ndarray, size, skip_before: floa
     return np.stack([converted[id(frame)] for frame in chosen])
 
 
+def _video_stream(container, path):
+    if not container.streams.video:
+        raise DataError(f"{path}: no video stream")
+    stream = container.streams.video[0]
+    # Decoder threads follow the process's torch thread budget: one in a DataLoader worker (seed_worker sets 1; frame
+    # threads there only add CPU time), FFmpeg's choice in a main process with several.
+    stream.thread_type = "AUTO" if torch.get_num_threads() > 1 else "NONE"
+    return stream
+
+
 def read_video(path, start: float, duration: float, fps: float, size: tuple[int, int] | None = None) -> torch.Tensor:
     """Frames at times start + n/fps, n < round(duration·fps), as uint8 (T, H, W, 3) RGB.
 
@@ -174,12 +184,7 @@ def read_video(path, start: float, duration: float, fps: float, size: tuple[int,
         raise DataError(f"{path}: empty video window (duration {duration} s at {fps} fps)")
     times = start + np.arange(num) / fps
     with _open(path) as container:
-        if not container.streams.video:
-            raise DataError(f"{path}: no video stream")
-        stream = container.streams.video[0]
-        # Decoder threads follow the process's torch thread budget: one in a DataLoader worker (seed_worker sets
-        # 1; frame threads there only add CPU time), FFmpeg's choice in a main process with several.
-        stream.thread_type = "AUTO" if torch.get_num_threads() > 1 else "NONE"
+        stream = _video_stream(container, path)
         rate = stream.average_rate or stream.guessed_rate
         margin = _SKIP_MARGIN_FRAMES / float(rate) if rate else None
         try:
@@ -227,7 +232,15 @@ def read_audio(path, start: float, duration: float, rate: int, audio_format: str
     """
     if audio_format not in ("ambix", "fuma"):
         raise ValueError(f"audio_format must be 'ambix' or 'fuma', not {audio_format!r}")
-    num = int(round(duration * rate))
+    audio, first_time = _decode_audio(path, start - _AUDIO_MARGIN_S, start + duration + _AUDIO_MARGIN_S, rate)
+    if audio is None:
+        raise DataError(f"{path}: audio window [{start:.3f}, {start + duration:.3f}) s is outside the stream")
+    return _audio_window(path, audio, first_time, start, duration, rate, audio_format, return_padding)
+
+
+def _decode_audio(path, begin: float, end: float, rate: int):
+    """Samples of [begin, end) (whole native frames) resampled to ``rate``: (audio (C, n), time of its first
+    sample), or (None, None) when no frame overlaps the interval."""
     with _open(path) as container:
         if not container.streams.audio:
             raise DataError(f"{path}: no audio stream")
@@ -235,7 +248,6 @@ def read_audio(path, start: float, duration: float, rate: int, audio_format: str
         native = stream.codec_context.sample_rate
         if not native:
             raise DataError(f"{path}: audio stream has no sample rate")
-        begin, end = start - _AUDIO_MARGIN_S, start + duration + _AUDIO_MARGIN_S
         chunks, first_time = [], None
         try:
             _seek(container, stream, begin)
@@ -252,13 +264,20 @@ def read_audio(path, start: float, duration: float, rate: int, audio_format: str
         except av.FFmpegError as err:
             raise DataError(f"{path}: audio decoding failed ({_reason(err)})") from None
     if not chunks:
-        raise DataError(f"{path}: audio window [{start:.3f}, {start + duration:.3f}) s is outside the stream")
+        return None, None
     native_audio = torch.from_numpy(np.concatenate(chunks, axis=1))
     # Resampling works along the last axis of (C, n): every channel is filtered on its own, nothing is mixed.
-    audio = AF.resample(native_audio, native, rate) if native != rate else native_audio
+    return (AF.resample(native_audio, native, rate) if native != rate else native_audio), first_time
+
+
+def _audio_window(path, audio: torch.Tensor, first_time: float, start: float, duration: float, rate: int,
+                  audio_format: str, return_padding: bool):
+    """The [start, start + duration) window of decoded ``audio`` (first sample at ``first_time``), zero-padded."""
+    num = int(round(duration * rate))
     offset = int(round((start - first_time) * rate))
-    available = audio[:, max(offset, 0): offset + num]
-    lead = max(-offset, 0)  # window starts before the first sample (e.g. a stream starting after 0)
+    available = audio[:, max(offset, 0): max(offset + num, 0)]
+    lead = min(max(-offset, 0), num)  # window starts before the first sample (e.g. a stream starting after 0)
+    available = available[:, : num - lead]
     padding = num - available.shape[1]
     out = torch.zeros(audio.shape[0], num, dtype=torch.float32)
     out[:, lead: lead + available.shape[1]] = available
@@ -270,3 +289,94 @@ def read_audio(path, start: float, duration: float, rate: int, audio_format: str
             raise DataError(f"{path}: audio_format fuma needs 4 channels, the file has {out.shape[0]}")
         out = _fuma_to_ambix(out)
     return (out, padding) if return_padding else out
+
+
+class DecodeCache:
+    """Whole files decoded once per process and kept in memory (least recently used dropped beyond ``max_mb``).
+
+    `video` and `audio` take the arguments of `read_video` / `read_audio` and return the same windows: a video
+    target shows the last frame whose timestamp is ≤ it (the first frame before it, the last one after the end);
+    audio is sliced from the whole decoded stream: equal to `read_audio` for PCM at the requested rate; for AAC a
+    windowed read restarts the decoder at its seek point, so the two differ by codec noise (both aligned with the
+    source, tested), and with resampling the filter sees the whole stream instead of the window ± 50 ms.
+    Meant for small datasets read for many epochs (the synthetic demo set): each DataLoader worker keeps its own.
+    """
+
+    def __init__(self, max_mb: float):
+        self.max_bytes = int(max_mb * 2 ** 20)
+        self._entries: dict[tuple, tuple] = {}  # insertion order = recency (moved to the end on use)
+        self._bytes = 0
+        self._overflowed = False
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def full(self) -> bool:
+        """True once an entry had to be dropped or refused: the cache holds less than what was read."""
+        return self._overflowed
+
+    def _get(self, key: tuple, load):
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            entry = load()
+            size = sum(t.nbytes for t in entry if isinstance(t, (torch.Tensor, np.ndarray)))
+            if size > self.max_bytes:  # larger than the whole cache: serve it without keeping it
+                self._overflowed = True
+                return entry
+            while self._entries and self._bytes + size > self.max_bytes:
+                self._overflowed = True
+                dropped = self._entries.pop(next(iter(self._entries)))
+                self._bytes -= sum(t.nbytes for t in dropped if isinstance(t, (torch.Tensor, np.ndarray)))
+            self._bytes += size
+        self._entries[key] = entry
+        return entry
+
+    def video(self, path, start: float, duration: float, fps: float,
+              size: tuple[int, int] | None = None) -> torch.Tensor:
+        num = int(round(duration * fps))
+        if num <= 0:
+            raise DataError(f"{path}: empty video window (duration {duration} s at {fps} fps)")
+        frames, times = self._get(("video", str(path), size), lambda: _decode_all_frames(path, size))
+        targets = start + np.arange(num) / fps
+        # The frame displayed at t: the last one whose timestamp is ≤ t (half a microsecond absorbs rounding).
+        index = np.clip(np.searchsorted(times, targets + 5e-7, side="right") - 1, 0, len(times) - 1)
+        return frames[torch.from_numpy(index)]
+
+    def audio(self, path, start: float, duration: float, rate: int, audio_format: str = "ambix",
+              return_padding: bool = False):
+        if audio_format not in ("ambix", "fuma"):
+            raise ValueError(f"audio_format must be 'ambix' or 'fuma', not {audio_format!r}")
+
+        def load():
+            audio, first_time = _decode_audio(path, -math.inf, math.inf, rate)
+            if audio is None:
+                raise DataError(f"{path}: audio stream has no decodable frames")
+            return audio, first_time
+
+        audio, first_time = self._get(("audio", str(path), rate), load)
+        if start + duration <= first_time or start >= first_time + audio.shape[1] / rate:
+            raise DataError(f"{path}: audio window [{start:.3f}, {start + duration:.3f}) s is outside the stream")
+        return _audio_window(path, audio, first_time, start, duration, rate, audio_format, return_padding)
+
+
+def _decode_all_frames(path, size) -> tuple[torch.Tensor, np.ndarray]:
+    """Every frame of the file as uint8 (N, H, W, 3) RGB, with presentation times (N,) in seconds (sorted)."""
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        rate = stream.average_rate or stream.guessed_rate
+        step = 1.0 / float(rate) if rate else 0.0
+        arrays, times, previous_time = [], [], -math.inf
+        try:
+            for frame in container.decode(stream):
+                time = frame.time if frame.time is not None else previous_time + step
+                height, width = size if size is not None else (frame.height, frame.width)
+                arrays.append(frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR"))
+                times.append(time)
+                previous_time = time
+        except av.FFmpegError as err:
+            raise DataError(f"{path}: video decoding failed ({_reason(err)})") from None
+    if not arrays:
+        raise DataError(f"{path}: video stream has no decodable frames")
+    order = np.argsort(np.asarray(times), kind="stable")  # decoders emit in presentation order; be safe
+    return torch.from_numpy(np.stack(arrays)[order]), np.asarray(times, dtype=np.float64)[order]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from utils.errors import DataError
-from utils.media import probe_media, read_audio, read_video
+from utils.media import DecodeCache, probe_media, read_audio, read_video
 
 REAL_MEDIA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "real-media")
 
@@ -156,3 +156,52 @@ def test_real_fuma_recording_has_dominant_w():
     assert int(rms.argmax()) == 0 and rms[0] > 1e-3
     raw = read_audio(path, start=2.0, duration=1.0, rate=24000)
     assert torch.allclose(ambix[1:], raw[[2, 3, 1]]) and torch.allclose(ambix[0], raw[0] * math.sqrt(2))
+
+
+# ---------------------------------------------------------------------------------------------- decode cache
+@pytest.mark.parametrize("start, duration, fps", [(0.0, 0.5, 16), (0.55, 0.5, 16), (0.93, 0.3, 10), (1.75, 0.5, 16),
+                                                  (0.31, 0.25, 7.5)])
+def test_decode_cache_video_windows_equal_read_video(counter_video, start, duration, fps):
+    cache = DecodeCache(max_mb=16)
+    cached = cache.video(counter_video, start, duration, fps)
+    assert torch.equal(cached, read_video(counter_video, start, duration, fps))
+    assert len(cache) == 1  # the second window is served from memory
+    assert torch.equal(cache.video(counter_video, 0.2, 0.4, 16), read_video(counter_video, 0.2, 0.4, 16))
+
+
+def test_decode_cache_audio_windows_equal_read_audio_at_native_rate(tmp_path):
+    path = _write_tones(str(tmp_path / "tones.wav"), "quad", rate=24000, seconds=0.5)
+    cache = DecodeCache(max_mb=16)
+    for start, duration in [(0.0, 0.2), (0.1234, 0.25), (0.4, 0.2)]:  # the last one is zero-padded past the end
+        cached, padded = cache.audio(path, start, duration, 24000, return_padding=True)
+        plain, plain_padded = read_audio(path, start, duration, 24000, return_padding=True)
+        assert torch.equal(cached, plain) and padded == plain_padded
+    with pytest.raises(DataError, match="outside the stream"):
+        cache.audio(path, 2.0, 0.2, 24000)
+
+
+def test_decode_cache_resampled_audio_matches_in_the_window_interior(tmp_path):
+    path = _write_tones(str(tmp_path / "tones.wav"), "quad", rate=48000, seconds=0.5)
+    cached = DecodeCache(max_mb=16).audio(path, 0.1, 0.25, 24000)
+    plain = read_audio(path, 0.1, 0.25, 24000)
+    assert (cached - plain).abs().max() < 1e-3  # the resampler sees the whole file instead of the window ± 50 ms
+
+
+def test_decode_cache_drops_least_recently_used_beyond_its_size(tmp_path, counter_video):
+    # One decoded counter video: 20 frames of 32×64×3 = 122,880 bytes. Room for two of them, not three.
+    cache = DecodeCache(max_mb=2.5 * 122_880 / 2 ** 20)
+    copies = []
+    for i in range(3):
+        path = tmp_path / f"copy{i}.mp4"
+        path.write_bytes(open(counter_video, "rb").read())
+        copies.append(str(path))
+    cache.video(copies[0], 0, 0.1, 10)
+    cache.video(copies[1], 0, 0.1, 10)
+    assert len(cache) == 2 and not cache.full
+    cache.video(copies[0], 0, 0.1, 10)      # copy 0 becomes the most recent
+    cache.video(copies[2], 0, 0.1, 10)      # evicts copy 1
+    assert len(cache) == 2 and cache.full
+    assert [key[1] for key in cache._entries] == [copies[0], copies[2]]
+    tiny = DecodeCache(max_mb=0.01)         # an entry larger than the cache is served, not kept
+    assert torch.equal(tiny.video(counter_video, 0.5, 0.2, 10), read_video(counter_video, 0.5, 0.2, 10))
+    assert len(tiny) == 0

@@ -10,9 +10,11 @@ section, and its ``loss`` section when translation networks are needed)::
       scratch: false                  # true: random encoders (the Scratch row, the random-init baseline)
       test_seed: 0                    # fixes the test set: viewpoints, rotations, negative pairs
       use_transf: true                # avc/avsa-bin: video features -> audio predicted from them (g_v2a)
-      head: {hidden_dim: 512, dropout: 0.5}
+      head: {hidden_dim: 512, dropout: 0.5, normalize: false}
+      feature_draws: 0                # N > 0: train the classifier on the frozen features of N epochs' draws
 
-Task keys: ``avc-bin`` / ``avsa-bin``: ``use_transf``, ``head`` {hidden_dim, dropout} (spec §8.1–8.2; encoders frozen).
+Task keys: ``avc-bin`` / ``avsa-bin``: ``use_transf``, ``head`` {hidden_dim, dropout, normalize}, ``feature_draws``
+(spec §8.1–8.2; encoders frozen).
 ``action``: ``train_encoders`` (true = full fine-tuning, spec §8.3),
 ``head`` {dropout}; the classifier has as many outputs as the dataset has classes (``dataset.num_classes`` is
 checked against the class list by the dataset). ``segmentation``: ``use_audio``, ``use_context``, ``train_encoders``
@@ -29,7 +31,13 @@ _PAIR = {
     "head": Section({
         "hidden_dim": Field(int, 512, min=1),
         "dropout": Field(float, 0.5, min=0.0, max=1.0),
+        "normalize": Field(bool, False, help="standardise the classifier's input (BatchNorm without affine "
+                                             "parameters, as linear probes do); the original had none"),
     }),
+    "feature_draws": Field(int, 0, min=0,
+                           help="0: features computed on the fly every epoch (the original). N > 0: the frozen "
+                                "features of N epochs of training draws computed once; each optimizer epoch is "
+                                "then one pass over all N draws"),
 }
 
 BENCHMARK = register_section("benchmark", Section({

@@ -184,7 +184,7 @@ def test_demo_tables_md_means_over_seeds_and_judges_the_targets(tmp_path):
     text = rt.render(rt.DEMO, rt.collect(plan), only=["table1"], test_clips={"avsa": 900})
     table, targets = text.split("## Table 1 (demo)")[1].split("## Demo targets")
     assert table.splitlines()[4:8] == [
-        "| random init | no transf. | — | — | — | 56.00 (55.00 / 57.00) |",
+        "| random init | no transf. | – | – | – | 56.00 (55.00 / 57.00) |",  # only the target cell is run
         "| AVC | no transf. | — | — | — | 60.50 (60.00 / 61.00) |",
         "| AVSA | no transf. | 88.00 | — | — | 66.50 (70.00 / 63.00) |",
         "| AVSA | transf. | – | – | – | — |",

@@ -101,6 +101,9 @@ _COMMON = {
     "decode_cache_mb": Field(float, 0.0, min=0.0,
                              help="keep whole decoded files in memory, up to this many MB per DataLoader worker "
                                   "(small datasets read for many epochs, e.g. the synthetic demo set; 0: off)"),
+    "decode_cache_dir": Field(str, None, nullable=True,
+                              help="with decode_cache_mb: also store the decoded files here and memory-map them, so "
+                                   "that other processes (the other jobs of the demo suite) do not decode again"),
 }
 
 _YT360 = {

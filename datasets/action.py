@@ -86,7 +86,7 @@ class _ActionDataset(ClipDataset):
         super().__init__(split=split, seed=seed, num_units=len(self.videos), repeats=repeats, train=split == "train",
                          num_items=len(self.videos))
         if cfg["decode_cache_mb"] > 0:
-            self.decode_cache = DecodeCache(cfg["decode_cache_mb"])
+            self.decode_cache = DecodeCache(cfg["decode_cache_mb"], cfg["decode_cache_dir"])
 
     def describe_items(self) -> str:
         return f"videos of {len(self.classes)} classes"

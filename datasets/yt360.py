@@ -170,7 +170,7 @@ class YT360(ClipDataset):
         super().__init__(split=split, seed=seed, num_units=num_units, repeats=repeats, train=split == "train",
                          num_items=len(self.segments))
         if cfg["decode_cache_mb"] > 0:
-            self.decode_cache = DecodeCache(cfg["decode_cache_mb"])
+            self.decode_cache = DecodeCache(cfg["decode_cache_mb"], cfg["decode_cache_dir"])
         self.augment = self.split_cfg["augment"]
         views = cfg["viewpoints"]
         hfov = views["test_hfov_deg"] if split != "train" and views["test_hfov_deg"] is not None else views["hfov_deg"]

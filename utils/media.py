@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import os
 from dataclasses import dataclass
 
 import av
@@ -299,11 +301,16 @@ class DecodeCache:
     audio is sliced from the whole decoded stream: equal to `read_audio` for PCM at the requested rate; for AAC a
     windowed read restarts the decoder at its seek point, so the two differ by codec noise (both aligned with the
     source, tested), and with resampling the filter sees the whole stream instead of the window ± 50 ms.
-    Meant for small datasets read for many epochs (the synthetic demo set): each DataLoader worker keeps its own.
+    Meant for small datasets read for many epochs (the synthetic demo set).
+
+    ``directory``: also keep each decoded file there (``.npy``, named by a hash of the path, its size and mtime, so an
+    edited file is decoded again) and memory-map it on later use: other processes — the other jobs of a suite, the
+    DataLoader workers — then share the pages of one decoded copy instead of decoding again.
     """
 
-    def __init__(self, max_mb: float):
+    def __init__(self, max_mb: float, directory: str | None = None):
         self.max_bytes = int(max_mb * 2 ** 20)
+        self.directory = directory
         self._entries: dict[tuple, tuple] = {}  # insertion order = recency (moved to the end on use)
         self._bytes = 0
         self._overflowed = False
@@ -319,7 +326,7 @@ class DecodeCache:
     def _get(self, key: tuple, load):
         entry = self._entries.pop(key, None)
         if entry is None:
-            entry = load()
+            entry = self._load_stored(key, load) if self.directory else load()
             size = sum(t.nbytes for t in entry if isinstance(t, (torch.Tensor, np.ndarray)))
             if size > self.max_bytes:  # larger than the whole cache: serve it without keeping it
                 self._overflowed = True
@@ -331,6 +338,33 @@ class DecodeCache:
             self._bytes += size
         self._entries[key] = entry
         return entry
+
+    def _load_stored(self, key: tuple, load):
+        """(array, metadata) from the directory, memory-mapped copy-on-write; decoded and stored when missing."""
+        stat = os.stat(key[1])
+        name = hashlib.sha1(repr((*key, stat.st_size, stat.st_mtime_ns)).encode()).hexdigest()
+        data_path, meta_path = (os.path.join(self.directory, f"{name}.{part}.npy") for part in ("data", "meta"))
+        if os.path.isfile(meta_path):  # written last: its presence means both files are complete
+            try:
+                meta = np.load(meta_path)
+                data = torch.from_numpy(np.load(data_path, mmap_mode="c"))
+                return data, (meta if key[0] == "video" else float(meta[0]))
+            except (OSError, ValueError):
+                pass  # unreadable (e.g. truncated by a full disk): decode again below
+        data, meta = load()
+        os.makedirs(self.directory, exist_ok=True)
+        for target, array in ((data_path, data.numpy()), (meta_path, np.atleast_1d(np.asarray(meta, np.float64)))):
+            temporary = f"{target}.{os.getpid()}.tmp"
+            try:
+                with open(temporary, "wb") as f:
+                    np.save(f, array)
+                os.replace(temporary, target)
+            except OSError as err:  # a cache that cannot be written is not an error: keep the decoded copy
+                log.warning("decode cache: cannot write %s (%s); continuing without it", target, err)
+                if os.path.exists(temporary):
+                    os.remove(temporary)
+                break
+        return data, meta
 
     def video(self, path, start: float, duration: float, fps: float,
               size: tuple[int, int] | None = None) -> torch.Tensor:

@@ -205,3 +205,30 @@ def test_decode_cache_drops_least_recently_used_beyond_its_size(tmp_path, counte
     tiny = DecodeCache(max_mb=0.01)         # an entry larger than the cache is served, not kept
     assert torch.equal(tiny.video(counter_video, 0.5, 0.2, 10), read_video(counter_video, 0.5, 0.2, 10))
     assert len(tiny) == 0
+
+
+def test_decode_cache_directory_is_shared_by_later_caches_and_follows_file_changes(tmp_path, counter_video,
+                                                                                   monkeypatch):
+    import utils.media as media
+
+    audio_path = _write_tones(str(tmp_path / "tones.wav"), "quad", rate=24000, seconds=0.5)
+    video_path = str(tmp_path / "counter.mp4")
+    with open(counter_video, "rb") as src, open(video_path, "wb") as dst:
+        dst.write(src.read())
+    store = str(tmp_path / "decoded")
+    first = DecodeCache(max_mb=16, directory=store)
+    video, audio = first.video(video_path, 0.55, 0.5, 16), first.audio(audio_path, 0.1, 0.2, 24000)
+    assert len(os.listdir(store)) == 4  # data + meta for each file
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again instead of reading the stored copy")
+
+    monkeypatch.setattr(media, "_decode_all_frames", no_decoding)
+    monkeypatch.setattr(media, "_decode_audio", no_decoding)
+    later = DecodeCache(max_mb=16, directory=store)  # e.g. another job of the demo suite
+    assert torch.equal(later.video(video_path, 0.55, 0.5, 16), video)
+    assert torch.equal(later.audio(audio_path, 0.1, 0.2, 24000), audio)
+    monkeypatch.undo()
+    os.utime(video_path, ns=(0, 123_456_789))  # the file changed (its mtime): decoded again, a new stored copy
+    assert torch.equal(DecodeCache(max_mb=16, directory=store).video(video_path, 0.55, 0.5, 16), video)
+    assert len(os.listdir(store)) == 6

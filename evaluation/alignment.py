@@ -15,13 +15,10 @@ into the sample's prediction. Training minimises the cross-entropy of every view
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset
 
 from evaluation.metrics import TopKMeter
 from evaluation.pretrained import Frozen, Pretrained, Translation
@@ -68,9 +65,16 @@ class AlignmentProbe(nn.Module):
                                          normalize=head_cfg.get("normalize", False))
         self.pairs, self.test_seed = pairs, test_seed
 
+    carry_keys = ("misaligned", "index")  # what the pairs need, kept next to cached features (FeatureDraws)
+
+    def frozen_inputs(self, batch: dict) -> dict[str, torch.Tensor]:
+        """The frozen part's output for a batch of clips (``evaluation.features.FeatureDraws``)."""
+        video_feat, audio_feat = self.features(batch)
+        return {"video_feat": video_feat, "audio_feat": audio_feat}
+
     def features(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """video (B, K, 3, T, H, W), audio (B, K, 4, Ta, F) -> per-viewpoint features (B, K, D) each; a batch of
-        `FeatureDraws` carries them already (``video_feat``, ``audio_feat``)."""
+        cached features (`frozen_inputs`) carries them already."""
         if "video_feat" in batch:
             return batch["video_feat"], batch["audio_feat"]
         b, k = batch["video"].shape[:2]
@@ -110,46 +114,3 @@ class AlignmentProbe(nn.Module):
         logits, labels = self.logits_and_labels(batch, fixed=True)
         meter.update(logits.mean(1), labels)  # the K viewpoints' logits averaged (spec §8.1)
 
-
-class FeatureDraws(Dataset):
-    """The frozen features of ``draws`` epochs of a training set, computed once (``benchmark.feature_draws``).
-
-    With frozen encoders (and g_v2a) in eval mode, a training sample's features depend only on its random draws
-    (viewpoints, rotation, augmentation), so epoch e of the dataset gives the same features whenever it is read.
-    Computing them once lets the classifier train for many passes at the cost of ``draws`` epochs of decoding,
-    cropping and encoding (the on-the-fly probe pays that every epoch). One item = one sample of one draw:
-    ``video_feat``, ``audio_feat`` (K, D) and what the pairs need (``misaligned``, ``index``). Every process
-    computes all draws (no sharding), so the set is the same on every rank.
-    """
-
-    in_memory = True  # engine.data.make_loader reads it in the main process (no worker processes)
-
-    def __init__(self, probe: AlignmentProbe, dataset, draws: int, batch_size: int, cfg: dict,
-                 device: torch.device, *, autocast=contextlib.nullcontext, progress=None):
-        from engine.data import batches, finish_on_device, make_loader, start_epoch, to_device
-
-        loader = make_loader(dataset, batch_size, cfg, train=False, device=device)
-        parts: dict[str, list[torch.Tensor]] = {"video_feat": [], "audio_feat": [], "misaligned": [], "index": []}
-        probe.eval()
-        with torch.no_grad():
-            for draw in range(draws):
-                start_epoch(loader, draw)  # the sampler tags each index with the epoch: the dataset's draws of it
-                iterator = batches(loader)
-                if progress is not None:
-                    iterator = progress(iterator, total=len(loader), desc=f"features {draw + 1}/{draws}")
-                for batch in iterator:
-                    batch = finish_on_device(to_device(batch, device), loader)
-                    with autocast():
-                        video_feat, audio_feat = probe.features(batch)
-                    parts["video_feat"].append(video_feat.float().cpu())
-                    parts["audio_feat"].append(audio_feat.float().cpu())
-                    parts["misaligned"].append(batch.get("misaligned", torch.zeros(len(video_feat), dtype=torch.bool)).cpu())
-                    parts["index"].append(batch["index"].cpu())
-        self.tensors = {key: torch.cat(value) for key, value in parts.items()}
-        self.draws, self.samples_per_draw = draws, len(dataset)
-
-    def __len__(self) -> int:
-        return len(self.tensors["index"])
-
-    def __getitem__(self, item: int) -> dict:
-        return {key: value[item] for key, value in self.tensors.items()}

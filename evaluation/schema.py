@@ -25,6 +25,15 @@ from utils.config import REQUIRED, Field, Section, register_section
 
 TASKS = ("avc-bin", "avsa-bin", "action", "segmentation")
 
+_FEATURE_DRAWS = {
+    "feature_draws": Field(int, 0, min=0,
+                           help="0: frozen features computed on the fly every epoch (the original). N > 0: the "
+                                "frozen part's output for N epochs of training draws computed once "
+                                "(evaluation/features.py); each optimizer epoch is then one pass over all N draws"),
+    "feature_dtype": Field(str, "float32", choices=["float32", "float16", "bfloat16"],
+                           help="storage of the cached features (float16 halves segmentation's feature maps)"),
+}
+
 _PAIR = {
     "use_transf": Field(bool, False, help="replace the video features by g_v2a's audio prediction from them "
                                           "(needs a pre-training with translation networks)"),
@@ -34,10 +43,7 @@ _PAIR = {
         "normalize": Field(bool, False, help="standardise the classifier's input (BatchNorm without affine "
                                              "parameters, as linear probes do); the original had none"),
     }),
-    "feature_draws": Field(int, 0, min=0,
-                           help="0: features computed on the fly every epoch (the original). N > 0: the frozen "
-                                "features of N epochs of training draws computed once; each optimizer epoch is "
-                                "then one pass over all N draws"),
+    **_FEATURE_DRAWS,
 }
 
 BENCHMARK = register_section("benchmark", Section({
@@ -57,6 +63,7 @@ BENCHMARK = register_section("benchmark", Section({
         "use_context": Field(bool, False, help="concatenate the translation networks' context (g_v2a, and g_a2v "
                                                "with use_audio) to the FPN's top level"),
         "train_encoders": Field(bool, False, help="true: the End-to-end row (encoders fine-tuned, train mode)"),
+        **_FEATURE_DRAWS,
         "head": Section({
             "fpn_dim": Field(int, 256, min=1),
             "segm_dim": Field(int, 128, min=32, help="GroupNorm(32, segm_dim): a multiple of 32"),

@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from evaluation.metrics import IGNORE_INDEX, SegmentationMeter
-from evaluation.pretrained import Pretrained, Translation, maybe_frozen
+from evaluation.pretrained import Frozen, Pretrained, Translation, maybe_frozen
 from models.fpn import LEVELS, FPNHead
+from utils.errors import ConfigError
 
 
 class Segmentation(nn.Module):
@@ -41,9 +42,23 @@ class Segmentation(nn.Module):
         self.head = FPNHead([levels[n].shape[1] for n in LEVELS], [levels[n].shape[2] for n in LEVELS],
                             self.num_classes, cond_dim, head["fpn_dim"], head["segm_dim"])
 
-    def segment(self, batch: dict) -> torch.Tensor:
-        """video (B, K, 3, T, H, W), audio (B, K, 4, Ta, F), position (B, K, 3) -> logits (B·K, classes, H, W) at
-        the crop size."""
+    carry_keys = ("segmentation",)
+
+    def frozen_inputs(self, batch: dict) -> dict[str, torch.Tensor]:
+        """The frozen encoders' output for a batch of clips (``evaluation.features.FeatureDraws``): the pyramid
+        levels (B, K, C, T, H, W) and the conditioning vector (B, K, D) when there is one."""
+        if not isinstance(self.video_model, Frozen):
+            raise ConfigError("<eval config>: benchmark.feature_draws: caching features needs frozen encoders "
+                              "(train_encoders: false)")
+        embs, cond = self._encode(batch)
+        b, k = batch["video"].shape[:2]
+        inputs = {f"emb.{name}": embs[name].unflatten(0, (b, k)) for name in LEVELS}
+        if cond is not None:
+            inputs["cond"] = cond.unflatten(0, (b, k))
+        inputs["crop_size"] = torch.tensor(batch["video"].shape[-2:]).expand(b, 2)
+        return inputs
+
+    def _encode(self, batch: dict):
         video, audio = batch["video"], batch["audio"]
         b, k = video.shape[:2]
         embs = self.video_model(video.flatten(0, 1), return_embs=True)
@@ -58,8 +73,19 @@ class Segmentation(nn.Module):
                 parts.append(audio_feat)
             if self.use_audio and self.use_context:
                 parts.append(video_from_audio.flatten(0, 1))
-        logits = self.head(embs, torch.cat(parts, dim=1) if parts else None)
-        return F.interpolate(logits, size=video.shape[-2:], mode="bilinear", align_corners=False)
+        return embs, (torch.cat(parts, dim=1) if parts else None)
+
+    def segment(self, batch: dict) -> torch.Tensor:
+        """video (B, K, 3, T, H, W), audio (B, K, 4, Ta, F), position (B, K, 3) -> logits (B·K, classes, H, W) at
+        the crop size. A batch of cached `frozen_inputs` skips the encoders."""
+        if "emb.conv5x" in batch:
+            embs = {name: batch[f"emb.{name}"].flatten(0, 1) for name in LEVELS}
+            cond = batch["cond"].flatten(0, 1) if "cond" in batch else None
+            size = tuple(int(v) for v in batch["crop_size"][0])
+        else:
+            (embs, cond), size = self._encode(batch), batch["video"].shape[-2:]
+        logits = self.head(embs, cond)
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Training step (the engine's task interface): cross-entropy over labelled pixels."""

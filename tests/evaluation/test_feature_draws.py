@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from datasets import build_dataset
-from evaluation.alignment import AlignmentProbe, FeatureDraws
+from evaluation.alignment import AlignmentProbe
+from evaluation.features import FeatureDraws
 from evaluation.pretrained import Pretrained
 from models import build_model
 from models.classifiers import PairClassifier
@@ -69,3 +70,27 @@ def test_normalized_pair_classifier_ignores_the_feature_scale():
         assert torch.allclose(small, large, atol=1e-3) == same
     head = PairClassifier(8, 16, normalize=True)
     assert "norm.running_mean" in head.state_dict() and not any("norm.weight" in k for k in head.state_dict())
+
+
+def test_segmentation_trains_on_cached_pyramids_like_on_clips(tiny):
+    from evaluation.segmentation import Segmentation
+
+    cfg, probe = tiny
+    seg_cfg = load_config(os.path.join(REPO, "configs/demo/benchmark/segmentation.yaml"),
+                          [f"dataset.root={cfg['dataset']['root']}", "dataset.batch_size=2", "num_workers=0"])
+    dataset = build_dataset(seg_cfg["dataset"], "train", seed=0)
+    pretrained = Pretrained(probe.encoders.module, None, None, None, "")
+    segmentation = Segmentation(pretrained, seg_cfg["benchmark"], dataset[0]["video"], 32)
+    draws = FeatureDraws(segmentation, dataset, 1, 2, seg_cfg, torch.device("cpu"), storage_dtype=torch.float16)
+    assert draws.tensors["emb.conv2x"].dtype == torch.float16 and draws.tensors["crop_size"].dtype == torch.int64
+    segmentation.eval()
+    clips = {k: v[None] for k, v in dataset[0].items() if isinstance(v, torch.Tensor)}
+    cached = {k: v[None] for k, v in draws[0].items()}
+    with torch.no_grad():
+        expected, got = segmentation.segment(clips), segmentation.segment(cached)
+    assert got.shape == expected.shape == (4, 32, *clips["video"].shape[-2:])
+    torch.testing.assert_close(got, expected, rtol=0, atol=2e-2)  # float16 storage of the pyramid
+    assert torch.equal(cached["segmentation"], clips["segmentation"])
+    end_to_end = Segmentation(pretrained, {**seg_cfg["benchmark"], "train_encoders": True}, dataset[0]["video"], 32)
+    with pytest.raises(Exception, match="frozen encoders"):
+        end_to_end.frozen_inputs(clips)

@@ -28,4 +28,4 @@ lint: $(STAMP)
 	$(PY) -m ruff check . || echo "(install ruff to lint: $(PY) -m pip install ruff)"
 
 clean-demo:
-	rm -rf results/demo checkpoints/demo
+	rm -rf results/demo checkpoints/demo data/synthetic/.decoded

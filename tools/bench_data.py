@@ -9,7 +9,7 @@ next to a straightforward implementation; and (``--stages``) the stage benchmark
 CONFIG (default ``configs/demo/avsa.yaml``, the synthetic set) gives the ``dataset`` section and ``num_workers``.
 ``--media gop250`` replaces its root by generated 640×320 H.264 files (30 fps, keyframe interval 250, 10 s) with
 4-channel 48 kHz AAC, as the original was measured on; ``--media prepared`` by the same files re-encoded by
-``tools/prepare_yt360.py`` (keyframe every 0.5 s, no B-frames); ``config`` (default) keeps the config's root.
+``tools/prepare_yt360.py`` (keyframe every 0.5 s, no B-frames, x264 fastdecode, FOA at 24 kHz); ``config`` (default) keeps the config's root.
 
 Per core: one process, one torch thread, ``dataset[i]`` for N samples (decode + transform), R repeats; samples/s is
 N / CPU seconds of the process (the machine may be shared: CPU time is what a core would give; wall time is shown
@@ -38,6 +38,7 @@ import torchvision.transforms.functional as TF  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 import datasets.augment as augment_module  # noqa: E402
+import datasets.base as base_module  # noqa: E402
 import datasets.yt360 as yt360_module  # noqa: E402
 from datasets import build_dataset  # noqa: E402
 from datasets.augment import (  # noqa: E402
@@ -184,8 +185,8 @@ DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__
                               "avsa.yaml")
 MEDIA_IDS = tuple(f"bench{letter * 6}" for letter in "ABCDEFGH")
 # Functions the YT-360 pipeline calls, grouped into the reported stages (module, attribute, stage).
-TIMED = [(yt360_module, "probe_media", "probe"), (yt360_module, "read_video", "decode video"),
-         (yt360_module, "read_audio", "decode audio"), (yt360_module.YT360, "_label_map", "label maps"),
+TIMED = [(yt360_module, "probe_media", "probe"), (base_module, "read_video", "decode video"),
+         (base_module, "read_audio", "decode audio"), (yt360_module.YT360, "_label_map", "label maps"),
          (yt360_module, "equirect_to_perspective", "crops"), (yt360_module, "rotate_foa", "rotation"),
          (yt360_module, "log_mel", "log-mel")] + [
     (augment_module, name, "video transforms") for name in
@@ -202,8 +203,8 @@ def write_media_root(folder: str, kind: str) -> str:
         os.path.join(folder, "bench.mp4"), os.path.join(folder, "bench.m4a"))
     if kind == "prepared":
         from tools.prepare_yt360 import cut_audio, cut_video
-        cut_video(video, os.path.join(folder, "prepared.mp4"), 0.0, 10.0, 320, 0.5, 20)
-        cut_audio(audio, os.path.join(folder, "prepared.m4a"), 0.0, 10.0, 48000)
+        cut_video(video, os.path.join(folder, "prepared.mp4"), 0.0, 10.0, 320, 0.5, 20)  # prepare_yt360's defaults:
+        cut_audio(audio, os.path.join(folder, "prepared.m4a"), 0.0, 10.0, 24000)          # fastdecode, 24 kHz FOA
         video, audio = os.path.join(folder, "prepared.mp4"), os.path.join(folder, "prepared.m4a")
     for sub in ("video", "audio"):
         os.makedirs(os.path.join(root, sub), exist_ok=True)

@@ -88,3 +88,20 @@ def test_cuts_segments_and_reports_problems_without_stopping(tmp_path):
     assert _tool().main([str(source), str(output), "--segments", str(segments), "--segment-seconds", "1",
                          "--height", "16"]) == 1
     assert json.loads((output / "manifest.json").read_text()) == manifest
+
+
+def test_fast_decode_encoding_and_audio_at_the_training_rate(tmp_path):
+    from tools.prepare_yt360 import cut_audio, cut_video
+
+    source = _download(str(tmp_path / "src.mp4"))
+    cut_video(source, str(tmp_path / "fast.mp4"), 0.0, 1.0, 16, 0.5, 20)
+    cut_video(source, str(tmp_path / "slow.mp4"), 0.0, 1.0, 16, 0.5, 20, fast_decode=False)
+    # x264 writes its settings into the stream: fastdecode = CAVLC entropy coding and no deblocking filter.
+    fast, slow = (tmp_path / "fast.mp4").read_bytes(), (tmp_path / "slow.mp4").read_bytes()
+    assert b"cabac=0" in fast and b"deblock=0" in fast
+    assert b"cabac=1" in slow and b"deblock=1" in slow
+    cut_audio(source, str(tmp_path / "a12k.m4a"), 0.0, 1.0, 12000)
+    audio = read_audio(str(tmp_path / "a12k.m4a"), 0.2, 0.5, 12000)
+    assert probe_media(str(tmp_path / "a12k.m4a")).audio.rate == 12000
+    spectrum = torch.fft.rfft(audio * torch.hann_window(audio.shape[-1], periodic=False)).abs()
+    assert (spectrum.argmax(dim=1).float() * 12000 / audio.shape[-1]).tolist() == pytest.approx(list(TONES), abs=8.0)

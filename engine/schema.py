@@ -15,6 +15,7 @@ register_keys({
     "grad_clip": Field(float, None, nullable=True, min=0.0, help="clip the gradient norm to this value"),
     "max_bad_fraction": Field(float, 0.01, min=0.0, max=1.0,
                               help="stop when more than this fraction of samples in an epoch fail to decode"),
+    "test_every": Field(int, 1, min=1, help="test phase after every N-th epoch (and always after the last)"),
     "snapshot_epochs": Field(list, [], item=Field(int, min=1), help="also keep checkpoint-ep{E}.pth at these epochs"),
     "checkpoint_every_steps": Field(int, 0, min=0, help="also checkpoint every N steps inside an epoch (0: off)"),
     "dist_timeout_s": Field(float, 1800.0, min=1.0,

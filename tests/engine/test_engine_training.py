@@ -150,3 +150,16 @@ def test_mixed_precision_with_clipping_still_learns(tmp_path, precision):
     assert results["test"]["acc"] > 80.0
     scaler = load_checkpoint(tmp_path / "checkpoint.pth")["scaler"]
     assert bool(scaler) == (precision == "fp16")  # the GradScaler (and its state) only for fp16
+
+
+def test_test_every_skips_test_phases_but_always_tests_the_last_epoch(tmp_path):
+    model_log, criterion_log = [], []
+    task = PretextTask(_ModeRecorder(model_log), _ModeRecorder(criterion_log))
+    run = start_run(tiny_run.config(**{"optimizer.epochs": 3, "test_every": 2}), str(tmp_path), quiet=True)
+    try:
+        results = fit(run, task, _Views(), _Views(), batch_size=2)
+    finally:
+        run.close()
+    # epochs 1, 2, 3 train 2 steps each; only epoch 2 (every 2nd) and epoch 3 (the last) run the 2 test steps
+    assert model_log == [True, True] + [True, True, False, False] + [True, True, False, False]
+    assert "loss" in results["test"]

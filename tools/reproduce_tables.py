@@ -194,8 +194,8 @@ GATE_SEEDS = (0, 1)
 _RANDOM = ("benchmark.scratch=true",)
 # The 15-minute budget (docs/demo.md): a probe's cost is its data (decode, crops, rotation, log-mel ≈ 8-13 CPU ms per
 # 4-view sample), so the cells that are not demo targets compute the frozen features of one epoch's draws instead of
-# three and test on 300 clips; the targets keep 3 draws and 900 test clips.
-_LIGHT = ("benchmark.feature_draws=1", "dataset.test.clips_per_video=2")
+# two and test on 150 clips; the targets keep 2 draws and 900 test clips.
+_LIGHT = ("benchmark.feature_draws=1", "dataset.test.clips_per_video=1")
 
 
 def _demo_bin(config: str, seeds=(0,), overrides=()) -> Cell:

@@ -99,7 +99,7 @@ def make_loader(dataset: Dataset, batch_size: int, cfg: dict, *, train: bool, ra
     if len(sampler) == 0:
         raise ConfigError(f"<config>: dataset.batch_size: {batch_size} is larger than the "
                           f"{'train' if train else 'test'} split ({len(dataset)} samples)")
-    # In-memory sets (evaluation.alignment.FeatureDraws) are read in the main process: workers would only copy.
+    # In-memory sets (evaluation.features.FeatureDraws) are read in the main process: workers would only copy.
     workers = 0 if getattr(dataset, "in_memory", False) else cfg["num_workers"]
     share_decoded(dataset, workers)
     return DataLoader(_EpochIndexed(dataset), batch_sampler=sampler, num_workers=workers,

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from engine.data import batches, finish_on_device, make_loader, start_epoch, to_device
+
 
 class FeatureDraws(Dataset):
     """One item = one sample of one draw: the benchmark's ``frozen_inputs`` and ``carry_keys`` for it. Every
@@ -29,8 +31,6 @@ class FeatureDraws(Dataset):
     def __init__(self, benchmark: nn.Module, dataset, draws: int, batch_size: int, cfg: dict,
                  device: torch.device, *, autocast=contextlib.nullcontext, progress=None,
                  storage_dtype: torch.dtype = torch.float32):
-        from engine.data import batches, finish_on_device, make_loader, start_epoch, to_device
-
         loader = make_loader(dataset, batch_size, cfg, train=False, device=device)
         parts: dict[str, list[torch.Tensor]] = {}
         benchmark.eval()
@@ -52,7 +52,6 @@ class FeatureDraws(Dataset):
                             parts.setdefault(key, []).append(batch[key].cpu())
         self.tensors = {key: torch.cat(value) for key, value in parts.items()}
         self.draws, self.samples_per_draw = draws, len(dataset)
-        self.storage_dtype = storage_dtype
 
     def __len__(self) -> int:
         return self.draws * self.samples_per_draw

@@ -124,9 +124,6 @@ def test(run: Run, benchmark: nn.Module, dataset, batch_size: int) -> dict[str, 
     return metrics
 
 
-_STORAGE = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
 def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, build: Builder,
                   output: str | None = None) -> dict:
     """Train and test one benchmark; returns the results dict (also written to ``<run dir>/results.json``)."""
@@ -158,7 +155,7 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
                 benchmark.to(run.device)
                 fit_set = FeatureDraws(
                     benchmark, train_set, bench["feature_draws"], batch_size, eval_cfg, run.device,
-                    autocast=lambda: autocast(run), storage_dtype=_STORAGE[bench["feature_dtype"]],
+                    autocast=lambda: autocast(run), storage_dtype=getattr(torch, bench["feature_dtype"]),
                     progress=lambda it, total, desc: Progress(it, total=total, desc=desc,
                                                               print_freq=eval_cfg["print_freq"],
                                                               clips_per_step=batch_size, quiet=run.quiet,

@@ -55,7 +55,6 @@ class Segmentation(nn.Module):
         inputs = {f"emb.{name}": embs[name].unflatten(0, (b, k)) for name in LEVELS}
         if cond is not None:
             inputs["cond"] = cond.unflatten(0, (b, k))
-        inputs["crop_size"] = torch.tensor(batch["video"].shape[-2:]).expand(b, 2)
         return inputs
 
     def _encode(self, batch: dict):
@@ -77,11 +76,11 @@ class Segmentation(nn.Module):
 
     def segment(self, batch: dict) -> torch.Tensor:
         """video (B, K, 3, T, H, W), audio (B, K, 4, Ta, F), position (B, K, 3) -> logits (B·K, classes, H, W) at
-        the crop size. A batch of cached `frozen_inputs` skips the encoders."""
+        the crop size. A batch of cached `frozen_inputs` (with its ``segmentation`` labels) skips the encoders."""
         if "emb.conv5x" in batch:
             embs = {name: batch[f"emb.{name}"].flatten(0, 1) for name in LEVELS}
             cond = batch["cond"].flatten(0, 1) if "cond" in batch else None
-            size = tuple(int(v) for v in batch["crop_size"][0])
+            size = batch["segmentation"].shape[-2:]  # the label maps are on the crop grid
         else:
             (embs, cond), size = self._encode(batch), batch["video"].shape[-2:]
         logits = self.head(embs, cond)

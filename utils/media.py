@@ -327,14 +327,13 @@ class DecodeCache:
         entry = self._entries.pop(key, None)
         if entry is None:
             entry = self._load_stored(key, load) if self.directory else load()
-            size = sum(t.nbytes for t in entry if isinstance(t, (torch.Tensor, np.ndarray)))
+            size = _nbytes(entry)
             if size > self.max_bytes:  # larger than the whole cache: serve it without keeping it
                 self._overflowed = True
                 return entry
             while self._entries and self._bytes + size > self.max_bytes:
                 self._overflowed = True
-                dropped = self._entries.pop(next(iter(self._entries)))
-                self._bytes -= sum(t.nbytes for t in dropped if isinstance(t, (torch.Tensor, np.ndarray)))
+                self._bytes -= _nbytes(self._entries.pop(next(iter(self._entries))))
             self._bytes += size
         self._entries[key] = entry
         return entry
@@ -392,6 +391,10 @@ class DecodeCache:
         if start + duration <= first_time or start >= first_time + audio.shape[1] / rate:
             raise DataError(f"{path}: audio window [{start:.3f}, {start + duration:.3f}) s is outside the stream")
         return _audio_window(path, audio, first_time, start, duration, rate, audio_format, return_padding)
+
+
+def _nbytes(entry: tuple) -> int:
+    return sum(t.nbytes for t in entry if isinstance(t, (torch.Tensor, np.ndarray)))
 
 
 def _decode_all_frames(path, size) -> tuple[torch.Tensor, np.ndarray]:

@@ -297,4 +297,3 @@ def test_decode_cache_gives_the_same_samples_and_fills_before_workers_fork(corpu
     fresh = build_dataset({**cfg, "decode_cache_mb": 64.0}, "train", seed=3)
     make_loader(fresh, 2, {"seed": 0, "num_workers": 1}, train=True)
     assert len(fresh.decode_cache) == 6     # the main process filled it: the forked worker inherits the frames
-    make_loader(build_dataset(cfg, "train", seed=3), 2, {"seed": 0, "num_workers": 1}, train=True)  # no cache: no-op

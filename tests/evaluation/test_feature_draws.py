@@ -39,7 +39,8 @@ def test_feature_draws_equal_on_the_fly_features_of_each_epoch(tiny):
     dataset = build_dataset(cfg["dataset"], "train", seed=cfg["seed"])
     draws = FeatureDraws(probe, dataset, 2, 2, cfg, torch.device("cpu"))
     n = len(dataset)
-    assert len(draws) == 2 * n and draws.tensors["video_feat"].shape[1:] == (4, probe.classifier.mlp[1].in_features // 2)
+    feature_dim = probe.classifier.mlp[1].in_features // 2
+    assert len(draws) == 2 * n and draws.tensors["video_feat"].shape[1:] == (4, feature_dim)
     probe.eval()
     for epoch in (0, 1):
         dataset.set_epoch(epoch)
@@ -82,7 +83,8 @@ def test_segmentation_trains_on_cached_pyramids_like_on_clips(tiny):
     pretrained = Pretrained(probe.encoders.module, None, None, None, "")
     segmentation = Segmentation(pretrained, seg_cfg["benchmark"], dataset[0]["video"], 32)
     draws = FeatureDraws(segmentation, dataset, 1, 2, seg_cfg, torch.device("cpu"), storage_dtype=torch.float16)
-    assert draws.tensors["emb.conv2x"].dtype == torch.float16 and draws.tensors["crop_size"].dtype == torch.int64
+    assert draws.tensors["emb.conv2x"].dtype == torch.float16
+    assert draws.tensors["segmentation"].dtype == torch.int64  # labels are carried, not cast
     segmentation.eval()
     clips = {k: v[None] for k, v in dataset[0].items() if isinstance(v, torch.Tensor)}
     cached = {k: v[None] for k, v in draws[0].items()}

@@ -24,9 +24,9 @@ from datasets.action import HMDB51, UCF101
 from datasets.base import BadSampleMonitor, ClipDataset
 from datasets.viewpoints import max_viewpoints_for_separation
 from datasets.yt360 import YT360
-from utils.config import Field, Section, register_section
+from utils.config import Field, Section, register_check, register_section
 
-__all__ = ["DATASETS", "SCHEMA", "BadSampleMonitor", "build_dataset"]
+__all__ = ["DATASETS", "SCHEMA", "BadSampleMonitor", "audio_channel_problem", "audio_channels", "build_dataset"]
 
 # ------------------------------------------------------------------------------------------ config schema
 
@@ -61,6 +61,10 @@ _AUDIO = Section({
     "stats": Field(str, None, nullable=True, exists=True,
                    help="per-mel-band mean/std .npz (spec §4.2); null: no normalisation"),
     "parity": Field(bool, False, help="log-mel exactly as the original (magnitude, half-scale dB, spec §4.2)"),
+    "intensity": Field(bool, False,
+                       help="append 3 intensity-vector channels (Y, Z, X per mel band; model.audio.in_channels 7): "
+                            "the sign of each sound's direction, which per-channel log-mels lose (front/back and "
+                            "left/right look alike); not in the paper"),
 })
 
 def _check_viewpoints(views: dict) -> str | None:
@@ -166,6 +170,30 @@ def _check_yt360(section: dict) -> str | None:
 SCHEMA = register_section("dataset", Section(
     _COMMON, tag="name", variants={"yt360": _YT360, "ucf101": _ACTION, "hmdb51": _ACTION}, check=_check,
     help="what the data is, where it is, and how samples are drawn and augmented"))
+
+
+def audio_channels(dataset_cfg: dict) -> int | None:
+    """Channels of a crop's audio input (4 FOA log-mels, + 3 with ``audio.intensity``); None: no audio."""
+    if dataset_cfg["name"] != "yt360":
+        return None
+    return 7 if dataset_cfg["audio"]["intensity"] else 4
+
+
+def audio_channel_problem(dataset_cfg: dict, model_cfg: dict) -> str | None:
+    """Why the audio encoder of ``model_cfg`` cannot read this dataset's audio input, or None."""
+    channels, expected = audio_channels(dataset_cfg), model_cfg["audio"]["in_channels"]
+    if channels is None or channels == expected:
+        return None
+    return (f"dataset.audio.intensity: {str(dataset_cfg['audio']['intensity']).lower()} gives {channels} audio "
+            f"channels per crop (4 log-mels{' + 3 intensity-vector' if channels == 7 else ''}), but "
+            f"model.audio.in_channels is {expected}")
+
+
+def _check_audio_input(cfg: dict) -> str | None:
+    return audio_channel_problem(cfg["dataset"], cfg["model"]) if "dataset" in cfg and "model" in cfg else None
+
+
+register_check(_check_audio_input)
 
 
 # ------------------------------------------------------------------------------------------ registry

@@ -375,7 +375,8 @@ class YT360(ClipDataset):
         audio_cfg = self.cfg["audio"]
         out = {"video": augment.normalize_video(clips),
                "audio": log_mel(foa, audio_cfg["rate"], audio_cfg["n_fft"], audio_cfg["hop"], audio_cfg["n_mels"],
-                                self.mel_frames, stats=self.mel_stats, parity=audio_cfg["parity"])}
+                                self.mel_frames, stats=self.mel_stats, parity=audio_cfg["parity"],
+                                intensity=audio_cfg["intensity"])}
         if labels is not None:
             out["segmentation"] = labels.long()
         return {key: value.reshape(batch, clips_per_sample, *value.shape[1:]) for key, value in out.items()}

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from datasets import build_dataset
+from datasets import audio_channel_problem, build_dataset
 from engine.data import batches, finish_on_device, share_decoded, to_device
 from engine.loop import autocast, fit
 from engine.run import Run, start_run
@@ -74,6 +74,9 @@ def load_configs(args: argparse.Namespace, overrides: Sequence[str] = ()) -> tup
     """(eval config with ``--set`` and ``overrides`` applied, pre-training config)."""
     eval_cfg = load_config(args.config, [*args.overrides, *overrides], required=("benchmark", "dataset"))
     pretrain_cfg = load_config(args.pretrain_config, required=("model",))
+    problem = audio_channel_problem(eval_cfg["dataset"], pretrain_cfg["model"])
+    if problem:  # e.g. a model pre-trained with intensity-vector channels, evaluated on log-mels only
+        raise ConfigError(f"{args.config}: {problem} in the pre-training config {args.pretrain_config}")
     return eval_cfg, pretrain_cfg
 
 

@@ -92,6 +92,13 @@ CASES = [
      ["@CFG"], "@CFG: dataset.audio: clip_duration 0.25 s is shorter than video.clip_duration 0.5 s"),
     ("widths-differ", "check_config", f"base: {PAPER_AVSA}\nmodel: {{audio: {{width: 32}}}}\n", ["@CFG"],
      "@CFG: model.audio: width 32 must equal video.width 64"),
+    ("intensity-without-channels", "check_config", f"base: {PAPER_AVSA}\ndataset: {{audio: {{intensity: true}}}}\n",
+     ["@CFG"], "@CFG: dataset.audio.intensity: true gives 7 audio channels per crop (4 log-mels + 3 "
+     "intensity-vector), but model.audio.in_channels is 4"),
+    ("intensity-eval-of-log-mel-model", "eval-avsa", "base: @REPO/configs/benchmark/avsa/avsa-notransf-4crop.yaml\n"
+     "dataset: {audio: {intensity: true}}\n", ["@CFG", PAPER_AVSA],
+     "@CFG: dataset.audio.intensity: true gives 7 audio channels per crop (4 log-mels + 3 intensity-vector), but "
+     "model.audio.in_channels is 4 in the pre-training config @REPO/configs/main/avsa/Cur-Loc4-TransfD2.yaml"),
     ("unsupported-depth", "check_config", f"base: {PAPER_AVSA}\nmodel: {{video: {{depth: 34}}}}\n", ["@CFG"],
      "@CFG: model.video.depth: 34 is not one of [10, 18]"),
     ("segm-dim-groupnorm", "eval-segm", "base: @REPO/configs/demo/benchmark/segmentation.yaml\n"

@@ -135,7 +135,7 @@ class ModelScorer:
 
         audio = self.audio
         mels = log_mel(foa, audio["rate"], audio["n_fft"], audio["hop"], audio["n_mels"], self.frames,
-                       stats=self.stats, parity=audio["parity"])
+                       stats=self.stats, parity=audio["parity"], intensity=audio["intensity"])
         video_emb, audio_emb = self.model(normalize_video(clips), mels)
         if self.criterion.has_translation:
             position = torch.stack([azimuth, elevation, torch.zeros_like(azimuth)], dim=1)[:, None]

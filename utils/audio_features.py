@@ -9,6 +9,13 @@ used in both modes:
 * ``parity=False``: POWER mel, zero padding, 10·log10 (true dB), same floor. Its statistics differ from the original's
   file: compute them with ``tools/compute_audio_stats.py``.
 Normalisation: (dB − mean[mel]) / (std[mel] + 1e-5), one 128-vector pair for every channel and crop.
+
+``intensity=True`` (not in the paper; ``dataset.audio.intensity``) appends 3 channels from the same STFT: the active
+intensity Re(W*·C), C = Y, Z, X, per mel band over the band's energy density — a plane wave's unit direction, an
+energy-weighted mean direction for mixtures, 0 in silence; never standardised. Per-channel log-mels only see the
+channel MAGNITUDES, which are equal for a source at azimuth a, −a, 180° − a and a − 180°: the paper's input confuses
+front with back and left with right, which caps how well audio-visual spatial alignment can be learned
+(docs/pretraining.md); the intensity channels carry the signs.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ __all__ = ["LogMel", "load_mel_stats", "log_mel"]
 _AMIN = 1e-10
 _TOP_DB = 100.0
 _STD_EPS = 1e-5
+_IV_FLOOR = 1e-6  # of the crop's largest band energy: silent bands give ≈ 0 instead of the direction of noise
 
 
 @functools.lru_cache(maxsize=8)
@@ -54,9 +62,9 @@ class LogMel(nn.Module):
     """
 
     def __init__(self, rate: int = 24000, n_fft: int = 512, hop: int = 240, n_mels: int = 128, frames: int = 100,
-                 stats=None, parity: bool = False):
+                 stats=None, parity: bool = False, intensity: bool = False):
         super().__init__()
-        self.frames = frames
+        self.frames, self.intensity = frames, intensity
         self.mel = MelSpectrogram(sample_rate=rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels,
                                   power=1.0 if parity else 2.0, center=True,
                                   pad_mode="reflect" if parity else "constant", mel_scale="slaney", norm="slaney")
@@ -88,20 +96,36 @@ class LogMel(nn.Module):
         db = torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - _TOP_DB)  # per channel, as librosa's top_db
         if self.mean is not None:
             db = (db - self.mean) * self.scale
-        return db
+        if not self.intensity:
+            return db
+        if foa.shape[-2] != 4:
+            raise ValueError(f"intensity vectors need the 4 FOA channels (W, Y, Z, X), got {foa.shape[-2]} channels")
+        spectrum = spectrum.reshape(*foa.shape[:-1], *spectrum.shape[-2:])  # (..., 4, frames, bins)
+        fb = self.mel.mel_scale.fb
+        omni = spectrum[..., 0:1, :, :]
+        # Active intensity Re(W*·C) for C = Y, Z, X per mel band, over the band's energy density (|W|² + |Y|² + |Z|² +
+        # |X|²) / 2: a plane wave from (az, el) gives its unit direction (sin az·cos el, sin el, cos az·cos el) in
+        # every band it occupies; mixtures give the energy-weighted mean, shorter than 1.
+        flux = (omni.real * spectrum[..., 1:, :, :].real + omni.imag * spectrum[..., 1:, :, :].imag) @ fb
+        energy = ((spectrum.real.square() + spectrum.imag.square()).sum(dim=-3, keepdim=True) / 2) @ fb
+        floor = energy.amax(dim=(-2, -1), keepdim=True) * _IV_FLOOR + _AMIN
+        return torch.cat([db, flux / (energy + floor)], dim=-3)
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_log_mel(rate, n_fft, hop, n_mels, frames, parity, device) -> LogMel:
-    return LogMel(rate, n_fft, hop, n_mels, frames, None, parity).to(device)
+def _cached_log_mel(rate, n_fft, hop, n_mels, frames, parity, intensity, device) -> LogMel:
+    return LogMel(rate, n_fft, hop, n_mels, frames, None, parity, intensity).to(device)
 
 
 def log_mel(foa: torch.Tensor, rate: int = 24000, n_fft: int = 512, hop: int = 240, n_mels: int = 128,
-            frames: int = 100, stats=None, parity: bool = False) -> torch.Tensor:
-    """Functional form of `LogMel` (filterbank cached per setting and device): (..., C, S) → (..., C, frames, n_mels)."""
-    features = _cached_log_mel(rate, n_fft, hop, n_mels, frames, parity, foa.device)(foa)
+            frames: int = 100, stats=None, parity: bool = False, intensity: bool = False) -> torch.Tensor:
+    """Functional form of `LogMel` (filterbank cached per setting and device): (..., C, S) → (..., C, frames, n_mels),
+    or (..., C + 3, frames, n_mels) with ``intensity``."""
+    features = _cached_log_mel(rate, n_fft, hop, n_mels, frames, parity, intensity, foa.device)(foa)
     if stats is None:
         return features
     mean, std = load_mel_stats(stats) if not isinstance(stats, (tuple, list)) else stats
     mean, std = torch.as_tensor(mean).to(features), torch.as_tensor(std).to(features)
-    return (features - mean) / (std + _STD_EPS)
+    channels = foa.shape[-2]
+    return torch.cat([(features[..., :channels, :, :] - mean) / (std + _STD_EPS), features[..., channels:, :, :]],
+                     dim=-3)

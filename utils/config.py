@@ -32,7 +32,7 @@ from utils.errors import ConfigError
 
 __all__ = [
     "REQUIRED", "Field", "Section", "register_section", "register_keys", "load_config", "save_config",
-    "parse_override", "root_schema", "SCHEMA_MODULES",
+    "parse_override", "register_check", "root_schema", "SCHEMA_MODULES",
 ]
 
 # Modules whose import registers the schema of the config sections they read (explicit, no discovery).
@@ -180,8 +180,9 @@ class Section:
             problem = self.check(out)
             if problem:
                 sub, sep, msg = problem.partition(": ")
-                key = f"{prefix}{sub}" if sep and sub in out else where or "<top level>"
-                msg = msg if sep and sub in out else problem
+                named = bool(sep) and sub.split(".")[0] in out  # "key: …" or "key.sub.key: …" of this section
+                key = f"{prefix}{sub}" if named else where or "<top level>"
+                msg = msg if named else problem
                 raise ConfigError(f"{origin(key)}: {key}: {msg}")
         return {k: out[k] for k in fields if k in out}
 
@@ -192,6 +193,7 @@ class Section:
 # ------------------------------------------------------------------------------------------ registry
 _SECTIONS: dict[str, Section] = {}
 _TOP_KEYS: dict[str, Field] = {}
+_CHECKS: list[Callable[[dict], str | None]] = []
 
 
 def register_section(name: str, schema: Section) -> Section:
@@ -210,6 +212,21 @@ def register_keys(fields: Mapping[str, Field]) -> None:
         _TOP_KEYS[key] = spec
 
 
+def register_check(check: Callable[[dict], str | None]) -> None:
+    """Declare a constraint between sections, run on the whole validated config (sections a config lacks are
+    absent from the dict); like `Section`'s check it returns an error ``"section.key: message"`` or None."""
+    if check not in _CHECKS:
+        _CHECKS.append(check)
+
+
+def _check_root(cfg: dict) -> str | None:
+    for check in _CHECKS:
+        problem = check(cfg)
+        if problem:
+            return problem
+    return None
+
+
 def root_schema() -> Section:
     for module in SCHEMA_MODULES:
         try:
@@ -217,7 +234,7 @@ def root_schema() -> Section:
         except ModuleNotFoundError as err:
             if err.name != module and not module.startswith(f"{err.name}."):
                 raise
-    return Section({**_TOP_KEYS, **_SECTIONS})
+    return Section({**_TOP_KEYS, **_SECTIONS}, check=_check_root)
 
 
 # ------------------------------------------------------------------------------------------ loading

@@ -133,6 +133,30 @@ def test_audio_and_video_agree_on_the_source_direction(corpus, monkeypatch, mode
     assert checked >= 4 and signs == {True, False}  # crops of the mirrored scene (azimuth −60°) were checked too
 
 
+def test_intensity_channels_point_at_the_source_seen_in_each_crop(corpus):
+    """``audio.intensity``: channels 4-6 of each crop's audio (Y, Z, X of the intensity vector, after the rotation
+    toward the view and the joint flip) point where the crop shows the disk."""
+    cfg = yt360_config(corpus, **{"viewpoints.num": 8, "viewpoints.hfov_deg": [90.0, 90.0],
+                                  "viewpoints.elevation_deg": [-20.0, 20.0], "viewpoints.aspect_jitter": False,
+                                  "video.crop_size": 40, "color_jitter": False, "audio.intensity": True})
+    dataset = build_dataset(cfg, "train", seed=0)
+    checked, scale = 0, math.tan(math.radians(90) / 2)
+    for epoch in range(2):
+        dataset.set_epoch(epoch)
+        for index in range(len(dataset)):
+            sample = dataset[index]
+            assert sample["audio"].shape[1] == 7
+            with_stats = sample["audio"][:, 4:].mean(dim=(2, 3))  # (K, 3): Y, Z, X
+            for view, video_xy in enumerate(_screen_direction(sample["video"], math.radians(90))):
+                if video_xy is None:
+                    continue
+                y, z, x = with_stats[view].tolist()
+                assert x > 0.3  # in front of the view: a sign error would put it behind
+                assert [-y / x / scale, -z / x / scale] == pytest.approx(video_xy, abs=0.08)
+                checked += 1
+    assert checked >= 4
+
+
 def _view_rotation(azimuth, elevation):
     """R_y(el)·R_z(−az): the rotation bringing (az, el) to the front with zero roll (independent re-derivation)."""
     ca, sa, ce, se = math.cos(-azimuth), math.sin(-azimuth), math.cos(elevation), math.sin(elevation)

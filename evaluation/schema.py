@@ -18,7 +18,7 @@ Task keys: ``avc-bin`` / ``avsa-bin``: ``use_transf``, ``head`` {hidden_dim, dro
 ``action``: ``train_encoders`` (true = full fine-tuning, spec §8.3),
 ``head`` {dropout}; the classifier has as many outputs as the dataset has classes (``dataset.num_classes`` is
 checked against the class list by the dataset). ``segmentation``: ``use_audio``, ``use_context``, ``train_encoders``
-(true = the End-to-end row), ``head`` {fpn_dim, segm_dim} (spec §8.4); the 32 classes are the dataset's.
+(true = the End-to-end row), ``head`` {fpn_dim, segm_dim, normalize} (spec §8.4); the 32 classes are the dataset's.
 """
 
 from utils.config import REQUIRED, Field, Section, register_section
@@ -67,6 +67,8 @@ BENCHMARK = register_section("benchmark", Section({
         "head": Section({
             "fpn_dim": Field(int, 256, min=1),
             "segm_dim": Field(int, 128, min=32, help="GroupNorm(32, segm_dim): a multiple of 32"),
+            "normalize": Field(bool, False, help="standardise each pyramid level (BatchNorm without affine "
+                                                 "parameters) before the FPN; the original had none"),
         }, check=lambda head: ("segm_dim: must be a multiple of 32 (GroupNorm with 32 groups)"
                                if head["segm_dim"] % 32 else None)),
     },

@@ -40,16 +40,20 @@ class FPNHead(nn.Module):
     """Feature pyramid with semantic branches (spec §8.4).
 
     in_channels / time_steps: per level c2..c5 (paper: (64, 128, 256, 512) / (8, 4, 2, 1)); cond_dim: channels
-    concatenated to c5 (0, 512 or 1536).
+    concatenated to c5 (0, 512 or 1536). normalize: standardise each level (c5 with its conditioning) per channel
+    first, BatchNorm without affine parameters (batch statistics in training, running ones at test), as linear
+    probes do: frozen encoders' levels differ in scale by orders of magnitude (a randomly initialised one's c5 is
+    ~25× smaller than its c2), which otherwise decides how much each level is used; the original had none.
     forward(features {conv2x..conv5x: (N, C_l, T_l, H_l, W_l)}, cond (N, cond_dim) | None) -> (N, classes, H_2, W_2).
     """
 
     def __init__(self, in_channels: Sequence[int], time_steps: Sequence[int], num_classes: int, cond_dim: int = 0,
-                 fpn_dim: int = 256, segm_dim: int = 128):
+                 fpn_dim: int = 256, segm_dim: int = 128, normalize: bool = False):
         super().__init__()
         self.cond_dim = cond_dim
         in_channels = list(in_channels)
         in_channels[-1] += cond_dim
+        self.norms = nn.ModuleList(nn.BatchNorm3d(c, affine=False) for c in in_channels) if normalize else None
         self.time_pools = nn.ModuleList(TimePool(t) for t in time_steps)
         self.laterals = nn.ModuleList(nn.Conv2d(c, fpn_dim, 1) for c in in_channels)
         self.outputs = nn.ModuleList(nn.Conv2d(fpn_dim, fpn_dim, 3, padding=1) for _ in in_channels)
@@ -67,6 +71,8 @@ class FPNHead(nn.Module):
         if self.cond_dim:
             c5 = levels[-1]
             levels[-1] = torch.cat([c5, cond[:, :, None, None, None].expand(-1, -1, *c5.shape[2:])], dim=1)
+        if self.norms is not None:
+            levels = [norm(x) for norm, x in zip(self.norms, levels)]
         laterals = [lat(pool(x)) for lat, pool, x in zip(self.laterals, self.time_pools, levels)]
         merged = [laterals[-1]]  # top-down: i_l = lateral_l + nearest-upsample(i_{l+1})
         for lateral in reversed(laterals[:-1]):

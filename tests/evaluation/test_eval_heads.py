@@ -34,6 +34,33 @@ def test_fpn_output_shape_and_conditioning_is_used():
     assert not torch.allclose(other, logits)
 
 
+def test_fpn_normalize_makes_each_level_scale_free():
+    """head.normalize: per-level standardisation, so the logits do not depend on each level's scale and offset (a
+    random encoder's c5 is ~25x below its c2) and the parameter count is that of the plain head. float64: the check
+    is of the algebra, not of float32 rounding amplified through the head."""
+    torch.manual_seed(0)
+    head = FPNHead((8, 16, 32, 64), (4, 2, 1, 1), num_classes=5, cond_dim=6, fpn_dim=32, segm_dim=32,
+                   normalize=True).double()
+    plain = FPNHead((8, 16, 32, 64), (4, 2, 1, 1), num_classes=5, cond_dim=6, fpn_dim=32, segm_dim=32).double()
+    assert _count(head) == _count(plain)
+    for module in head.modules():  # weights larger than the original's N(0, 0.001), so that inputs matter
+        if isinstance(module, nn.Conv2d):
+            nn.init.normal_(module.weight, std=0.2)
+    plain.load_state_dict(head.state_dict(), strict=False)  # the same weights (plain has no running statistics)
+    feats = {"conv2x": torch.randn(3, 8, 4, 16, 16), "conv3x": torch.randn(3, 16, 2, 8, 8),
+             "conv4x": torch.randn(3, 32, 1, 4, 4), "conv5x": torch.randn(3, 64, 1, 2, 2)}
+    feats = {name: value.double() for name, value in feats.items()}
+    cond = torch.randn(3, 6, dtype=torch.float64)
+    scales = {"conv2x": 3.0, "conv3x": 0.5, "conv4x": 0.3, "conv5x": 0.2}  # variances far above BatchNorm's eps
+    scaled = {name: value * scales[name] + 0.7 for name, value in feats.items()}
+    head.train()
+    with torch.no_grad():
+        reference = head(feats, cond)
+        assert (head(scaled, cond * 0.2 + 0.7) - reference).abs().max() < 1e-3 * reference.abs().max()
+        difference = (plain(scaled, cond * 0.2 + 0.7) - plain(feats, cond)).abs().max()
+        assert difference > 0.1 * plain(feats, cond).abs().max()  # without it, the scale of each level matters
+
+
 def test_fpn_paper_shapes_and_init():
     head = FPNHead((64, 128, 256, 512), (8, 4, 2, 1), num_classes=32)
     feats = {k: torch.randn(1, c, t, s, s) for k, (c, t, s) in PAPER_LEVELS.items()}

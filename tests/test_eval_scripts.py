@@ -24,9 +24,9 @@ def _script(name):
 
 def _pretrain(root, name, loss):
     path = os.path.join(root, f"{name}.yaml")
-    with open(path, "w") as f:
+    with open(path, "w") as f:  # in_channels 7: the demo benchmarks' audio is 4 log-mels + 3 intensity channels
         f.write(f"model: {{name: {name}, model_dir: {root}/runs, video: {{depth: 10, width: 4}}, "
-                f"audio: {{width: 4}}}}\nloss: {loss}\n")
+                f"audio: {{width: 4, in_channels: 7}}}}\nloss: {loss}\n")
     from criterions import build_criterion
     from models import build_model
 

@@ -28,7 +28,7 @@ def tiny(tmp_path_factory):
     torch.manual_seed(0)
     model = build_model({"name": "t", "model_dir": root, "init_from": None,
                          "video": {"arch": "r2plus1d", "depth": 10, "width": 4},
-                         "audio": {"arch": "conv2d", "depth": 10, "width": 4, "in_channels": 4}})
+                         "audio": {"arch": "conv2d", "depth": 10, "width": 4, "in_channels": 7}})
     probe = AlignmentProbe(Pretrained(model, None, None, None, root), cfg["benchmark"]["head"], pairs="avsa",
                            use_transf=False, test_seed=0)
     return cfg, probe

@@ -62,7 +62,7 @@ class AlignmentProbe(nn.Module):
         self.encoders = Frozen(pretrained.model)
         self.translation = Frozen(Translation(pretrained.criterion)) if use_transf else None
         self.classifier = PairClassifier(pretrained.model.out_dim, head_cfg["hidden_dim"], head_cfg["dropout"],
-                                         normalize=head_cfg.get("normalize", False))
+                                         normalize=head_cfg["normalize"])
         self.pairs, self.test_seed = pairs, test_seed
 
     carry_keys = ("misaligned", "index")  # what the pairs need, kept next to cached features (FeatureDraws)
@@ -113,4 +113,3 @@ class AlignmentProbe(nn.Module):
     def evaluate(self, batch: dict, meter: TopKMeter) -> None:
         logits, labels = self.logits_and_labels(batch, fixed=True)
         meter.update(logits.mean(1), labels)  # the K viewpoints' logits averaged (spec §8.1)
-

@@ -40,8 +40,7 @@ class Segmentation(nn.Module):
         cond_dim = dim * (self.use_context + self.use_audio + (self.use_audio and self.use_context))
         head = bench_cfg["head"]
         self.head = FPNHead([levels[n].shape[1] for n in LEVELS], [levels[n].shape[2] for n in LEVELS],
-                            self.num_classes, cond_dim, head["fpn_dim"], head["segm_dim"],
-                            head.get("normalize", False))
+                            self.num_classes, cond_dim, head["fpn_dim"], head["segm_dim"], head["normalize"])
 
     carry_keys = ("segmentation",)
 

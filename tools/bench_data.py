@@ -9,7 +9,8 @@ next to a straightforward implementation; and (``--stages``) the stage benchmark
 CONFIG (default ``configs/demo/avsa.yaml``, the synthetic set) gives the ``dataset`` section and ``num_workers``.
 ``--media gop250`` replaces its root by generated 640×320 H.264 files (30 fps, keyframe interval 250, 10 s) with
 4-channel 48 kHz AAC, as the original was measured on; ``--media prepared`` by the same files re-encoded by
-``tools/prepare_yt360.py`` (keyframe every 0.5 s, no B-frames, x264 fastdecode, FOA at 24 kHz); ``config`` (default) keeps the config's root.
+``tools/prepare_yt360.py`` (keyframe every 0.5 s, no B-frames, x264 fastdecode, FOA at 24 kHz); ``config``
+(default) keeps the config's root.
 
 Per core: one process, one torch thread, ``dataset[i]`` for N samples (decode + transform), R repeats; samples/s is
 N / CPU seconds of the process (the machine may be shared: CPU time is what a core would give; wall time is shown

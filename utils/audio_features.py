@@ -88,9 +88,8 @@ class LogMel(nn.Module):
         if spectrum.shape[-1] < self.frames:
             raise ValueError(f"{foa.shape[-1]} samples give {spectrum.shape[-1]} frames, fewer than {self.frames}")
         spectrum = spectrum[..., : self.frames].transpose(-1, -2)  # (crops·channels, frames, bins)
-        power = spectrum.real.square() + spectrum.imag.square()
-        if stft.power == 1.0:  # parity: magnitude
-            power = power.sqrt()
+        squared = spectrum.real.square() + spectrum.imag.square()
+        power = squared.sqrt() if stft.power == 1.0 else squared  # parity: magnitude
         mel = (power @ self.mel.mel_scale.fb).reshape(*foa.shape[:-1], self.frames, -1)  # (..., C, frames, n_mels)
         db = 10.0 * torch.log10(mel.clamp(min=_AMIN))
         db = torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - _TOP_DB)  # per channel, as librosa's top_db
@@ -101,13 +100,14 @@ class LogMel(nn.Module):
         if foa.shape[-2] != 4:
             raise ValueError(f"intensity vectors need the 4 FOA channels (W, Y, Z, X), got {foa.shape[-2]} channels")
         spectrum = spectrum.reshape(*foa.shape[:-1], *spectrum.shape[-2:])  # (..., 4, frames, bins)
+        squared = squared.reshape(spectrum.shape)
         fb = self.mel.mel_scale.fb
         omni = spectrum[..., 0:1, :, :]
         # Active intensity Re(W*·C) for C = Y, Z, X per mel band, over the band's energy density (|W|² + |Y|² + |Z|² +
         # |X|²) / 2: a plane wave from (az, el) gives its unit direction (sin az·cos el, sin el, cos az·cos el) in
         # every band it occupies; mixtures give the energy-weighted mean, shorter than 1.
         flux = (omni.real * spectrum[..., 1:, :, :].real + omni.imag * spectrum[..., 1:, :, :].imag) @ fb
-        energy = ((spectrum.real.square() + spectrum.imag.square()).sum(dim=-3, keepdim=True) / 2) @ fb
+        energy = (squared.sum(dim=-3, keepdim=True) / 2) @ fb
         floor = energy.amax(dim=(-2, -1), keepdim=True) * _IV_FLOOR + _AMIN
         return torch.cat([db, flux / (energy + floor)], dim=-3)
 

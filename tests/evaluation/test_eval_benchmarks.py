@@ -67,8 +67,8 @@ def _bn_state(module):
 def test_alignment_probe_trains_only_the_classifier_and_averages_viewpoints():
     pretrained = _tiny_pretrained()
     before = {n: p.clone() for n, p in pretrained.model.state_dict().items()}
-    probe = AlignmentProbe(pretrained, {"hidden_dim": 8, "dropout": 0.5}, pairs="avsa", use_transf=False,
-                           test_seed=0)
+    probe = AlignmentProbe(pretrained, {"hidden_dim": 8, "dropout": 0.5, "normalize": False}, pairs="avsa",
+                           use_transf=False, test_seed=0)
     probe.train()
     assert not probe.encoders.training and probe.classifier.training
     assert all(not p.requires_grad for p in probe.encoders.parameters())
@@ -103,7 +103,7 @@ def test_segmentation_encoders_frozen_unless_end_to_end(train_encoders):
     bn_before = _bn_state(pretrained.model)
     weights_before = {n: p.clone() for n, p in pretrained.model.named_parameters()}
     cfg = {"use_audio": True, "use_context": False, "train_encoders": train_encoders,
-           "head": {"fpn_dim": 16, "segm_dim": 32}}
+           "head": {"fpn_dim": 16, "segm_dim": 32, "normalize": False}}
     batch = _batch()
     segm = Segmentation(pretrained, cfg, batch["video"][0], num_classes=5)
     assert segm.head.cond_dim == pretrained.model.out_dim

@@ -637,7 +637,9 @@ def _write_video(path: str, frames: np.ndarray, fps: int, codec: str) -> None:
         stream.codec_tag = "XVID"
         stream.bit_rate = 600_000
     stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-    stream.codec_context.thread_count = 1  # one process per file already; single-threaded encoders are deterministic
+    # One process per file already. Even single-threaded, libx264 is not bit-reproducible here: a few files per
+    # generation (9 of 550 in the demo preset) differ by codec noise between runs; the rendered frames do not.
+    stream.codec_context.thread_count = 1
     with container:
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
@@ -792,8 +794,9 @@ def generate(root: str = DEFAULT_ROOT, preset: str = "demo", seed: int = 0, work
              reverb: bool = False, log=print) -> dict:
     """Write the synthetic YT-360, UCF101 and HMDB51 sets under ``root`` (layout in the module docstring).
 
-    Deterministic in (preset, seed, reverb); files that already exist are complete and are skipped, so a second run
-    only re-checks. ``workers`` processes encode files in parallel (default: all cores; 1 = in this process).
+    Deterministic in (preset, seed, reverb) up to libx264 codec noise in a few H.264 files (see `_write_video`; the
+    rendered frames, audio files, label maps and lists were identical across generations); files that already exist
+    are complete and are skipped, so a second run only re-checks. ``workers`` processes encode files in parallel (default: all cores; 1 = in this process).
     Returns counts: {"written", "skipped", "seconds"}.
     """
     if preset not in PRESETS:

@@ -796,7 +796,8 @@ def generate(root: str = DEFAULT_ROOT, preset: str = "demo", seed: int = 0, work
 
     Deterministic in (preset, seed, reverb) up to libx264 codec noise in a few H.264 files (see `_write_video`; the
     rendered frames, audio files, label maps and lists were identical across generations); files that already exist
-    are complete and are skipped, so a second run only re-checks. ``workers`` processes encode files in parallel (default: all cores; 1 = in this process).
+    are complete and are skipped, so a second run only re-checks. ``workers`` processes encode files in parallel
+    (default: all cores; 1 = in this process).
     Returns counts: {"written", "skipped", "seconds"}.
     """
     if preset not in PRESETS:

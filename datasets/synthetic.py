@@ -30,6 +30,7 @@ data from another seed or preset in one root.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -624,27 +625,50 @@ def _write_text(path: str, text: str) -> None:
     os.replace(_partial(path), path)
 
 
-def _write_video(path: str, frames: np.ndarray, fps: int, codec: str) -> None:
-    """frames uint8 (T, H, W, 3). codec "h264": MP4, keyframe every second (fast seeks); "mpeg4": AVI tagged XVID."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+def _encode_video(target: str, frames: np.ndarray, fps: int, codec: str) -> None:
     if codec == "h264":
-        container = av.open(_partial(path), "w", format="mp4")
+        container = av.open(target, "w", format="mp4")
         stream = container.add_stream("libx264", rate=fps,
                                       options={"preset": "veryfast", "crf": "18", "g": str(fps)})
     else:
-        container = av.open(_partial(path), "w", format="avi")
+        container = av.open(target, "w", format="avi")
         stream = container.add_stream("mpeg4", rate=fps)
         stream.codec_tag = "XVID"
         stream.bit_rate = 600_000
     stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-    # One process per file already. Even single-threaded, libx264 is not bit-reproducible here: a few files per
-    # generation (9 of 550 in the demo preset) differ by codec noise between runs; the rendered frames do not.
-    stream.codec_context.thread_count = 1
+    stream.codec_context.thread_count = 1  # one process per file already
     with container:
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode(None))
-    os.replace(_partial(path), path)
+
+
+def _digest(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.md5(f.read()).hexdigest()
+
+
+def _write_video(path: str, frames: np.ndarray, fps: int, codec: str) -> None:
+    """frames uint8 (T, H, W, 3). codec "h264": MP4, keyframe every second (fast seeks); "mpeg4": AVI tagged XVID.
+
+    libx264 is not bit-reproducible on its own here, even single-threaded: an encode right after other work in the
+    process (the first one, or one after the AAC encoder) sometimes differs by codec noise, and 9 of 550 demo files
+    differed between two generations. Encoding back to back until two results agree gives the same file every time.
+    """
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    partial = _partial(path)
+    _encode_video(partial, frames, fps, codec)
+    if codec == "h264":
+        previous = _digest(partial)
+        for _ in range(3):
+            again = f"{partial}.again"
+            _encode_video(again, frames, fps, codec)
+            digest = _digest(again)
+            os.replace(again, partial)
+            if digest == previous:
+                break
+            previous = digest
+    os.replace(partial, path)
 
 
 def _write_foa(path: str, foa: np.ndarray, rate: int) -> None:
@@ -794,9 +818,8 @@ def generate(root: str = DEFAULT_ROOT, preset: str = "demo", seed: int = 0, work
              reverb: bool = False, log=print) -> dict:
     """Write the synthetic YT-360, UCF101 and HMDB51 sets under ``root`` (layout in the module docstring).
 
-    Deterministic in (preset, seed, reverb) up to libx264 codec noise in a few H.264 files (see `_write_video`; the
-    rendered frames, audio files, label maps and lists were identical across generations); files that already exist
-    are complete and are skipped, so a second run only re-checks. ``workers`` processes encode files in parallel
+    Deterministic in (preset, seed, reverb) (libx264 needs help for that, see `_write_video`); files that already
+    exist are complete and are skipped, so a second run only re-checks. ``workers`` processes encode files in parallel
     (default: all cores; 1 = in this process).
     Returns counts: {"written", "skipped", "seconds"}.
     """

@@ -49,7 +49,8 @@ from utils.errors import ConfigError, DataError
 from utils.media import DecodeCache, probe_media
 from utils.spherical import equirect_to_perspective
 
-__all__ = ["YT360", "SEGMENTATION_CLASSES", "read_split_list", "parse_segment_name", "segmentation_labels"]
+__all__ = ["YT360", "SEGMENTATION_CLASSES", "SEGMENTATION_GROUPS", "read_split_list", "parse_segment_name",
+           "segmentation_labels"]
 
 SEGMENT_NAME = re.compile(r"^(?P<id>[A-Za-z0-9_-]{11})-(?P<start>\d+)$")
 YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
@@ -67,6 +68,9 @@ SEGMENTATION_CLASSES = (
     ("building", 130), ("floor", 123), ("grass", 126), ("road", 101), ("mountain", 125), ("pavement", 124),
     ("snow", 106), ("dirt", 127), ("rock", 131), ("sea", 104), ("sand", 103), ("window", 116),
 )
+# The 16 thing and the 16 stuff classes (label indices), for the per-group mIoU of the segmentation results.
+SEGMENTATION_GROUPS = {"things": [p for p, (_, index) in enumerate(SEGMENTATION_CLASSES) if index < 80],
+                       "stuff": [p for p, (_, index) in enumerate(SEGMENTATION_CLASSES) if index >= 80]}
 IGNORE_LABEL = 255
 _NOT_A_THING = 80  # things map value for "stuff here"; the stuff value is then added to it (spec §2.1)
 _LABEL_TABLE = torch.full((512,), IGNORE_LABEL, dtype=torch.uint8)

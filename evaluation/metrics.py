@@ -81,21 +81,36 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
     return torch.bincount(codes, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def segmentation_scores(confusion: torch.Tensor) -> dict[str, float]:
-    """Pixel accuracy and mIoU (percent) from a confusion matrix.
-
-    IoU_k = TP / (TP + FP + FN); the mean runs over classes present in the ground truth or the predictions of
-    the whole dataset (a class absent from both has no defined IoU).
-    """
+def class_iou(confusion: torch.Tensor) -> torch.Tensor:
+    """IoU_k = TP / (TP + FP + FN) per class (float64, fraction), NaN for a class absent from both the ground truth
+    and the predictions of the whole dataset (its IoU is undefined)."""
     confusion = confusion.double()
     true_positive = confusion.diag()
     union = confusion.sum(0) + confusion.sum(1) - true_positive
-    present = union > 0
+    return torch.where(union > 0, true_positive / union.clamp(min=1), torch.full_like(union, float("nan")))
+
+
+def segmentation_scores(confusion: torch.Tensor,
+                        groups: dict[str, Sequence[int]] | None = None) -> dict[str, float]:
+    """Pixel accuracy and mIoU (percent) from a confusion matrix.
+
+    IoU_k = TP / (TP + FP + FN); the mean runs over classes present in the ground truth or the predictions of
+    the whole dataset (a class absent from both has no defined IoU). groups: name → class indices, each adding
+    ``mIoU/<name>``, the mean over that group's present classes (left out when none is present).
+    """
+    iou = class_iou(confusion)
+    present = ~iou.isnan()
     total = confusion.sum()
-    return {
-        "PixAcc": float(100.0 * true_positive.sum() / total) if total > 0 else 0.0,
-        "mIoU": float(100.0 * (true_positive[present] / union[present]).mean()) if present.any() else 0.0,
+    scores = {
+        "PixAcc": float(100.0 * confusion.diag().sum().double() / total) if total > 0 else 0.0,
+        "mIoU": float(100.0 * iou[present].mean()) if present.any() else 0.0,
     }
+    for name, members in (groups or {}).items():
+        chosen = iou[torch.as_tensor(list(members), dtype=torch.long)]
+        chosen = chosen[~chosen.isnan()]
+        if len(chosen):
+            scores[f"mIoU/{name}"] = float(100.0 * chosen.mean())
+    return scores
 
 
 def per_image_iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
@@ -119,10 +134,17 @@ def per_image_iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
 
 
 class SegmentationMeter:
-    """Accumulates the confusion matrix and the per-image IoU terms over batches (and ranks)."""
+    """Accumulates the confusion matrix and the per-image IoU terms over batches (and ranks).
 
-    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX):
+    class_names: a name per class, for `per_class`; groups: see `segmentation_scores` (e.g. things / stuff)."""
+
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX, *,
+                 class_names: Sequence[str] | None = None, groups: dict[str, Sequence[int]] | None = None):
+        if class_names is not None and len(class_names) != num_classes:
+            raise ValueError(f"{len(class_names)} class names for {num_classes} classes")
         self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.class_names = list(class_names) if class_names is not None else [str(k) for k in range(num_classes)]
+        self.groups = groups
         self.confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
         self.image_iou_sum = torch.zeros((), dtype=torch.float64)
         self.image_iou_count = torch.zeros((), dtype=torch.int64)
@@ -140,6 +162,14 @@ class SegmentationMeter:
         self.image_iou_count = all_reduce_sum(self.image_iou_count.to(device)).cpu()
 
     def compute(self) -> dict[str, float]:
-        scores = segmentation_scores(self.confusion)
+        scores = segmentation_scores(self.confusion, self.groups)
         scores["mIoU/per-image"] = float(100.0 * self.image_iou_sum / max(int(self.image_iou_count), 1))
         return scores
+
+    def details(self) -> dict:
+        """What the summary numbers hide, for results.json: ``IoU`` per class present (percent, by name) and
+        ``pixels``, the labelled pixels of each class present in the ground truth."""
+        iou, pixels = class_iou(self.confusion), self.confusion.sum(1)
+        return {"IoU": {name: round(100.0 * float(iou[k]), 4) for k, name in enumerate(self.class_names)
+                        if not iou[k].isnan()},
+                "pixels": {name: int(pixels[k]) for k, name in enumerate(self.class_names) if pixels[k] > 0}}

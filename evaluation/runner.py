@@ -11,8 +11,8 @@ one test pass over the FIXED test set → ``results.json``.
   holds ``config.yaml``, ``eval.log``, ``tensorboard/``, the benchmark's own ``checkpoint.pth`` (head, optimizer:
   an interrupted evaluation resumes) and ``results.json``.
 * The test runs ONCE, after the last epoch, on the final weights: no model selection on the test set (the
-  original kept the best test epoch, spec §8). Its loader shards the fixed test order over ranks without padding, so every
-  test sample counts exactly once and metrics are summed over ranks (``evaluation.metrics``).
+  original kept the best test epoch, spec §8). Its loader shards the fixed test order over ranks without padding,
+  so every test sample counts exactly once and metrics are summed over ranks (``evaluation.metrics``).
 * The test dataset is built with ``benchmark.test_seed``: viewpoints, rotations, and (AVC-Bin) negative pairs are
   the same in every epoch, run and training seed.
 
@@ -105,8 +105,9 @@ def test_loader(dataset, batch_size: int, run: Run) -> DataLoader:
 
 
 @torch.no_grad()
-def test(run: Run, benchmark: nn.Module, dataset, batch_size: int) -> dict[str, float]:
-    """One pass over the test set with the benchmark in eval mode; metrics summed over batches and ranks."""
+def test(run: Run, benchmark: nn.Module, dataset, batch_size: int) -> tuple[dict[str, float], dict]:
+    """One pass over the test set with the benchmark in eval mode; metrics summed over batches and ranks.
+    Returns (metrics, details): details gathers what meters with a ``details()`` add (per-class IoU)."""
     benchmark.eval()
     meter = benchmark.make_meter()
     meters = meter if isinstance(meter, dict) else {"": meter}
@@ -120,11 +121,13 @@ def test(run: Run, benchmark: nn.Module, dataset, batch_size: int) -> dict[str, 
     failures = int(all_reduce_sum(failures.to(run.device)))
     if failures:  # the dataset replaced each unreadable sample by the next one (logged with its file name)
         run.logger.warning(f"test: {failures} of {len(dataset)} samples could not be read and were replaced")
-    metrics = {}
+    metrics, details = {}, {}
     for m in meters.values():
         m.all_reduce(run.device)
         metrics.update(m.compute())
-    return metrics
+        if hasattr(m, "details"):
+            details.update(m.details())
+    return metrics, details
 
 
 def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, build: Builder,
@@ -167,12 +170,13 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
                                 f"samples computed: the classifier trains on these {len(fit_set)}")
             # No test phase per epoch: the test set is scored once, on the final weights, below.
             fit(run, benchmark, fit_set, batch_size=batch_size, evaluate_fn=lambda epoch: {})
-        metrics = test(run, benchmark, test_set, batch_size)
+        metrics, details = test(run, benchmark, test_set, batch_size)
         run.logger.info(f"{bench['name']}: " + " ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
         results = {
             "benchmark": bench["name"],
             "task": bench["task"],
             "metrics": metrics,
+            **({"details": details} if details else {}),
             "fold": eval_cfg["dataset"].get("fold"),
             "pretrained": {"config": os.path.abspath(args.pretrain_config), "checkpoint": pretrained.checkpoint,
                            "sha256": pretrained.sha256, "scratch": bench["scratch"]},

@@ -23,10 +23,13 @@ from utils.errors import ConfigError
 
 class Segmentation(nn.Module):
     """example_video (K, 3, T, H, W): one sample's video, to size the pyramid (channels, frames per level);
-    num_classes: the dataset's label classes (32)."""
+    num_classes: the dataset's label classes (32); class_names, groups: for the test meter's per-class IoU and
+    per-group mIoU (``evaluation.metrics.SegmentationMeter``)."""
 
-    def __init__(self, pretrained: Pretrained, bench_cfg: dict, example_video: torch.Tensor, num_classes: int):
+    def __init__(self, pretrained: Pretrained, bench_cfg: dict, example_video: torch.Tensor, num_classes: int, *,
+                 class_names=None, groups=None):
         super().__init__()
+        self.class_names, self.groups = class_names, groups
         frozen = not bench_cfg["train_encoders"]
         self.use_audio, self.use_context = bench_cfg["use_audio"], bench_cfg["use_context"]
         self.num_classes = num_classes
@@ -97,7 +100,7 @@ class Segmentation(nn.Module):
         return loss, {"PixAcc": (logits.argmax(1)[valid] == labels[valid]).float().mean().detach() * 100}
 
     def make_meter(self) -> SegmentationMeter:
-        return SegmentationMeter(self.num_classes)
+        return SegmentationMeter(self.num_classes, class_names=self.class_names, groups=self.groups)
 
     @torch.no_grad()
     def evaluate(self, batch: dict, meter: SegmentationMeter) -> None:

@@ -6,9 +6,11 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
+from datasets.yt360 import SEGMENTATION_CLASSES
 from utils.checkpoint import load_checkpoint, save_checkpoint
 from utils.config import load_config
 from utils.errors import CheckpointError, ConfigError
@@ -95,9 +97,17 @@ def test_segmentation_with_audio_and_context(world):
     _script("eval-audiovisual-segm").main([
         os.path.join(REPO, "configs/demo/benchmark/segmentation.yaml"), world["avsa"], "--output", out,
         *_yt360(world, "--set", "benchmark.use_audio=true", "--set", "benchmark.use_context=true")])
-    metrics = _results(out)["metrics"]
-    assert set(metrics) == {"PixAcc", "mIoU", "mIoU/per-image"}
+    results = _results(out)
+    metrics, iou = results["metrics"], results["details"]["IoU"]
+    assert {"PixAcc", "mIoU", "mIoU/per-image", "mIoU/stuff"} <= set(metrics) <= {
+        "PixAcc", "mIoU", "mIoU/per-image", "mIoU/stuff", "mIoU/things"}
     assert 0 < metrics["mIoU"] <= metrics["PixAcc"] <= 100  # mIoU is not the pixel accuracy printed twice
+    # The summary numbers are the means of the per-class IoUs recorded by name (sky, grass, ... are stuff).
+    stuff = {name for name, index in SEGMENTATION_CLASSES if index >= 80}
+    assert set(iou) <= {name for name, _ in SEGMENTATION_CLASSES} and "sky" in iou
+    assert metrics["mIoU"] == pytest.approx(np.mean(list(iou.values())), abs=1e-3)
+    assert metrics["mIoU/stuff"] == pytest.approx(np.mean([v for k, v in iou.items() if k in stuff]), abs=1e-3)
+    assert set(results["details"]["pixels"]) <= set(iou)
 
 
 def test_action_recognition_folds_report_the_mean(world):

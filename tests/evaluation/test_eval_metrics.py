@@ -94,3 +94,23 @@ def test_segmentation_meter_is_batch_size_invariant():
         parts.update(pred[i:i + 3], target[i:i + 3])
     assert parts.compute() == pytest.approx(whole.compute())
     assert whole.compute()["mIoU"] != pytest.approx(whole.compute()["PixAcc"])
+
+
+def test_class_and_group_iou_equal_sklearn_per_class_jaccard():
+    classes = 6
+    pred, target = _random_maps(5, classes=classes)
+    target[target == 4] = 255  # class 4 absent from the ground truth, still predicted: IoU 0
+    pred[pred == 5], target[target == 5] = 0, 0  # class 5 absent from both: undefined, left out
+    valid = (target != 255).numpy().ravel()
+    y_true, y_pred = target.numpy().ravel()[valid], pred.numpy().ravel()[valid]
+    sk = jaccard_score(y_true, y_pred, labels=list(range(5)), average=None, zero_division=0.0)
+    meter = SegmentationMeter(classes, class_names=list("abcdef"), groups={"low": [0, 1, 5], "high": [3, 4]})
+    meter.update(pred, target)
+    details, scores = meter.details(), meter.compute()
+    assert details["IoU"] == pytest.approx({name: 100 * v for name, v in zip("abcde", sk)})
+    assert details["IoU"]["e"] == 0.0 and "f" not in details["IoU"]
+    assert scores["mIoU"] == pytest.approx(100 * np.mean(sk))
+    assert scores["mIoU/low"] == pytest.approx(100 * np.mean(sk[[0, 1]]))  # f: undefined, not averaged as 0
+    assert scores["mIoU/high"] == pytest.approx(100 * np.mean(sk[[3, 4]]))
+    assert details["pixels"] == {name: int((y_true == k).sum()) for k, name in enumerate("abcd")}
+    assert "mIoU/none" not in segmentation_scores(meter.confusion, {"none": [5]})

@@ -387,9 +387,19 @@ def cmd_segmentation(args) -> str:
     from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
     from utils.config import load_config
 
-    with open(os.path.join(args.run_dir, "results.json"), encoding="utf-8") as f:
+    from utils.errors import ConfigError
+
+    run_dir = args.run_dir
+    folds = sorted(name for name in (os.listdir(run_dir) if os.path.isdir(run_dir) else ())
+                   if name.startswith("fold-") and os.path.isfile(os.path.join(run_dir, name, "results.json")))
+    if not os.path.isfile(os.path.join(run_dir, "results.json")) and len(folds) == 1:
+        run_dir = os.path.join(run_dir, folds[0])  # the benchmark directory of a one-fold evaluation
+    if not os.path.isfile(os.path.join(run_dir, "results.json")):
+        raise ConfigError(f"{args.run_dir}: no results.json: not a finished eval-audiovisual-segm.py run directory "
+                          f"(<pretrain run>/eval-<benchmark>/fold-01)")
+    with open(os.path.join(run_dir, "results.json"), encoding="utf-8") as f:
         results = json.load(f)
-    eval_cfg = load_config(os.path.join(args.run_dir, "config.yaml"), required=("benchmark", "dataset"))
+    eval_cfg = load_config(os.path.join(run_dir, "config.yaml"), required=("benchmark", "dataset"))
     pretrain_path = results["pretrained"]["config"]
     pretrain_cfg = load_config(pretrain_path, required=("model",))
     bench = eval_cfg["benchmark"]
@@ -398,7 +408,7 @@ def cmd_segmentation(args) -> str:
     test_set = build_dataset(eval_cfg["dataset"], "test", seed=bench["test_seed"])
     first = test_set[0]
     benchmark = Segmentation(pretrained, bench, first["video"], num_classes=len(SEGMENTATION_CLASSES))
-    path = os.path.join(args.run_dir, LATEST)
+    path = os.path.join(run_dir, LATEST)
     state = load_checkpoint(path)
     for name, module in state_modules(benchmark).items():
         load_state_strict(module, state[name], name, path)
@@ -412,7 +422,7 @@ def cmd_segmentation(args) -> str:
             crops.append(_denormalize(sample["video"][0, :, sample["video"].shape[2] // 2]))
             truth.append(sample["segmentation"][0])
             prediction.append(logits[0].argmax(0))
-    title = f"{bench['name']}: " + ", ".join(f"{k} {v:.1f}" for k, v in results["metrics"].items())
+    title = f"{bench['name']}\n" + ", ".join(f"{k} {v:.1f}" for k, v in results["metrics"].items())
     return plot_segmentation(args.out, torch.stack(crops), torch.stack(truth), torch.stack(prediction),
                              len(SEGMENTATION_CLASSES), title)
 

@@ -147,3 +147,12 @@ def test_sample_and_localize_commands_on_a_synthetic_scene(tiny_data, tmp_path):
     assert vis.main(["localize", config, *sets, "--checkpoint", str(tmp_path / "c.pth"), "--step", "30",
                      "--out", str(tmp_path / "loc.png")]) == 0
     assert png_size(tmp_path / "loc.png") == expected_size("localize")
+
+
+def test_segmentation_figure_of_a_directory_without_results_is_a_config_error(tmp_path):
+    from utils.errors import ConfigError
+
+    (tmp_path / "fold-01").mkdir()  # a fold directory that never finished: no results.json anywhere
+    with pytest.raises(ConfigError, match="no results.json"):
+        vis.main(["segmentation", str(tmp_path), "--out", str(tmp_path / "seg.png")])
+    assert not (tmp_path / "seg.png").exists()

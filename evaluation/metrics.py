@@ -136,7 +136,7 @@ def per_image_iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
 class SegmentationMeter:
     """Accumulates the confusion matrix and the per-image IoU terms over batches (and ranks).
 
-    class_names: a name per class, for `per_class`; groups: see `segmentation_scores` (e.g. things / stuff)."""
+    class_names: a name per class, for `details`; groups: see `segmentation_scores` (e.g. things / stuff)."""
 
     def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX, *,
                  class_names: Sequence[str] | None = None, groups: dict[str, Sequence[int]] | None = None):

@@ -24,6 +24,7 @@ Every figure has a fixed size (``FIGURE_SIZE`` at ``DPI``), so PNGs are comparab
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import math
 import os
@@ -386,14 +387,13 @@ def cmd_segmentation(args) -> str:
     from evaluation.segmentation import Segmentation
     from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
     from utils.config import load_config
-
     from utils.errors import ConfigError
 
     run_dir = args.run_dir
-    folds = sorted(name for name in (os.listdir(run_dir) if os.path.isdir(run_dir) else ())
-                   if name.startswith("fold-") and os.path.isfile(os.path.join(run_dir, name, "results.json")))
-    if not os.path.isfile(os.path.join(run_dir, "results.json")) and len(folds) == 1:
-        run_dir = os.path.join(run_dir, folds[0])  # the benchmark directory of a one-fold evaluation
+    if not os.path.isfile(os.path.join(run_dir, "results.json")):
+        folds = glob.glob(os.path.join(glob.escape(run_dir), "fold-*", "results.json"))
+        if len(folds) == 1:  # the benchmark directory of a one-fold evaluation
+            run_dir = os.path.dirname(folds[0])
     if not os.path.isfile(os.path.join(run_dir, "results.json")):
         raise ConfigError(f"{args.run_dir}: no results.json: not a finished eval-audiovisual-segm.py run directory "
                           f"(<pretrain run>/eval-<benchmark>/fold-01)")

@@ -156,3 +156,13 @@ def test_segmentation_figure_of_a_directory_without_results_is_a_config_error(tm
     with pytest.raises(ConfigError, match="no results.json"):
         vis.main(["segmentation", str(tmp_path), "--out", str(tmp_path / "seg.png")])
     assert not (tmp_path / "seg.png").exists()
+
+
+def test_segmentation_figure_of_a_benchmark_directory_reads_its_only_fold(tmp_path):
+    from utils.errors import ConfigError
+
+    (tmp_path / "fold-01").mkdir()
+    (tmp_path / "fold-01" / "results.json").write_text("{}")
+    # It descends into fold-01: the next thing read is that fold's config.yaml (absent here), named in the error.
+    with pytest.raises(ConfigError, match=r"fold-01[/\\]config\.yaml"):
+        vis.main(["segmentation", str(tmp_path), "--out", str(tmp_path / "seg.png")])

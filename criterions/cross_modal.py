@@ -48,8 +48,8 @@ class CrossModalContrast(nn.Module):
         translation = dict(translation or {"kind": "none"})
         self.temperature, self.negatives, self.moments = temperature, negatives, moments
         self.pool_viewpoints = pool_viewpoints
-        self.has_translation = translation.pop("kind") != "none"
-        if self.has_translation:
+        self.has_translation = translation["kind"] != "none"
+        if self.has_translation:  # the kind (transformer or mlp) goes to the Translator with the other settings
             # Attribute order and names as the released Video2AudioSeq criterion (spec §5.6).
             self.v2a_transformer = Translator(feature_dim, **translation)
             self.a2v_transformer = Translator(feature_dim, **translation)

@@ -1,10 +1,16 @@
 """The `loss` section: defaults per criterion, validation, and the modules build_criterion makes from it."""
 
+import os
+
 import pytest
 import torch
 
 from criterions import AVC, AVSA, AVTS, LOSS_SCHEMA, build_criterion
+from models.translation import SelfAttention
+from utils.config import load_config
 from utils.errors import ConfigError
+
+PAPER_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "configs", "main", "avsa")
 
 
 def _validate(section: dict) -> dict:
@@ -58,3 +64,49 @@ def test_direction_encoding_uses_positions():
     assert not torch.allclose(loss_a, loss_b)
     with pytest.raises(ValueError, match="position"):
         criterion.predict(video, audio)
+
+
+def _paper_criterion(name: str):
+    cfg = load_config(os.path.join(PAPER_CONFIGS, name), required=("loss",))
+    return build_criterion(cfg["loss"], feature_dim=512).eval()
+
+
+def _count(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_mlp_config_builds_per_viewpoint_mlps_not_transformers():
+    """Cur-Loc4-MLP.yaml ("AVSA (mlp)", Table 2): no attention anywhere, the MLP layers' size, and no viewpoint sees
+    another; Cur-Loc4-TransfD2.yaml's transformer mixes them."""
+    mlp, transformer = _paper_criterion("Cur-Loc4-MLP.yaml"), _paper_criterion("Cur-Loc4-TransfD2.yaml")
+    assert not any(isinstance(m, SelfAttention) or "attention" in name for name, m in mlp.named_modules())
+    assert any(isinstance(m, SelfAttention) for m in transformer.modules())
+    d = 512
+
+    def linear(n_in, n_out):
+        return n_in * n_out + n_out
+
+    layer_norm = 2 * d
+    mlp_layer = (linear(d, 2 * d) + linear(2 * d, d) + layer_norm  # per-viewpoint MLP D -> 2D -> D
+                 + linear(d, 4 * d) + linear(4 * d, d) + layer_norm)  # feed-forward, expansion 4
+    heads = 4 * linear(d, 128)
+    assert _count(mlp) == 2 * 2 * mlp_layer + heads == 12_870_144  # 2 translators x depth 2
+    assert _count(transformer) == 12_872_192
+    torch.manual_seed(0)
+    video, audio = torch.rand(2, 4, d), torch.rand(2, 4, d)
+    changed_video, changed_audio = video.clone(), audio.clone()
+    changed_video[:, 3] += 1.0
+    changed_audio[:, 3] += 1.0
+    for criterion, mixes in ((mlp, False), (transformer, True)):
+        audio_pred, video_pred = criterion.predict(video, audio)
+        audio_pred2, video_pred2 = criterion.predict(changed_video, changed_audio)
+        for before, after in ((audio_pred, audio_pred2), (video_pred, video_pred2)):
+            assert not torch.allclose(before[:, 3], after[:, 3])  # viewpoint j's own output changes
+            assert torch.allclose(before[:, :3], after[:, :3], atol=1e-6) != mixes  # the others: only with attention
+
+
+@pytest.mark.parametrize("name", ["avc", "avts", "avsa"])
+def test_mlp_translation_has_no_attention_for_every_criterion(name):
+    criterion = build_criterion(_validate({"name": name, "translation": {"kind": "mlp"}}), feature_dim=16)
+    assert criterion.has_translation
+    assert not any(isinstance(m, SelfAttention) for m in criterion.modules())

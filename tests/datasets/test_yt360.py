@@ -271,6 +271,25 @@ def test_epoch_order_of_video_and_clip_sampling(corpus):
     assert segments == {0, 1, 2}
 
 
+def test_video_sampling_of_the_fixed_test_set(corpus, tmp_path):
+    """The benchmarks' sampling (as the original's 360° evaluation loaders): one unit per video, repeated
+    clips_per_video × int(#segments / #videos) times, each draw's segment chosen by the test seed alone."""
+    listed = tmp_path / "test.txt"
+    listed.write_text(f"{IDS[0]}\n{IDS[1]}\n")  # 2 videos, 3 segments: IDS[1] has one, IDS[0] two
+    cfg = yt360_config(corpus, **{"test_list": str(listed), "cache_dir": str(tmp_path), "test.clips_per_video": 3})
+    test = build_dataset(cfg, "test", seed=0)
+    assert (test.num_units, test.repeats, len(test)) == (2, 3, 6)  # 3 × int(3 / 2) draws of each video
+    assert [test.unit(i) for i in range(6)] == [0, 1] * 3
+    assert [test.segments[item][0] for item in test.video_segments[0]] == [IDS[1]]  # ids sort: "-" < "a"
+    picks = [test.locate(i) for i in range(6)]
+    assert picks[0::2] == [0, 0, 0] and set(picks[1::2]) <= {1, 2}
+    again = build_dataset(cfg, "test", seed=0)
+    again.set_epoch(4)
+    assert [again.locate(i) for i in range(6)] == picks
+    other_seeds = {tuple(build_dataset(cfg, "test", seed=s).locate(i) for i in range(1, 6, 2)) for s in range(8)}
+    assert len(other_seeds) > 1  # the segment is a random draw, fixed by the seed
+
+
 def test_names_and_split_lists(tmp_path):
     assert yt360.parse_segment_name("a-b_c-d_e-f-42.mp4") == ("a-b_c-d_e-f", 42)
     assert yt360.parse_segment_name("-oytwMeyR74-7.m4a") == ("-oytwMeyR74", 7)

@@ -51,8 +51,9 @@ class Cell:
     """One number of a table: the evaluation that produces it and where it is in that evaluation's results."""
 
     evaluation: str                      # eval config (its benchmark.task picks the eval-*.py script)
-    metric: str                          # key of results.json's "metrics"
+    metric: str                          # key of results.json's "metrics", the one compared with ``published``
     published: float | None = None       # the paper's number (None at demo scale)
+    beside: tuple[str, str] | None = None  # (label, metric key): a second number printed after the comparison
     overrides: tuple[str, ...] = ()      # --set for the eval config
     seeds: tuple[int, ...] = (0,)        # demo: the cell is the mean over these training seeds
     source: str | None = None            # pre-training row, when not the row's own (End-to-end starts from AVSA)
@@ -111,8 +112,10 @@ def _bin(kind: str, transf: str, crops: int, published: float) -> Cell:
 
 
 def _segm(variant: str, pix_acc: float, miou: float, source: str | None = None) -> tuple[Cell, Cell]:
+    """The published mIoU is the original's per-image mean: compare that, and show the dataset-level mIoU after it."""
     config = f"{BENCH}segmentation/yt360-fpn-4crop-{variant}.yaml"
-    return Cell(config, "PixAcc", pix_acc, source=source), Cell(config, "mIoU", miou, source=source)
+    return (Cell(config, "PixAcc", pix_acc, source=source),
+            Cell(config, "mIoU/per-image", miou, source=source, beside=("dataset-level", "mIoU")))
 
 
 def _action(suffix: str, ucf: tuple[float, float], hmdb: tuple[float, float]) -> tuple[Cell, ...]:
@@ -184,7 +187,9 @@ PAPER = Suite(
     ),
     notes="Table 3 is the mean over the three official splits (eval-action-recg.py --folds 1,2,3). Table 1's "
           "transf. rows evaluate g_v2a's prediction from the video (use_transf); Table 2's End-to-end row fine-tunes "
-          "the AVSA (curriculum) model.",
+          "the AVSA (curriculum) model. Table 2's mIoU cells compare the original's per-image mIoU (the mean IoU "
+          "over the classes present in each test viewpoint, mIoU/per-image), which the published numbers come "
+          "from, and give the dataset-level mIoU (one confusion matrix over the whole test set) after it.",
 )
 
 # ---------------------------------------------------------------------------------------------------- demo suite
@@ -470,6 +475,9 @@ def command(job: Job, launcher: Sequence[str]) -> list[str]:
 
 def describe(plan: Plan, launcher: Sequence[str]) -> str:
     lines = [f"suite {plan.suite.name}: {len(plan.jobs)} jobs"]
+    planned = {key[0] for key in plan.cells}
+    lines += [f"{table.key}: {note}" for table in plan.suite.tables if table.key in planned
+              for note in protocol_notes(table)]
     for i, job in enumerate(ordered(plan.jobs), 1):
         lines.append(f"[{i}/{len(plan.jobs)}] {job.key}" + (f"  (after: {', '.join(job.needs)})" if job.needs else ""))
         lines.append(f"    {shlex.join(command(job, launcher))}")
@@ -604,37 +612,79 @@ def read_metrics(path: str) -> dict[str, float] | None:
         return json.load(f)["metrics"]
 
 
-def collect(plan: Plan) -> dict[tuple[str, str, str, int], dict[int, float]]:
-    """cell -> {seed: value} for every cell whose results.json exists."""
+def collect(plan: Plan) -> dict[tuple, dict[int, float]]:
+    """cell -> {seed: value} for every cell whose results.json exists; (*cell, metric) -> {seed: value} for the
+    number a cell shows beside its compared one."""
     values = {}
     for key, entries in plan.cells.items():
-        metric = _find_cell(plan.suite, *key).metric
-        found = {}
-        for seed, job in entries:
-            metrics = read_metrics(plan.metrics[job])
-            if metrics is not None and metric in metrics:
-                found[seed] = float(metrics[metric])
-        values[key] = found
+        cell = _find_cell(plan.suite, *key)
+        values[key] = _seed_values(plan, entries, cell.metric)
+        if cell.beside:
+            values[(*key, cell.beside[1])] = _seed_values(plan, entries, cell.beside[1])
     return values
+
+
+def _seed_values(plan: Plan, entries: list[tuple[int, str]], metric: str) -> dict[int, float]:
+    found = {}
+    for seed, job in entries:
+        metrics = read_metrics(plan.metrics[job])
+        if metrics is not None and metric in metrics:
+            found[seed] = float(metrics[metric])
+    return found
 
 
 def _mean(values: dict[int, float]) -> float | None:
     return sum(values.values()) / len(values) if values else None
 
 
-def format_cell(cell: Cell | None, values: dict[int, float]) -> str:
-    """ours / published (ours − published); "—": not run yet; "–": not in the paper (nor in the demo)."""
+def format_cell(cell: Cell | None, values: dict[int, float], beside: dict[int, float] | None = None) -> str:
+    """ours / published (ours − published), then "; <label> <value>" for a cell's ``beside`` number; "—": not run
+    yet; "–": not in the paper (nor in the demo)."""
     if cell is None:
         return "–"
+    text = _format_seeds(values)
+    if cell.published is not None:
+        ours = _mean(values)
+        text = f"— / {cell.published:.2f}" if ours is None else \
+            f"{text} / {cell.published:.2f} ({ours - cell.published:+.2f})"
+    if cell.beside:
+        text += f"; {cell.beside[0]} {_format_seeds(beside or {})}"
+    return text
+
+
+def _format_seeds(values: dict[int, float]) -> str:
+    """The mean over seeds, and each seed's value in brackets when there are several; "—" for none."""
     ours = _mean(values)
     text = "—" if ours is None else f"{ours:.2f}"
     if ours is not None and len(values) > 1:
         text += " (" + " / ".join(f"{values[s]:.2f}" for s in sorted(values)) + ")"
-    if cell.published is None:
-        return text
-    if ours is None:
-        return f"— / {cell.published:.2f}"
-    return f"{text} / {cell.published:.2f} ({ours - cell.published:+.2f})"
+    return text
+
+
+def misalignment_protocol(config: str, overrides: Sequence[str] = ()) -> str | None:
+    """How an AVSA-Bin evaluation config labels its test samples, in words (None for other tasks)."""
+    cfg = load_config(config, overrides, required=("benchmark", "dataset"))
+    if cfg["benchmark"]["task"] != "avsa-bin":
+        return None
+    misalign = cfg["dataset"]["misalign"]
+    rotation = "a yaw" if misalign["mode"] == "yaw" else "a 3-D rotation"
+    if misalign["min_angle_deg"] == 0:
+        extent = (f"{rotation} drawn uniformly over all angles, each one labelled misaligned however small "
+                  f"(the original's protocol)")
+    else:
+        extent = f"{rotation} of at least {misalign['min_angle_deg']:g}° (near-zero rotations never drawn)"
+    return f"{100 * misalign['probability']:g} % of the test samples have their audio rotated by {extent}"
+
+
+def protocol_notes(table: Table) -> list[str]:
+    """One line per distinct AVSA-Bin protocol among the table's cells, naming the configs that use it."""
+    protocols: dict[str, list[str]] = {}
+    for row in table.rows:
+        for cell in row.cells:
+            text = cell and misalignment_protocol(cell.evaluation, cell.overrides)
+            if text and _short(cell.evaluation) not in protocols.setdefault(text, []):
+                protocols[text].append(_short(cell.evaluation))
+    return [f"AVSA-Bin protocol ({', '.join(configs)}): {text}." for text, configs in protocols.items()]
 
 
 def render(suite: Suite, values: dict, *, only: Sequence[str] = (), test_clips: dict[str, int] | None = None) -> str:
@@ -655,8 +705,14 @@ def render(suite: Suite, values: dict, *, only: Sequence[str] = (), test_clips: 
                   "| Pre-training | | " + " | ".join(table.columns) + " |",
                   "|---|---|" + "---|" * len(table.columns)]
         for row in table.rows:
-            cells = [format_cell(cell, values.get(_cell_key(table, row, i), {})) for i, cell in enumerate(row.cells)]
+            cells = [format_cell(cell, values.get(_cell_key(table, row, i), {}),
+                                 values.get((*_cell_key(table, row, i), cell.beside[1])) if cell and cell.beside
+                                 else None)
+                     for i, cell in enumerate(row.cells)]
             lines.append(f"| {row.label[0]} | {row.label[1]} | " + " | ".join(cells) + " |")
+        notes = protocol_notes(table)
+        if notes:
+            lines += ["", *notes]
     if suite.gates:
         lines += ["", "## Demo targets", ""]
         seeds = sorted({s for t in suite.tables for r in t.rows for c in r.cells if c for s in c.seeds})

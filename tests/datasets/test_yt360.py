@@ -133,6 +133,34 @@ def test_audio_and_video_agree_on_the_source_direction(corpus, monkeypatch, mode
     assert checked >= 4 and signs == {True, False}  # crops of the mirrored scene (azimuth −60°) were checked too
 
 
+@pytest.mark.parametrize("min_angle_deg", [0.0, 30.0])
+def test_avsa_bin_misalignment_draws_and_labels(corpus, min_angle_deg):
+    """min_angle_deg 0 is the original's AVSA-Bin protocol: with probability 0.5 a yaw uniform over [−π, π], and
+    every drawn rotation labelled misaligned, a yaw of ~0° included; 30° draws the yaw from ±[30°, 180°]."""
+    cfg = yt360_config(corpus, **{"misalign.probability": 0.5, "misalign.mode": "yaw",
+                                  "misalign.min_angle_deg": min_angle_deg})
+    dataset = build_dataset(cfg, "test", seed=0)
+    generator = torch.Generator().manual_seed(0)
+    draws = [dataset._misalign(generator) for _ in range(3000)]
+    labels = torch.stack([label for _, label, _ in draws])
+    assert abs(float(labels.float().mean()) - 0.5) < 0.03
+    yaw = torch.stack([angles[2] for angles, label, _ in draws if label])
+    for angles, label, rotation in draws:
+        if not label:
+            assert torch.equal(angles, torch.zeros(3)) and torch.equal(rotation, torch.eye(3))
+        else:  # a rotation about the vertical by the drawn yaw: trace 1 + 2·cos(yaw), Z kept
+            assert float(rotation.trace()) == pytest.approx(1 + 2 * math.cos(float(angles[2])), abs=1e-5)
+            torch.testing.assert_close(rotation[:, 2], torch.tensor([0.0, 0.0, 1.0]), atol=1e-6, rtol=0)
+    low = math.radians(min_angle_deg)
+    assert float(yaw.abs().min()) >= low and float(yaw.abs().max()) <= math.pi
+    # |yaw| uniform on [low, π], either sign: 6 equal bins of |yaw| hold about 1/6 of the draws each
+    counts = torch.histc(yaw.abs(), bins=6, min=low, max=math.pi)
+    assert ((counts / len(yaw) - 1 / 6).abs() < 0.04).all(), counts
+    assert abs(float((yaw > 0).float().mean()) - 0.5) < 0.05
+    near_zero = int((yaw.abs() < math.radians(5)).sum())  # labelled misaligned although barely rotated
+    assert (near_zero > 0) == (min_angle_deg == 0.0)
+
+
 def test_intensity_channels_point_at_the_source_seen_in_each_crop(corpus):
     """``audio.intensity``: channels 4-6 of each crop's audio (Y, Z, X of the intensity vector, after the rotation
     toward the view and the joint flip) point where the crop shows the disk."""

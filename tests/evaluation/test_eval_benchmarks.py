@@ -78,14 +78,41 @@ def test_alignment_probe_trains_only_the_classifier_and_averages_viewpoints():
     optimizer.step()
     for name, value in pretrained.model.state_dict().items():  # weights AND BatchNorm statistics unchanged
         assert torch.equal(value, before[name]), name
+
+
+class _FirstValues(nn.Module):
+    """A stand-in encoder pair whose feature of a clip is its first two values, so a test sets the features."""
+
+    out_dim = 2
+
+    def forward(self, video, audio):
+        return video.flatten(1)[:, :2], audio.flatten(1)[:, :2]
+
+
+def test_alignment_probe_scores_the_mean_of_the_viewpoint_logits():
+    """Designed viewpoint logits (B = 4 samples, K = 3): the sample's prediction is the argmax of the MEAN LOGIT
+    over its viewpoints, which gives 75 % here; a majority vote, a mean of softmaxes or the first viewpoint alone
+    would give 50 %."""
+    probe = AlignmentProbe(Pretrained(_FirstValues(), None, None, None, "x"),
+                           {"hidden_dim": 2, "dropout": 0.5, "normalize": False}, pairs="avsa", use_transf=False,
+                           test_seed=0)
+    first, second = probe.classifier.mlp[1], probe.classifier.mlp[3]
+    with torch.no_grad():  # logits = ReLU(video feature): Linear(4 → 2) keeps the video half, Linear(2 → 2) = I
+        first.weight.copy_(torch.eye(2, 4)), first.bias.zero_()
+        second.weight.copy_(torch.eye(2)), second.bias.zero_()
+    logits = torch.tensor([[[0.0, 10.0], [4.0, 0.0], [4.0, 0.0]],   # mean (2.67, 3.33) -> 1; vote, softmax: 0
+                           [[3.0, 0.0], [0.0, 1.0], [0.0, 1.0]],    # mean (1, 0.67) -> 0; vote, softmax: 1
+                           [[0.0, 2.0], [0.0, 2.0], [5.0, 0.0]],    # mean (1.67, 1.33) -> 0; vote, first: 1
+                           [[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]])   # 0 by every rule
+    video = torch.zeros(4, 3, 3, 2, 4, 4)
+    video.view(4, 3, -1)[..., :2] = logits
+    batch = {"video": video, "audio": torch.zeros(4, 3, 4, 8, 8), "position": torch.zeros(4, 3, 3),
+             "misaligned": torch.tensor([True, True, False, False]), "index": torch.arange(4)}
     probe.eval()
-    batch = _batch()
+    torch.testing.assert_close(probe.logits_and_labels(batch, fixed=True)[0], logits)
     meter = probe.make_meter()
     probe.evaluate(batch, meter)
-    video, audio = probe.features(batch)
-    mean_logits = probe.classifier(video, audio).mean(1)  # (B, 2): average over the K viewpoints
-    expected = (mean_logits.argmax(1) == batch["misaligned"].long()).float().mean() * 100
-    assert meter.compute()["Acc@1"] == pytest.approx(float(expected))
+    assert meter.compute()["Acc@1"] == pytest.approx(75.0)  # predictions 1, 0, 0, 0 against labels 1, 1, 0, 0
 
 
 def test_frozen_stays_in_eval_mode():

@@ -61,11 +61,12 @@ def override(base: list, *groups: list) -> list:
 # ------------------------------------------------------------------------------------------ pre-training
 PRETRAIN = [
     *pins(PAPER, {"dataset.video.clip_duration": 0.5, "dataset.video.fps": 16, "dataset.video.crop_size": 112,
-                  "dataset.audio.clip_duration": 1.0, "dataset.audio.rate": 24000, "dataset.audio.format": "ambix",
-                  "model.video.arch": "r2plus1d", "model.video.depth": 18, "optimizer.name": "adam",
-                  "optimizer.lr": 1e-4, "optimizer.weight_decay": 1e-5, "optimizer.betas": [0.9, 0.999]}),
-    *pins(ORIGINAL, {"dataset.name": "yt360", "dataset.sampling": "video", "dataset.audio.n_fft": 512,
-                     "dataset.audio.hop": 240, "dataset.audio.n_mels": 128, "dataset.audio.intensity": False,
+                  "dataset.audio.clip_duration": 1.0, "dataset.audio.rate": 24000, "model.video.arch": "r2plus1d",
+                  "model.video.depth": 18, "optimizer.name": "adam", "optimizer.lr": 1e-4,
+                  "optimizer.weight_decay": 1e-5, "optimizer.betas": [0.9, 0.999]}),
+    *pins(ORIGINAL, {"dataset.name": "yt360", "dataset.sampling": "video", "dataset.audio.format": "ambix",
+                     "dataset.audio.n_fft": 512, "dataset.audio.hop": 240, "dataset.audio.n_mels": 128,
+                     "dataset.audio.intensity": False,
                      "dataset.viewpoints.hfov_deg": hf_degrees(0.0707, 0.25), "dataset.viewpoints.test_hfov_deg": None,
                      "dataset.viewpoints.aspect_jitter": True, "dataset.viewpoints.min_separation_deg": 0.0,
                      "dataset.train.clips_per_video": 2, "dataset.test.clips_per_video": 1,
@@ -187,7 +188,8 @@ SEGMENTATION_ROWS = {
     f"{BENCH}segmentation/yt360-fpn-4crop-{mode}-{inputs}.yaml": [
         *SEGMENTATION,
         *pins(ORIGINAL_SEGM, {"benchmark.name": f"yt360-fpn-4crop-{mode}-{inputs}",
-                              "benchmark.use_audio": inputs != "vonly", "benchmark.use_context": inputs == "audio-ctx"}),
+                              "benchmark.use_audio": inputs != "vonly",
+                              "benchmark.use_context": inputs == "audio-ctx"}),
         # "networks trained on the pretext task were kept frozen" / "we trained the whole system end-to-end"
         *pins(PAPER_SEGM, {"benchmark.train_encoders": mode == "e2e"})]
     for mode in ("head", "e2e") for inputs in ("vonly", "audio", "audio-ctx")

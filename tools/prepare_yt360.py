@@ -56,9 +56,9 @@ from utils.files import file_sha256, write_json, write_text  # noqa: E402
 from utils.media import open_media, probe_media, read_audio  # noqa: E402
 
 EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov")
-# FFmpeg's native AAC encoder, 128 kb/s a channel (at 24 kHz a higher rate gives the same stream). Intensity stereo and
-# perceptual noise substitution are off: they rebuild a channel of a pair from the other or from noise, which can only
-# move the FOA direction (docs/data.md measures both settings).
+# FFmpeg's native AAC encoder at 128 kb/s a channel (its ceiling at 24 kHz is 144 kb/s, which moves the FOA direction
+# as much). Intensity stereo and perceptual noise substitution are off: they rebuild a channel of a pair from the
+# other or from noise, which can only move the direction (docs/data.md measures both settings).
 AUDIO_BIT_RATE = 128_000
 AAC_OPTIONS = {"aac_is": "0", "aac_pns": "0"}
 AUDIO_TOLERANCE_S = 0.1  # a written audio may be this much shorter than requested (a video: one frame)

@@ -124,7 +124,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", help="FOA recordings (4 channels)")
     parser.add_argument("--format", default="ambix", choices=["ambix", "fuma"], help="channel convention of FILE")
-    parser.add_argument("--synthetic", type=int, default=14, metavar="N", help="plane waves from N directions (0: none)")
+    parser.add_argument("--synthetic", type=int, default=14, metavar="N",
+                        help="plane waves from N directions (0: none)")
     parser.add_argument("--rate", type=int, default=24000, help="sample rate of the prepared audio")
     parser.add_argument("--bit-rate", type=int, default=AUDIO_BIT_RATE, help="AAC bit rate per channel")
     parser.add_argument("--aac-option", action="append", default=[], metavar="KEY=VALUE",

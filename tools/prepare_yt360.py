@@ -46,6 +46,7 @@ from fractions import Fraction
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import av  # noqa: E402
+from av.video.reformatter import VideoReformatter  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -130,13 +131,13 @@ def cut_video(source: str, target: str, start: float, seconds: float, height: in
                            **({"tune": "fastdecode"} if fast_decode else {})}
         if start > 0:
             container.seek(int(start / stream.time_base), stream=stream, backward=True)
-        written = 0
+        written, scaler = 0, VideoReformatter()  # one scaling context for all frames (not one per frame)
         for frame in container.decode(stream):
             if frame.time is None or frame.time < start - 1e-6:
                 continue
             if frame.time >= start + seconds - 1e-6:
                 break
-            image = frame.reformat(width=2 * height, height=height, format="yuv420p")
+            image = scaler.reformat(frame, width=2 * height, height=height, format="yuv420p")
             image.pts, image.time_base = written, 1 / Fraction(rate)  # constant frame rate, from 0
             output.mux(encoder.encode(image))
             written += 1
@@ -168,17 +169,13 @@ def cut_audio(source: str, target: str, start: float, seconds: float, rate: int,
     return (foa.shape[1] - padding) / rate
 
 
-def _segment_paths(output: str, name: str) -> dict[str, str]:
-    return {"video": os.path.join(output, "video", f"{name}.mp4"), "audio": os.path.join(output, "audio", f"{name}.m4a")}
-
-
 def cut_segment(source: str, output: str, video_id: str, start: int, settings: CutSettings,
                 source_rate: int) -> tuple[dict, bool]:
     """Cut one segment, keeping its files that already exist (written under a temporary name, so complete), and
     check it: (manifest entry, whether anything was written). DataError when it cannot be cut or is shorter than
     requested; its files are then removed."""
     name = f"{video_id}-{start}"
-    paths = _segment_paths(output, name)
+    paths = {kind: os.path.join(output, kind, f"{name}.{ext}") for kind, ext in (("video", "mp4"), ("audio", "m4a"))}
     seconds, wrote, covered = settings.seconds, False, None
     try:
         if not os.path.exists(paths["video"]):
@@ -192,10 +189,12 @@ def cut_segment(source: str, output: str, video_id: str, start: int, settings: C
             os.replace(f"{paths['audio']}.partial", paths["audio"])
             wrote = True
         video, audio = probe_media(paths["video"]), probe_media(paths["audio"])
+        if video.video is None or audio.audio is None:  # a damaged file from an earlier run
+            raise DataError(f"{paths['video' if video.video is None else 'audio']}: no stream in the written file")
         video_seconds, audio_seconds = video.duration or 0.0, audio.duration or 0.0
         if covered is not None:  # zeros past the end of the source's audio do not count
             audio_seconds = min(audio_seconds, covered)
-        frame = 1.0 / video.video.fps if video.video and video.video.fps else 0.0
+        frame = 1.0 / video.video.fps if video.video.fps else 0.0
         if video_seconds < seconds - frame - 1e-3 or audio_seconds < seconds - AUDIO_TOLERANCE_S:
             raise DataError(f"video {video_seconds:.2f} s, audio {audio_seconds:.2f} s: shorter than the requested "
                             f"{seconds:g} s (the source's streams end early: an interrupted download?); removed")

@@ -82,17 +82,21 @@ class CutSettings:
 def read_segments(path: str) -> list[tuple[str, list[int]]]:
     """segments.txt: ``{ID} t1,t2,...`` per line → [(id, [t1, t2, ...])]."""
     out = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 2 or not YOUTUBE_ID.match(parts[0]):
-                raise DataError(f"{path}:{number}: expected '<11-character id> t1,t2,...'")
-            try:
-                out.append((parts[0], [int(t) for t in parts[1].split(",") if t]))
-            except ValueError:
-                raise DataError(f"{path}:{number}: start times must be integers (seconds)") from None
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read the segment list ({getattr(err, 'strerror', None) or err})") from None
+    for number, line in enumerate(lines, 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or not YOUTUBE_ID.match(parts[0]):
+            raise DataError(f"{path}:{number}: expected '<11-character id> t1,t2,...'")
+        try:
+            out.append((parts[0], [int(t) for t in parts[1].split(",") if t]))
+        except ValueError:
+            raise DataError(f"{path}:{number}: start times must be integers (seconds)") from None
     return out
 
 
@@ -325,8 +329,13 @@ def prepare(source_dir: str, output: str, segments: list[tuple[str, list[int]]],
             workers: int = 1, progress: bool = True) -> Preparation:
     """Cut every listed segment with ``workers`` processes (1: in this one); see the module docstring."""
     started = time.perf_counter()
+    if not os.path.isdir(source_dir):
+        raise DataError(f"{source_dir}: source folder not found")
     for folder in ("video", "audio"):
-        os.makedirs(os.path.join(output, folder), exist_ok=True)
+        try:
+            os.makedirs(os.path.join(output, folder), exist_ok=True)
+        except OSError as err:
+            raise DataError(f"{os.path.join(output, folder)}: cannot create ({err.strerror or err})") from None
     order = {}
     for i, (video_id, starts) in enumerate(segments):
         for j, start in enumerate(starts):

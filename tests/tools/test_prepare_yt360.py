@@ -5,6 +5,7 @@ sources whose streams end early, several workers, and a run that resumes after a
 import hashlib
 import json
 import os
+import re
 
 import av
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 
 from tests.datasets.media_fixtures import patch_tags, set_placeholder_tags
 from tests.scripts import load_script
+from utils.errors import DataError
 from utils.media import probe_media, read_audio, read_video
 
 TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tools",
@@ -217,3 +219,21 @@ def test_workers_give_the_same_dataset_keep_going_past_bad_sources_and_resume(tm
     assert (three / "problems.txt").read_text() == problems
     assert {v: (three / v).stat().st_mtime_ns for v in kept} == kept  # not cut again
     assert not list((three / "video").glob("*.partial"))
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path):
+    """DataError: one line on stderr and exit code 1 (utils.cli.run_main); argparse errors exit 2."""
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.txt"
+    good.write_text("good-id_001 0\n")
+    bad.write_text("good-id_001 0,x\n")
+    output = str(tmp_path / "out")
+    for argv, message in (([str(tmp_path), output, "--segments", str(tmp_path / "none.txt")],
+                           "none.txt: cannot read the segment list (No such file or directory)"),
+                          ([str(tmp_path), output, "--segments", str(bad)], "bad.txt:1: start times must be integers"),
+                          ([str(tmp_path / "missing"), output, "--segments", str(good)],
+                           "missing: source folder not found")):
+        with pytest.raises(DataError, match=re.escape(message)):
+            _tool().main(argv)
+    with pytest.raises(SystemExit) as exit_info:
+        _tool().main([str(tmp_path), output, "--segments", str(good), "--workers", "0"])
+    assert exit_info.value.code == 2

@@ -344,7 +344,8 @@ def prepare(source_dir: str, output: str, segments: list[tuple[str, list[int]]],
     done = _unchanged_entries(output)
     pending = []  # (source position, id, [(segment position, start)]) of the sources with something left to cut
     for i, (video_id, starts) in enumerate(segments):
-        todo = [(j, start) for j, start in enumerate(starts) if (video_id, start) not in done]
+        todo = [(j, start) for j, start in enumerate(starts)  # a segment listed twice is cut once
+                if (video_id, start) not in done and order[(video_id, start)] == (i, j)]
         run.entries.update({(video_id, s): done[(video_id, s)] for s in starts if (video_id, s) in done})
         if todo:
             pending.append((i, video_id, todo))

@@ -6,6 +6,8 @@ On disk (the original layout, spec §2.1), under ``root``::
     audio/{ID}-{T}.m4a                 4-channel FOA (ambiX, or FuMa with ``audio.format: fuma``)
     segmentation/{ID}-{T}/things-NNNN.png, stuff-NNNN.png   4-fps label maps (``segmentation: true`` only)
     train.txt, test.txt                one 11-character YouTube id per line (paths configurable)
+    manifest.json                      optional (written by tools/prepare_yt360.py): a listed segment whose files are
+                                       shorter than it says (cut short or replaced since) is skipped and reported
 
 ID may contain ``-`` and ``_``; T (segment start in the full video, seconds) follows the last ``-``.
 
@@ -31,6 +33,7 @@ are shared by both placements, so a sample is the same for the same draws wherev
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -57,6 +60,7 @@ YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 
 # Segment length in the original layout; only used to tell "mis-cut" from "slightly different" stream lengths.
 MAX_DURATION_MISMATCH_S = 0.5
+_AUDIO_TOLERANCE_S = 0.1  # an audio file may be this much shorter than manifest.json lists (a video: one frame)
 SEGMENTATION_FPS = 4  # label maps per second of segment (spec §2.1)
 
 # The 32 training classes of the segmentation benchmark (spec §8.4): (name, index in the 134-class list of
@@ -118,8 +122,50 @@ def _scan(root: str, ids: list[str]) -> dict:
     orphans = [f"audio/{n}" for k, n in audio.items() if k is not None and k[0] in wanted and k not in seen]
     segments.sort(key=lambda s: (s[0], s[1]))
     found = {s[0] for s in segments}
+    segments, shorter = _check_against_manifest(root, segments)
     return {"segments": segments, "unparsed": unparsed, "audio_without_video": sorted(orphans),
-            "ids_without_files": sorted(wanted - found)}
+            "ids_without_files": sorted(wanted - found), "shorter_than_listed": shorter}
+
+
+def _check_against_manifest(root: str, segments: list) -> tuple[list, list[str]]:
+    """(segments to use, one line per segment skipped) after comparing the files of the segments that
+    ``root/manifest.json`` (tools/prepare_yt360.py) lists with what it says. A file of the listed size is the one
+    prepared and is not opened; any other is probed (stream metadata, no decoding) and the segment skipped when it
+    cannot be opened or is shorter than the listed duration by more than one frame (video) / 0.1 s (audio)."""
+    path = os.path.join(root, "manifest.json")
+    if not os.path.isfile(path):
+        return segments, []
+    try:
+        with open(path, encoding="utf-8") as f:
+            listed = {(entry["id"], int(entry["start"])): entry for entry in json.load(f)}
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        return segments, [f"{path}: unreadable ({err}); segment lengths not checked"]
+    kept, skipped = [], []
+    for segment in segments:
+        entry = listed.get((segment[0], segment[1]))
+        problem = _shorter_than_listed(root, segment, entry) if entry and segment[3] is not None else None
+        if problem is None:
+            kept.append(segment)
+        else:
+            skipped.append(problem)
+    return kept, skipped
+
+
+def _shorter_than_listed(root: str, segment: list, entry: dict) -> str | None:
+    sizes = entry.get("bytes") or {}
+    for kind, name, tolerance in (("video", segment[2], 1.0 / (entry.get("fps") or 1.0)),
+                                  ("audio", segment[3], _AUDIO_TOLERANCE_S)):
+        path = os.path.join(root, kind, name)
+        if os.path.getsize(path) == sizes.get(kind):
+            continue
+        try:
+            seconds = probe_media(path).duration or 0.0
+        except DataError as err:
+            return f"{err}; skipped"
+        if seconds < entry["duration"] - tolerance - 1e-3:
+            return (f"{path}: lasts {seconds:.2f} s, manifest.json lists {entry['duration']:.2f} s (cut short or "
+                    "replaced after preparation); skipped")
+    return None
 
 
 # ------------------------------------------------------------------------------------------ label maps
@@ -155,7 +201,8 @@ class YT360(ClipDataset):
         cache_dir = cfg["cache_dir"] or os.path.join(self.root, ".cache")
         self.index = cached_index(
             os.path.join(cache_dir, f"yt360-{split}.json"),
-            [os.path.join(self.root, "video"), os.path.join(self.root, "audio"), list_path],
+            [os.path.join(self.root, "video"), os.path.join(self.root, "audio"), list_path,
+             os.path.join(self.root, "manifest.json")],
             lambda: _scan(self.root, read_split_list(list_path)),
             extra={"list": os.path.abspath(list_path)})
         self.segments = self.index["segments"]
@@ -198,7 +245,8 @@ class YT360(ClipDataset):
         return ([f"{os.path.join(self.root, name)}: name is not {{ID}}-{{T}}.mp4 with an 11-character id"
                  for name in self.index["unparsed"]]
                 + [f"{os.path.join(self.root, name)}: no matching video file"
-                   for name in self.index["audio_without_video"]])
+                   for name in self.index["audio_without_video"]]
+                + self.index["shorter_than_listed"])
 
     def item_path(self, item: int) -> str:
         return os.path.join(self.root, "video", self.segments[item][2])

@@ -52,7 +52,7 @@ from utils.cli import run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.files import write_json  # noqa: E402
 from utils.seeding import seed_worker  # noqa: E402
-from utils.media import probe_media, read_audio, read_video  # noqa: E402
+from utils.media import open_media, probe_media, read_audio, read_video  # noqa: E402
 from utils.spherical import equirect_to_perspective  # noqa: E402
 
 VIEWS, FRAMES, FPS, CROP, AUDIO_RATE = 4, 8, 16, (112, 112), 24000
@@ -247,9 +247,8 @@ def stage_timers(totals: dict):
 
 def read_video_straightforward(path, start, duration, fps):
     """Decode every frame from the keyframe before ``start`` and convert each to RGB (the original's decoding)."""
-    import av as pyav
     times = start + np.arange(int(round(duration * fps))) / fps
-    with pyav.open(path) as container:
+    with open_media(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         container.seek(int(start / stream.time_base), stream=stream, backward=True)

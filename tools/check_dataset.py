@@ -5,8 +5,9 @@
 
 Prints the items found, how many decoded fine, each bad file with its reason (one line each, also files the index
 could not use: names outside the layout, audio without video), and class counts for labelled sets. Every item (file)
-is decoded once and run through the sample transform, exactly as training would. Exit code: 0 when everything
-decoded, 1 when some files are bad, 2 for a bad config.
+is decoded once and run through the sample transform, exactly as training would, by --workers processes (default:
+every core this process may use). Exit code: 0 when everything decoded, 1 when some files are bad, 2 for a bad
+config.
 """
 
 import argparse
@@ -20,7 +21,7 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 from datasets import build_dataset  # noqa: E402
-from utils.cli import run_main  # noqa: E402
+from utils.cli import available_cores, run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.errors import DataError  # noqa: E402
 
@@ -48,7 +49,8 @@ def main(argv=None) -> int:
     parser.add_argument("--split", default="train", choices=["train", "test"])
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--decode", type=int, default=None, metavar="N", help="decode only the first N items")
-    parser.add_argument("--workers", type=int, default=0, help="decoding processes (default: this one)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="decoding processes (default: every core this process may use; 0: this process)")
     args = parser.parse_args(argv)
     cfg = load_config(args.config, args.overrides, required=["dataset"])
     torch.set_num_threads(1)
@@ -58,7 +60,8 @@ def main(argv=None) -> int:
           f"({dataset.describe_items()}), {len(dataset)} samples per epoch")
     for note in dataset.index_notes():
         print(f"note: {note}")
-    loader = DataLoader(_ItemCheck(dataset, count), batch_size=None, num_workers=args.workers)
+    workers = available_cores() if args.workers is None else max(args.workers, 0)
+    loader = DataLoader(_ItemCheck(dataset, count), batch_size=None, num_workers=min(workers, count))
     bad = [reason for reason in loader if reason is not None] + dataset.index_problems()
     print(f"decoded fine: {count - (len(bad) - len(dataset.index_problems()))} of {count} items")
     if bad:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Cut downloaded full-length 360° videos into the YT-360 layout (spec §2.1) listed in segments.txt.
+"""Cut downloaded full-length 360° videos into the YT-360 layout listed in segments.txt, in parallel and resumably.
 
     python tools/prepare_yt360.py downloads/ data/yt360 --segments segments.txt [--height 480] [--keyframe-interval 0.5]
-                                  [--audio-rate 24000] [--no-fast-decode]
+                                  [--audio-rate 24000] [--no-fast-decode] [--workers N]
 
 SOURCE holds one file per YouTube id, ``{ID}.mp4`` (or .mkv, .webm, .mov), with the equirectangular video and the
 first-order ambisonic audio. For every line ``{ID} t1,t2,...`` of segments.txt and every start time T this writes
@@ -11,48 +11,92 @@ first-order ambisonic audio. For every line ``{ID} t1,t2,...`` of segments.txt a
                                 x264 tune=fastdecode (decoding 8 frames at 640×320: 25 → 13–16 ms; files ≈ 1.6× larger)
     OUTPUT/audio/{ID}-{T}.m4a   the FOA channels in stored order at --audio-rate (default 24 kHz, the training rate, so
                                 that loading needs no resampling: 1 s decodes in 3.4–4.0 ms instead of 6.2–7.4 ms at
-                                48 kHz; 0 keeps the native rate), decoded and re-encoded as AAC channel by channel,
-                                never remixed (the original's FFmpeg "4.0" remix, §10.15)
+                                48 kHz; 0 keeps the native rate), decoded and re-encoded as AAC channel by channel at
+                                128 kb/s each, never remixed (the original let FFmpeg remix them to its "4.0" layout);
+                                the direction of the sound moves by < 1° (docs/data.md)
 
-plus OUTPUT/manifest.json (per segment: duration, resolution, frame rate, channels, rate, SHA-256 of both files) and
-OUTPUT/problems.txt (one line per file or segment that could not be used: missing source, no audio stream, not 4
-channels, not 2:1, too short, unreadable). One bad file never stops the run; files already written are kept, so an
-interrupted run continues where it stopped. Exit code 0 when there was no problem, 1 otherwise.
+plus OUTPUT/manifest.json (per segment: duration, resolution, frame rate, channels, rate, size and SHA-256 of both
+files) and OUTPUT/problems.txt (one line per file or segment that could not be used: missing source, no audio stream,
+not 4 channels, not 2:1, too short, unreadable, or ending early). Every segment written is checked: a video or audio
+shorter than --segment-seconds by more than one frame / 0.1 s (a source whose streams end early, e.g. an interrupted
+download whose container still announces the full length) is removed and reported with its lengths. One bad file
+never stops the run.
+
+--workers processes (default: every core this process may use) cut segments in parallel; this process alone writes
+manifest.json and problems.txt, atomically, every minute and at the end. An interrupted run continues where it
+stopped: segments the manifest lists with files of the listed sizes are kept without opening their source again;
+other existing files are checked and kept; the rest is cut. Progress: a bar on a terminal (done/total, segments/s,
+time left), a plain line every 30 s otherwise, then a summary. Exit code 0 when there was no problem, 1 otherwise
+(also for an unreadable segments.txt, reported in one line).
 """
 
+from __future__ import annotations
+
 import argparse
+import dataclasses
+import datetime
+import json
+import multiprocessing
 import os
-from fractions import Fraction
+import signal
 import sys
+import time
+from fractions import Fraction
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import av  # noqa: E402
+from av.video.reformatter import VideoReformatter  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from datasets.yt360 import YOUTUBE_ID  # noqa: E402
-from utils.cli import run_main  # noqa: E402
+from utils.cli import available_cores, run_main  # noqa: E402
 from utils.errors import DataError  # noqa: E402
-from utils.files import file_sha256, write_json  # noqa: E402
-from utils.media import probe_media, read_audio  # noqa: E402
+from utils.files import file_sha256, write_json, write_text  # noqa: E402
+from utils.media import open_media, probe_media, read_audio  # noqa: E402
 
 EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov")
+# FFmpeg's native AAC encoder at 128 kb/s a channel (its ceiling at 24 kHz is 144 kb/s, which moves the FOA direction
+# as much). Intensity stereo and perceptual noise substitution are off: they rebuild a channel of a pair from the
+# other or from noise, which can only move the direction (docs/data.md measures both settings).
+AUDIO_BIT_RATE = 128_000
+AAC_OPTIONS = {"aac_is": "0", "aac_pns": "0"}
+AUDIO_TOLERANCE_S = 0.1  # a written audio may be this much shorter than requested (a video: one frame)
+SAVE_INTERVAL_S = 60.0  # manifest.json and problems.txt are rewritten at most this often during a run
+PROGRESS_INTERVAL_S = 30.0  # plain progress lines when the output is not a terminal
+PRINTED_PROBLEMS = 20  # problem lines repeated on the console (all of them are in problems.txt)
+
+
+@dataclasses.dataclass(frozen=True)
+class CutSettings:
+    seconds: float
+    height: int
+    keyframe_interval: float
+    crf: int
+    audio_rate: int = 24000  # 0: the source's own
+    fast_decode: bool = True
+    threads: int = 0  # codec threads of one process (0: FFmpeg's choice)
 
 
 def read_segments(path: str) -> list[tuple[str, list[int]]]:
     """segments.txt: ``{ID} t1,t2,...`` per line → [(id, [t1, t2, ...])]."""
     out = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 2 or not YOUTUBE_ID.match(parts[0]):
-                raise DataError(f"{path}:{number}: expected '<11-character id> t1,t2,...'")
-            try:
-                out.append((parts[0], [int(t) for t in parts[1].split(",") if t]))
-            except ValueError:
-                raise DataError(f"{path}:{number}: start times must be integers (seconds)") from None
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read the segment list ({getattr(err, 'strerror', None) or err})") from None
+    for number, line in enumerate(lines, 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or not YOUTUBE_ID.match(parts[0]):
+            raise DataError(f"{path}:{number}: expected '<11-character id> t1,t2,...'")
+        try:
+            out.append((parts[0], [int(t) for t in parts[1].split(",") if t]))
+        except ValueError:
+            raise DataError(f"{path}:{number}: start times must be integers (seconds)") from None
     return out
 
 
@@ -73,28 +117,31 @@ def _check_source(path: str):
 
 
 def cut_video(source: str, target: str, start: float, seconds: float, height: int, keyframe_interval: float,
-              crf: int, fast_decode: bool = True) -> None:
+              crf: int, fast_decode: bool = True, threads: int = 0) -> None:
     """Re-encode [start, start + seconds) of ``source`` to H.264 (2·height × height), streaming frame by frame.
     ``fast_decode``: x264's ``tune=fastdecode`` (CAVLC instead of CABAC, no deblocking filter, no weighted
-    prediction): cheaper to decode, larger at the same crf."""
-    with av.open(source) as container, av.open(target, "w", format="mp4") as output:
+    prediction): cheaper to decode, larger at the same crf. ``threads``: decoder and encoder threads (0: FFmpeg's
+    choice)."""
+    with open_media(source) as container, av.open(target, "w", format="mp4") as output:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = threads
         rate = stream.average_rate or stream.guessed_rate or 30
         encoder = output.add_stream("libx264", rate=rate)
         encoder.width, encoder.height, encoder.pix_fmt = 2 * height, height, "yuv420p"
+        encoder.codec_context.thread_count = threads
         encoder.options = {"crf": str(crf), "g": str(max(1, round(float(rate) * keyframe_interval))),
                            "keyint_min": "1", "sc_threshold": "0", "bf": "0", "preset": "veryfast",
                            **({"tune": "fastdecode"} if fast_decode else {})}
         if start > 0:
             container.seek(int(start / stream.time_base), stream=stream, backward=True)
-        written = 0
+        written, scaler = 0, VideoReformatter()  # one scaling context for all frames (not one per frame)
         for frame in container.decode(stream):
             if frame.time is None or frame.time < start - 1e-6:
                 continue
             if frame.time >= start + seconds - 1e-6:
                 break
-            image = frame.reformat(width=2 * height, height=height, format="yuv420p")
+            image = scaler.reformat(frame, width=2 * height, height=height, format="yuv420p")
             image.pts, image.time_base = written, 1 / Fraction(rate)  # constant frame rate, from 0
             output.mux(encoder.encode(image))
             written += 1
@@ -103,64 +150,246 @@ def cut_video(source: str, target: str, start: float, seconds: float, height: in
         raise DataError(f"{source}: no video frames in [{start}, {start + seconds}) s")
 
 
-def cut_audio(source: str, target: str, start: float, seconds: float, rate: int) -> None:
-    """The FOA of [start, start + seconds) at ``rate`` Hz, channels in stored order, as 4-channel AAC."""
-    foa = read_audio(source, start, seconds, rate).numpy()
+def encode_aac(foa: np.ndarray, rate: int, target: str, options: dict | None = None,
+               bit_rate: int = AUDIO_BIT_RATE) -> None:
+    """(4, S) float FOA → 4-channel AAC in an MP4 container, ``bit_rate`` per channel, channels in the given order.
+    ``options``: the encoder's private options (default `AAC_OPTIONS`)."""
     with av.open(target, "w", format="mp4") as output:
         stream = output.add_stream("aac", rate=rate, layout="4.0")
-        stream.bit_rate = 4 * 128_000
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(foa), format="fltp", layout="4.0")
+        stream.bit_rate = foa.shape[0] * bit_rate
+        stream.options = dict(AAC_OPTIONS if options is None else options)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(foa, dtype=np.float32), format="fltp", layout="4.0")
         frame.sample_rate, frame.pts = rate, 0
         output.mux(stream.encode(frame))
         output.mux(stream.encode(None))
 
 
-def prepare(source_dir: str, output: str, segments: list[tuple[str, list[int]]], *, seconds: float, height: int,
-            keyframe_interval: float, crf: int, audio_rate: int = 24000,
-            fast_decode: bool = True) -> tuple[list[dict], list[str]]:
-    """Cut every listed segment; returns (manifest entries, problems)."""
+def cut_audio(source: str, target: str, start: float, seconds: float, rate: int, options: dict | None = None,
+              bit_rate: int = AUDIO_BIT_RATE) -> float:
+    """The FOA of [start, start + seconds) at ``rate`` Hz, channels in stored order, as 4-channel AAC (`encode_aac`).
+    Returns the seconds of the window that the source's audio covers (the rest is written as zeros)."""
+    foa, padding = read_audio(source, start, seconds, rate, return_padding=True)
+    encode_aac(foa.numpy(), rate, target, options, bit_rate)
+    return (foa.shape[1] - padding) / rate
+
+
+def cut_segment(source: str, output: str, video_id: str, start: int, settings: CutSettings,
+                source_rate: int) -> tuple[dict, bool]:
+    """Cut one segment, keeping its files that already exist (written under a temporary name, so complete), and
+    check it: (manifest entry, whether anything was written). DataError when it cannot be cut or is shorter than
+    requested; its files are then removed."""
+    name = f"{video_id}-{start}"
+    paths = {kind: os.path.join(output, kind, f"{name}.{ext}") for kind, ext in (("video", "mp4"), ("audio", "m4a"))}
+    seconds, wrote, covered = settings.seconds, False, None
+    try:
+        if not os.path.exists(paths["video"]):
+            cut_video(source, f"{paths['video']}.partial", start, seconds, settings.height,
+                      settings.keyframe_interval, settings.crf, settings.fast_decode, settings.threads)
+            os.replace(f"{paths['video']}.partial", paths["video"])
+            wrote = True
+        if not os.path.exists(paths["audio"]):
+            covered = cut_audio(source, f"{paths['audio']}.partial", start, seconds,
+                                settings.audio_rate or source_rate)
+            os.replace(f"{paths['audio']}.partial", paths["audio"])
+            wrote = True
+        video, audio = probe_media(paths["video"]), probe_media(paths["audio"])
+        if video.video is None or audio.audio is None:  # a damaged file from an earlier run
+            raise DataError(f"{paths['video' if video.video is None else 'audio']}: no stream in the written file")
+        video_seconds, audio_seconds = video.duration or 0.0, audio.duration or 0.0
+        if covered is not None:  # zeros past the end of the source's audio do not count
+            audio_seconds = min(audio_seconds, covered)
+        frame = 1.0 / video.video.fps if video.video.fps else 0.0
+        if video_seconds < seconds - frame - 1e-3 or audio_seconds < seconds - AUDIO_TOLERANCE_S:
+            raise DataError(f"video {video_seconds:.2f} s, audio {audio_seconds:.2f} s: shorter than the requested "
+                            f"{seconds:g} s (the source's streams end early: an interrupted download?); removed")
+    except (DataError, av.FFmpegError, OSError) as err:
+        for path in paths.values():
+            for leftover in (path, f"{path}.partial"):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+        reason = " ".join(str(err).split())
+        reason = reason[len(source) + 2:] if reason.startswith(f"{source}: ") else reason
+        raise DataError(f"{source}: segment {name}: {reason}") from None
+    entry = {
+        "id": video_id, "start": start, "video": f"video/{name}.mp4", "audio": f"audio/{name}.m4a",
+        "duration": round(min(video.duration, audio.duration), 3),
+        "width": video.video.width, "height": video.video.height, "fps": video.video.fps,
+        "channels": audio.audio.channels, "rate": audio.audio.rate,
+        "bytes": {kind: os.path.getsize(path) for kind, path in paths.items()},
+        "sha256": {kind: file_sha256(path) for kind, path in paths.items()},
+    }
+    return entry, wrote
+
+
+# ---------------------------------------------------------------------------------------------- worker tasks
+def _source_task(task: tuple[str, str]):
+    """(source folder, id) → (source path, duration, audio rate), or the problem line."""
+    source_dir, video_id = task
+    source = next((os.path.join(source_dir, video_id + ext) for ext in EXTENSIONS
+                   if os.path.isfile(os.path.join(source_dir, video_id + ext))), None)
+    if source is None:
+        return f"{os.path.join(source_dir, video_id)}.*: no source file for id {video_id}"
+    try:
+        info = _check_source(source)
+    except DataError as err:
+        return " ".join(str(err).split())
+    return source, info.duration, info.audio.rate
+
+
+def _segment_task(task: tuple):
+    """(key, cut_segment's arguments) → (key, manifest entry or None, written, problem line or None)."""
+    key, arguments = task
+    try:
+        entry, wrote = cut_segment(*arguments)
+    except DataError as err:
+        return key, None, False, str(err)
+    return key, entry, wrote, None
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it saves the manifest and stops us
+
+
+# ---------------------------------------------------------------------------------------------- the parent
+class _Progress:
+    """done/total, rate and time left: a tqdm bar on a terminal, a plain line every PROGRESS_INTERVAL_S otherwise."""
+
+    def __init__(self, total: int, unit: str, enabled: bool = True):
+        self.total, self.unit, self.done, self.enabled = total, unit, 0, enabled and total > 0
+        self.started = self.printed = time.perf_counter()
+        self.bar = None
+        if self.enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit=unit, dynamic_ncols=True)
+
+    def update(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update()
+            return
+        now = time.perf_counter()
+        if self.enabled and (now - self.printed >= PROGRESS_INTERVAL_S or self.done == self.total):
+            self.printed = now
+            rate = self.done / max(now - self.started, 1e-9)
+            print(f"{self.done}/{self.total} {self.unit}s, {rate:.2f} {self.unit}s/s, "
+                  f"{_clock((self.total - self.done) / rate)} left", flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _clock(seconds: float) -> str:
+    return str(datetime.timedelta(seconds=round(seconds)))
+
+
+@dataclasses.dataclass
+class Preparation:
+    """What one run did; only the parent process changes it. ``order``: (id, start) → position in segments.txt."""
+    output: str
+    order: dict
+    entries: dict = dataclasses.field(default_factory=dict)  # (id, start) → manifest entry
+    problems: dict = dataclasses.field(default_factory=dict)  # (source position, segment position or -1) → line
+    written: int = 0
+    kept: int = 0
+    seconds: float = 0.0
+    workers: int = 1
+    saved: float = dataclasses.field(default_factory=time.perf_counter)
+
+    def save(self) -> None:
+        """manifest.json and problems.txt in segments.txt order (the same for any number of workers), atomically."""
+        write_json(os.path.join(self.output, "manifest.json"),
+                   [self.entries[key] for key in sorted(self.entries, key=self.order.__getitem__)], indent=1)
+        write_text(os.path.join(self.output, "problems.txt"),
+                   "".join(f"{self.problems[key]}\n" for key in sorted(self.problems)))
+        self.saved = time.perf_counter()
+
+
+def _unchanged_entries(output: str) -> dict:
+    """Entries of an existing manifest.json whose two files are there with the listed sizes: done, kept as they are
+    (an unreadable manifest, or entries written before sizes were recorded, are checked again)."""
+    try:
+        with open(os.path.join(output, "manifest.json"), encoding="utf-8") as f:
+            entries = json.load(f)
+        unchanged = {}
+        for entry in entries:
+            sizes = entry.get("bytes") or {}
+            if all(os.path.isfile(os.path.join(output, entry[kind]))
+                   and os.path.getsize(os.path.join(output, entry[kind])) == sizes.get(kind)
+                   for kind in ("video", "audio")):
+                unchanged[(entry["id"], entry["start"])] = entry
+        return unchanged
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def prepare(source_dir: str, output: str, segments: list[tuple[str, list[int]]], settings: CutSettings,
+            workers: int = 1, progress: bool = True) -> Preparation:
+    """Cut every listed segment with ``workers`` processes (1: in this one); see the module docstring."""
+    started = time.perf_counter()
+    if not os.path.isdir(source_dir):
+        raise DataError(f"{source_dir}: source folder not found")
     for folder in ("video", "audio"):
-        os.makedirs(os.path.join(output, folder), exist_ok=True)
-    manifest, problems = [], []
-    for video_id, starts in segments:
-        source = next((os.path.join(source_dir, video_id + ext) for ext in EXTENSIONS
-                       if os.path.isfile(os.path.join(source_dir, video_id + ext))), None)
-        if source is None:
-            problems.append(f"{os.path.join(source_dir, video_id)}.*: no source file for id {video_id}")
-            continue
         try:
-            info = _check_source(source)
-        except DataError as err:
-            problems.append(" ".join(str(err).split()))
-            continue
-        for start in starts:
-            name = f"{video_id}-{start}"
-            if start + seconds > info.duration + 0.05:
-                problems.append(f"{source}: too short ({info.duration:.1f} s) for segment {name} "
-                                f"[{start}, {start + seconds:g}) s")
+            os.makedirs(os.path.join(output, folder), exist_ok=True)
+        except OSError as err:
+            raise DataError(f"{os.path.join(output, folder)}: cannot create ({err.strerror or err})") from None
+    order = {}
+    for i, (video_id, starts) in enumerate(segments):
+        for j, start in enumerate(starts):
+            order.setdefault((video_id, start), (i, j))
+    run = Preparation(output, order)
+    done = _unchanged_entries(output)
+    pending = []  # (source position, id, [(segment position, start)]) of the sources with something left to cut
+    for i, (video_id, starts) in enumerate(segments):
+        todo = [(j, start) for j, start in enumerate(starts)  # a segment listed twice is cut once
+                if (video_id, start) not in done and order[(video_id, start)] == (i, j)]
+        run.entries.update({(video_id, s): done[(video_id, s)] for s in starts if (video_id, s) in done})
+        if todo:
+            pending.append((i, video_id, todo))
+    run.kept = len(run.entries)
+    workers = max(1, min(workers, sum(len(todo) for *_, todo in pending)))
+    threads = 0 if workers == 1 else max(1, available_cores() // workers)
+    settings, run.workers = dataclasses.replace(settings, threads=threads), workers
+    pool = (multiprocessing.get_context("fork").Pool(workers, _init_worker, (threads,)) if workers > 1 else None)
+    imap, imap_unordered = (pool.imap, pool.imap_unordered) if pool else (map, map)
+    try:
+        bar = _Progress(len(pending), "source", progress)
+        tasks = []
+        for (i, video_id, todo), result in zip(pending, imap(_source_task, [(source_dir, p[1]) for p in pending])):
+            bar.update()
+            if isinstance(result, str):
+                run.problems[(i, -1)] = result
                 continue
-            video_path = os.path.join(output, "video", f"{name}.mp4")
-            audio_path = os.path.join(output, "audio", f"{name}.m4a")
-            try:
-                for path, cut in ((video_path, lambda p: cut_video(source, p, start, seconds, height,
-                                                                   keyframe_interval, crf, fast_decode)),
-                                  (audio_path, lambda p: cut_audio(source, p, start, seconds,
-                                                                   audio_rate or info.audio.rate))):
-                    if not os.path.exists(path):  # written under a temporary name: existing files are complete
-                        cut(f"{path}.partial")
-                        os.replace(f"{path}.partial", path)
-                video_info, audio_info = probe_media(video_path), probe_media(audio_path)
-            except (DataError, av.FFmpegError, OSError) as err:
-                problems.append(f"{source}: segment {name}: {' '.join(str(err).split())}")
-                continue
-            manifest.append({
-                "id": video_id, "start": start, "video": f"video/{name}.mp4", "audio": f"audio/{name}.m4a",
-                "duration": round(min(video_info.duration, audio_info.duration), 3),
-                "width": video_info.video.width, "height": video_info.video.height, "fps": video_info.video.fps,
-                "channels": audio_info.audio.channels, "rate": audio_info.audio.rate,
-                "sha256": {"video": file_sha256(video_path), "audio": file_sha256(audio_path)},
-            })
-    return manifest, problems
+            source, duration, rate = result
+            for j, start in todo:
+                if start + settings.seconds > duration + 0.05:
+                    run.problems[(i, j)] = (f"{source}: too short ({duration:.1f} s) for segment {video_id}-{start} "
+                                            f"[{start}, {start + settings.seconds:g}) s")
+                else:
+                    tasks.append(((i, j), (source, output, video_id, start, settings, rate)))
+        bar.close()
+        bar = _Progress(len(tasks), "segment", progress)
+        for key, entry, wrote, problem in imap_unordered(_segment_task, tasks):
+            if problem is not None:
+                run.problems[key] = problem
+            else:
+                run.entries[(entry["id"], entry["start"])] = entry
+                run.written += wrote
+                run.kept += not wrote
+            if time.perf_counter() - run.saved >= SAVE_INTERVAL_S:
+                run.save()
+            bar.update()
+        bar.close()
+    finally:  # also when interrupted: what is done stays listed
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        run.seconds = time.perf_counter() - started
+        run.save()
+    return run
 
 
 def main(argv=None) -> int:
@@ -176,20 +405,26 @@ def main(argv=None) -> int:
                         help="FOA sample rate of the written audio (the training rate; 0: the source's own)")
     parser.add_argument("--no-fast-decode", dest="fast_decode", action="store_false",
                         help="encode without x264's tune=fastdecode (smaller files, slower to decode)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes cutting in parallel (default: every core this process may use)")
     args = parser.parse_args(argv)
     if args.height < 2 or args.height % 2:
         parser.error("--height must be a positive even number")
-    manifest, problems = prepare(args.source, args.output, read_segments(args.segments),
-                                 seconds=args.segment_seconds, height=args.height,
-                                 keyframe_interval=args.keyframe_interval, crf=args.crf,
-                                 audio_rate=args.audio_rate, fast_decode=args.fast_decode)
-    write_json(os.path.join(args.output, "manifest.json"), manifest, indent=1)
-    with open(os.path.join(args.output, "problems.txt"), "w", encoding="utf-8") as f:
-        f.write("".join(f"{line}\n" for line in problems))
-    print(f"{len(manifest)} segments written to {args.output}; {len(problems)} problems"
-          + (f" (see {os.path.join(args.output, 'problems.txt')}):" if problems else ""))
-    for line in problems:
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be at least 1")
+    workers = args.workers or available_cores()
+    settings = CutSettings(args.segment_seconds, args.height, args.keyframe_interval, args.crf, args.audio_rate,
+                           args.fast_decode)
+    run = prepare(args.source, args.output, read_segments(args.segments), settings, workers)
+    problems = [run.problems[key] for key in sorted(run.problems)]
+    print(f"{args.output}: {run.written} segments written, {run.kept} already there (kept), {len(problems)} problems, "
+          f"in {_clock(run.seconds)} ({run.written / max(run.seconds, 1e-9):.2f} segments/s, {run.workers} "
+          f"worker(s)); manifest.json lists {len(run.entries)} segments"
+          + (f"; see {os.path.join(args.output, 'problems.txt')}:" if problems else ""))
+    for line in problems[:PRINTED_PROBLEMS]:
         print(f"  {line}")
+    if len(problems) > PRINTED_PROBLEMS:
+        print(f"  ... and {len(problems) - PRINTED_PROBLEMS} more")
     return 1 if problems else 0
 
 

@@ -17,12 +17,17 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def write_json(path: str, data: Any, indent: int | None = 2) -> None:
-    """Write ``data`` as JSON atomically (temporary file + ``os.replace``), creating the directory if needed."""
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` atomically (temporary file + ``os.replace``), creating the directory if needed: a reader sees
+    the old or the new content, never a part."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=indent)
-        f.write("\n")
+        f.write(text)
     os.replace(tmp, path)
+
+
+def write_json(path: str, data: Any, indent: int | None = 2) -> None:
+    """Write ``data`` as JSON atomically (`write_text`)."""
+    write_text(path, json.dumps(data, indent=indent) + "\n")

@@ -10,6 +10,8 @@
   and resampled per channel with torchaudio. A window reaching past the end of the stream is zero-padded and reported
   (a logged warning, and the count with ``return_padding=True``).
 * Every failure is a one-line `DataError("<path>: <reason>")`, never a raw PyAV exception.
+* Files are opened with `open_media`: container and stream tags (title, comment, ...) that are not valid UTF-8 (the
+  Latin-1/CP1252 tags of many HMDB51 AVIs) are read with U+FFFD in place of the bad bytes instead of failing the open.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import torchaudio.functional as AF
 
 from utils.errors import DataError
 
-__all__ = ["AudioInfo", "DecodeCache", "MediaInfo", "VideoInfo", "probe_media", "read_audio", "read_video"]
+__all__ = ["AudioInfo", "DecodeCache", "MediaInfo", "VideoInfo", "open_media", "probe_media", "read_audio",
+           "read_video"]
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +62,10 @@ class MediaInfo:
     audio: AudioInfo | None
 
 
-def _open(path):
+def open_media(path):
+    """``av.open(path)`` for reading, with lenient tag decoding; a DataError instead of PyAV's exceptions."""
     try:
-        return av.open(str(path))
+        return av.open(str(path), metadata_errors="replace")
     except (av.FFmpegError, OSError, ValueError) as err:
         raise DataError(f"{path}: cannot open ({_reason(err)})") from None
 
@@ -78,7 +82,7 @@ def _stream_duration(stream) -> float | None:
 
 def probe_media(path) -> MediaInfo:
     """What the container says about the file (no decoding). Values the container lacks are None."""
-    with _open(path) as container:
+    with open_media(path) as container:
         video = audio = None
         if container.streams.video:
             s = container.streams.video[0]
@@ -185,7 +189,7 @@ def read_video(path, start: float, duration: float, fps: float, size: tuple[int,
     if num <= 0:
         raise DataError(f"{path}: empty video window (duration {duration} s at {fps} fps)")
     times = start + np.arange(num) / fps
-    with _open(path) as container:
+    with open_media(path) as container:
         stream = _video_stream(container, path)
         rate = stream.average_rate or stream.guessed_rate
         margin = _SKIP_MARGIN_FRAMES / float(rate) if rate else None
@@ -243,7 +247,7 @@ def read_audio(path, start: float, duration: float, rate: int, audio_format: str
 def _decode_audio(path, begin: float, end: float, rate: int):
     """Samples of [begin, end) (whole native frames) resampled to ``rate``: (audio (C, n), time of its first
     sample), or (None, None) when no frame overlaps the interval."""
-    with _open(path) as container:
+    with open_media(path) as container:
         if not container.streams.audio:
             raise DataError(f"{path}: no audio stream")
         stream = container.streams.audio[0]
@@ -399,7 +403,7 @@ def _nbytes(entry: tuple) -> int:
 
 def _decode_all_frames(path, size) -> tuple[torch.Tensor, np.ndarray]:
     """Every frame of the file as uint8 (N, H, W, 3) RGB, with presentation times (N,) in seconds (sorted)."""
-    with _open(path) as container:
+    with open_media(path) as container:
         stream = _video_stream(container, path)
         rate = stream.average_rate or stream.guessed_rate
         step = 1.0 / float(rate) if rate else 0.0

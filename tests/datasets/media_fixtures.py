@@ -33,12 +33,35 @@ def disk_frame(width: int, height: int, azimuth_deg: float, elevation_deg: float
     return frame
 
 
-def write_video(path: str, frames, fps: float = 16, codec: str = "libx264", times=None) -> str:
-    """frames: (T, H, W, 3) uint8 (or a list). ``times``: presentation times (s) for variable frame rate."""
+# Tags written as this ASCII placeholder and replaced in the file by CP1252 bytes of the same length (`patch_tags`):
+# the Latin-1/CP1252 tags of many real AVIs (HMDB51), which are not valid UTF-8 (first byte 0xd3).
+TAG_PLACEHOLDER = b"avsa-tag-000"
+CP1252_TAG = "Óscar Pérez ".encode("cp1252")
+
+
+def set_placeholder_tags(container, stream) -> None:
+    """Container and stream title/comment tags holding `TAG_PLACEHOLDER` (call before writing any packet)."""
+    for tags in (container.metadata, stream.metadata):
+        tags["title"] = tags["comment"] = TAG_PLACEHOLDER.decode()
+
+
+def patch_tags(path: str) -> str:
+    """Replace every `TAG_PLACEHOLDER` in the file by `CP1252_TAG` (same length: offsets stay valid)."""
+    data = open(path, "rb").read()
+    assert data.count(TAG_PLACEHOLDER) >= 2, "the container did not store the tags"
+    open(path, "wb").write(data.replace(TAG_PLACEHOLDER, CP1252_TAG))
+    return path
+
+
+def write_video(path: str, frames, fps: float = 16, codec: str = "libx264", times=None, tags: bool = False) -> str:
+    """frames: (T, H, W, 3) uint8 (or a list). ``times``: presentation times (s) for variable frame rate.
+    ``tags``: title/comment tags in CP1252, not UTF-8 (see `patch_tags`)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fmt = "avi" if codec == "mpeg4" else "mp4"
     with av.open(path, "w", format=fmt) as container:
         stream = container.add_stream(codec, rate=int(fps))
+        if tags:
+            set_placeholder_tags(container, stream)
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
         if codec == "libx264":
             stream.options = {"crf": "12", "g": "4", "bf": "0", "preset": "ultrafast"}
@@ -50,22 +73,25 @@ def write_video(path: str, frames, fps: float = 16, codec: str = "libx264", time
                 frame.pts, frame.time_base = int(round(times[n] * 1000)), Fraction(1, 1000)
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
-    return path
+    return patch_tags(path) if tags else path
 
 
-def write_audio(path: str, signal: np.ndarray, rate: int = 24000, fmt: str = "mp4") -> str:
-    """signal: (C, S) float in [-1, 1] → AAC (C = 1, 2, 4 or 6 channels), channels in stored order."""
+def write_audio(path: str, signal: np.ndarray, rate: int = 24000, fmt: str = "mp4", tags: bool = False) -> str:
+    """signal: (C, S) float in [-1, 1] → AAC (C = 1, 2, 4 or 6 channels), channels in stored order.
+    ``tags``: title/comment tags in CP1252, not UTF-8 (see `patch_tags`)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     layout = {1: "mono", 2: "stereo", 4: "4.0", 6: "5.1"}[signal.shape[0]]
     with av.open(path, "w", format=fmt) as container:
         stream = container.add_stream("aac", rate=rate, layout=layout)
+        if tags:
+            set_placeholder_tags(container, stream)
         stream.bit_rate = 64_000 * signal.shape[0]
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(signal, dtype=np.float32), format="fltp",
                                            layout=layout)
         frame.sample_rate, frame.pts = rate, 0
         container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
-    return path
+    return patch_tags(path) if tags else path
 
 
 def plane_wave_foa(seconds: float, azimuth_deg: float, elevation_deg: float, rate: int = 24000,

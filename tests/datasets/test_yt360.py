@@ -1,6 +1,8 @@
 """YT-360: paper shapes, fixed test samples, audio and video agreeing on where a source is (also after a joint flip
-and a misalignment), AVTS moments and the centred video window, segmentation labels, index cache, epoch order."""
+and a misalignment), AVTS moments and the centred video window, segmentation labels, index cache, epoch order,
+segments shorter than manifest.json lists."""
 
+import json
 import math
 import os
 
@@ -11,9 +13,10 @@ import torch
 import datasets.yt360 as yt360
 from datasets import build_dataset
 from datasets.augment import IMAGENET_MEAN, IMAGENET_STD
-from tests.datasets.media_fixtures import (equirect_directions, plane_wave_foa, write_label_maps,
+from tests.datasets.media_fixtures import (equirect_directions, plane_wave_foa, write_audio, write_label_maps,
                                            write_lists, write_segment, yt360_config)
 from utils.errors import ConfigError, DataError
+from utils.media import probe_media
 
 SHARED_LISTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared",
                             "reference-assets", "yt360")
@@ -368,3 +371,33 @@ def test_decode_cache_gives_the_same_samples_and_fills_before_workers_fork(corpu
     fresh = build_dataset({**cfg, "decode_cache_mb": 64.0}, "train", seed=3)
     make_loader(fresh, 2, {"seed": 0, "num_workers": 1}, train=True)
     assert len(fresh.decode_cache) == 6     # the main process filled it: the forked worker inherits the frames
+
+
+def test_segments_shorter_than_the_manifest_lists_are_skipped_and_reported(tmp_path, monkeypatch):
+    root = str(tmp_path)
+    ids = [f"segment{n:04d}" for n in range(5)]
+    for video_id in ids:
+        write_segment(root, f"{video_id}-0", seconds=1.5, size=(32, 16))
+
+    def entry(video_id, sizes=True):  # as tools/prepare_yt360.py lists a 1.5-s segment
+        paths = {kind: f"{kind}/{video_id}-0.{ext}" for kind, ext in (("video", "mp4"), ("audio", "m4a"))}
+        return {"id": video_id, "start": 0, **paths, "duration": 1.5, "fps": 16.0, "channels": 4, "rate": 24000,
+                **({"bytes": {k: os.path.getsize(os.path.join(root, p)) for k, p in paths.items()}} if sizes else {})}
+
+    manifest = [entry(v) for v in ids[:3]] + [entry(ids[3], sizes=False)]  # ids[4] is not listed
+    with open(os.path.join(root, "manifest.json"), "w") as f:
+        json.dump(manifest, f)
+    write_segment(root, f"{ids[1]}-0", seconds=0.625, size=(32, 16))  # both files replaced by shorter ones
+    write_audio(os.path.join(root, "audio", f"{ids[2]}-0.m4a"), plane_wave_foa(1.2, 0.0, 0.0))  # audio cut short
+    write_lists(root, test=ids)
+    probed = []
+    monkeypatch.setattr(yt360, "probe_media", lambda path: probed.append(os.path.basename(path)) or probe_media(path))
+    dataset = build_dataset(yt360_config(root), "test", seed=0)
+    assert [s[0] for s in dataset.segments] == [ids[0], ids[3], ids[4]]
+    assert dataset.index_problems() == [
+        f"{root}/video/{ids[1]}-0.mp4: lasts 0.62 s, manifest.json lists 1.50 s (cut short or replaced after "
+        "preparation); skipped",
+        f"{root}/audio/{ids[2]}-0.m4a: lasts 1.20 s, manifest.json lists 1.50 s (cut short or replaced after "
+        "preparation); skipped"]
+    # Files of the listed size are not opened; the others are probed (metadata only), the unlisted segment is not.
+    assert sorted(probed) == [f"{ids[1]}-0.mp4", f"{ids[2]}-0.m4a", f"{ids[3]}-0.m4a", f"{ids[3]}-0.mp4"]

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from torch.utils.data import DataLoader
 
 from tests.datasets.media_fixtures import write_bad_corpus
 from tests.scripts import load_script
@@ -42,12 +43,17 @@ def test_lists_exactly_the_broken_files(corpus, capsys):
     assert not any(good_id in out for good_id in good)  # the variable-frame-rate file is fine
 
 
-def test_good_folder_exits_0_and_bad_config_exits_2(corpus, tmp_path, capsys):
+def test_good_folder_exits_0_and_bad_config_exits_2(corpus, tmp_path, capsys, monkeypatch):
     config, good, _ = corpus
     good_list = tmp_path / "good.txt"
     good_list.write_text("\n".join(good))
-    assert _tool().main([config, "--set", f"dataset.train_list={good_list}", "--decode", "2"]) == 0
+    tool, workers = _tool(), []
+    monkeypatch.setattr(tool, "available_cores", lambda: 2)
+    monkeypatch.setattr(tool, "DataLoader", lambda *args, num_workers, **kwargs: workers.append(num_workers) or
+                        DataLoader(*args, num_workers=num_workers, **kwargs))
+    assert tool.main([config, "--set", f"dataset.train_list={good_list}", "--decode", "2"]) == 0
     assert "decoded fine: 2 of 2 items" in capsys.readouterr().out
+    assert workers == [2]  # one decoding process per core by default
     proc = subprocess.run([sys.executable, TOOL, config, "--set", "dataset.viewpoints.num=9",
                            "--set", "dataset.viewpoints.min_separation_deg=90"], capture_output=True, text=True,
                           cwd=REPO)

@@ -1,17 +1,21 @@
 """tools/prepare_yt360.py on tiny "full-length" downloads: segments cut at the right times, 2:1 H.264 with short
-keyframe intervals, FOA channels unchanged in order, a manifest with checksums, a problem report that never stops."""
+keyframe intervals, FOA channels unchanged in order, a manifest with checksums, a problem report that never stops,
+sources whose streams end early, several workers, and a run that resumes after an interruption."""
 
 import hashlib
 import json
 import os
+import re
 
 import av
 import numpy as np
 import pytest
 import torch
 
-from utils.media import probe_media, read_audio, read_video
+from tests.datasets.media_fixtures import patch_tags, set_placeholder_tags
 from tests.scripts import load_script
+from utils.errors import DataError
+from utils.media import probe_media, read_audio, read_video
 
 TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tools",
                     "prepare_yt360.py")
@@ -23,25 +27,44 @@ def _tool():
     return load_script(TOOL)
 
 
-def _download(path, size=(64, 32), channels=4, audio=True):
-    """Video whose grey level encodes the frame time, plus `channels` tones in one MP4."""
-    with av.open(path, "w", format="mp4") as container:
+def _download(path, size=(64, 32), channels=4, audio=True, tags=False, interleaved=False):
+    """Video whose grey level encodes the frame time, plus `channels` tones in one MP4. ``tags``: title/comment in
+    CP1252, not UTF-8. ``interleaved``: audio and video packets interleaved in time and the index at the start
+    ("faststart"), as in downloaded files, so that a prefix of the file is a shorter but well-formed file."""
+    with av.open(path, "w", format="mp4", options={"movflags": "faststart"} if interleaved else {}) as container:
         video = container.add_stream("libx264", rate=FPS)
         video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
         video.options = {"crf": "10", "bf": "0", "g": "30"}
+        if tags:
+            set_placeholder_tags(container, video)
         layout = {2: "stereo", 4: "4.0"}[channels]
         sound = container.add_stream("aac", rate=RATE, layout=layout) if audio else None
+        t = np.arange(int(SECONDS * RATE)) / RATE
+        signal = np.stack([0.2 * np.sin(2 * np.pi * TONES[c] * t) for c in range(channels)]).astype(np.float32)
+        chunk = RATE // FPS if interleaved else len(t)  # audio samples sent along with each video frame
         for n in range(int(SECONDS * FPS)):
             image = np.full((size[1], size[0], 3), 8 * n, np.uint8)
             container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+            if sound is not None and (interleaved or n == int(SECONDS * FPS) - 1):
+                begin = n * chunk if interleaved else 0
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(signal[:, begin: begin + chunk]),
+                                                   format="fltp", layout=layout)
+                frame.sample_rate, frame.pts = RATE, begin
+                container.mux(sound.encode(frame))
         container.mux(video.encode(None))
         if sound is not None:
-            t = np.arange(int(SECONDS * RATE)) / RATE
-            signal = np.stack([0.2 * np.sin(2 * np.pi * TONES[c] * t) for c in range(channels)]).astype(np.float32)
-            frame = av.AudioFrame.from_ndarray(signal, format="fltp", layout=layout)
-            frame.sample_rate, frame.pts = RATE, 0
-            container.mux(sound.encode(frame))
             container.mux(sound.encode(None))
+    return patch_tags(path) if tags else path
+
+
+def _interrupted_download(path, seconds_kept):
+    """An interleaved download cut off at the first packet of time ≥ ``seconds_kept``: every stream ends there, but
+    the container, written for the whole file, still announces SECONDS."""
+    _download(path, interleaved=True)
+    with av.open(path) as container:
+        end = min(p.pos for p in container.demux() if p.pts is not None and p.pts * p.time_base >= seconds_kept)
+    with open(path, "rb+") as f:
+        f.truncate(end)
     return path
 
 
@@ -105,3 +128,112 @@ def test_fast_decode_encoding_and_audio_at_the_training_rate(tmp_path):
     assert probe_media(str(tmp_path / "a12k.m4a")).audio.rate == 12000
     spectrum = torch.fft.rfft(audio * torch.hann_window(audio.shape[-1], periodic=False)).abs()
     assert (spectrum.argmax(dim=1).float() * 12000 / audio.shape[-1]).tolist() == pytest.approx(list(TONES), abs=8.0)
+
+
+def _run(source, output, segments, *extra):
+    return _tool().main([str(source), str(output), "--segments", str(segments), "--segment-seconds", "1",
+                         "--height", "16", *extra])
+
+
+def test_source_whose_streams_end_early_is_reported_and_its_short_segment_removed(tmp_path):
+    source, output = tmp_path / "downloads", tmp_path / "yt360"
+    source.mkdir()
+    path = _interrupted_download(str(source / "interrupted.mp4"), 1.5)
+    assert probe_media(path).duration == pytest.approx(SECONDS)  # what the container announces
+    with av.open(path) as container:
+        assert max(f.time for f in container.decode(video=0)) == pytest.approx(1.4)  # what it holds
+    segments = tmp_path / "segments.txt"
+    segments.write_text("interrupted 0,1,2\n")
+    assert _run(source, output, segments, "--workers", "1") == 1
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert [(m["start"], m["duration"]) for m in manifest] == [(0, pytest.approx(1.0, abs=0.05))]
+    problems = (output / "problems.txt").read_text().splitlines()
+    assert len(problems) == 2
+    # [1, 2) s: 5 frames (0.50 s) and the audio up to 1.5 s (+ one AAC frame of 1024 samples); the rest was zeros.
+    assert "segment interrupted-1: video 0.50 s, audio 0.5" in problems[0]
+    assert "shorter than the requested 1 s" in problems[0] and "removed" in problems[0]
+    assert "segment interrupted-2: no video frames in [2, 3.0) s" in problems[1]
+    assert sorted(os.listdir(output / "video")) == ["interrupted-0.mp4"]
+    assert sorted(os.listdir(output / "audio")) == ["interrupted-0.m4a"]
+
+
+def _comparable(manifest):
+    """The manifest without the video's size and checksum: x264 is not bit-reproducible across processes."""
+    return [{**m, "bytes": m["bytes"]["audio"], "sha256": m["sha256"]["audio"]} for m in manifest]
+
+
+def test_workers_give_the_same_dataset_keep_going_past_bad_sources_and_resume(tmp_path, monkeypatch, capsys):
+    source = tmp_path / "downloads"
+    source.mkdir()
+    good = [f"good-id_{n:03d}" for n in range(3)]
+    for video_id in good[:2]:
+        _download(str(source / f"{video_id}.mp4"))
+    _download(str(source / f"{good[2]}.mp4"), tags=True)  # tags in CP1252: used to fail "cannot open"
+    _download(str(source / "stereo00001.mp4"), channels=2)
+    (source / "corrupt0001.mkv").write_bytes(b"\x1a\x45\xdf\xa3 broken")
+    segments = tmp_path / "segments.txt"
+    segments.write_text("".join(f"{video_id} 0,1\n" for video_id in good[:2]) + "corrupt0001 0\nmissing0001 0\n"
+                        f"{good[2]} 0,2\nstereo00001 1\n")
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert _run(source, one, segments, "--workers", "1") == 1
+    assert _run(source, two, segments, "--workers", "2") == 1
+    manifest = json.loads((one / "manifest.json").read_text())
+    assert [(m["id"], m["start"]) for m in manifest] == [(g, s) for g in good for s in ((0, 2) if g == good[2] else
+                                                                                       (0, 1))]
+    assert _comparable(json.loads((two / "manifest.json").read_text())) == _comparable(manifest)
+    problems = (one / "problems.txt").read_text()
+    assert (two / "problems.txt").read_text() == problems
+    assert [line.split(":")[0] for line in problems.splitlines()] == [
+        str(source / "corrupt0001.mkv"), str(source / "missing0001") + ".*", str(source / "stereo00001.mp4")]
+    for entry in manifest:
+        frames = [read_video(str(root / entry["video"]), 0.0, 1.0, FPS).float() for root in (one, two)]
+        assert (frames[0] - frames[1]).abs().mean() < 1.0
+        # Segment T starts at T s of the source: frame n is source frame 10·T + n (grey 8 per frame).
+        assert frames[0].mean(dim=(1, 2, 3)).tolist() == pytest.approx(
+            [8 * (10 * entry["start"] + n) for n in range(10)], abs=3)
+
+    # Interrupted (Ctrl-C in the parent) after 3 of the 6 segments: those 3 are listed, the other files are not
+    # there (a killed worker leaves at most a .partial file).
+    three, tool = tmp_path / "three", _tool()
+    update, done = tool._Progress.update, []
+
+    def interrupt_after_three(bar):
+        update(bar)
+        done.append(bar.unit)
+        if done.count("segment") == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(tool._Progress, "update", interrupt_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        tool.main([str(source), str(three), "--segments", str(segments), "--segment-seconds", "1", "--height", "16",
+                   "--workers", "2"])
+    monkeypatch.undo()
+    listed = json.loads((three / "manifest.json").read_text())
+    assert len(listed) == 3 and _comparable(listed) == [m for m in _comparable(manifest) if m in _comparable(listed)]
+    kept = {m["video"]: (three / m["video"]).stat().st_mtime_ns for m in listed}
+    (three / "video" / f"{good[2]}-2.mp4.partial").write_bytes(b"half an encode")
+    capsys.readouterr()
+    assert _run(source, three, segments, "--workers", "2") == 1
+    assert "3 segments written, 3 already there (kept), 3 problems" in capsys.readouterr().out
+    assert _comparable(json.loads((three / "manifest.json").read_text())) == _comparable(manifest)
+    assert (three / "problems.txt").read_text() == problems
+    assert {v: (three / v).stat().st_mtime_ns for v in kept} == kept  # not cut again
+    assert not list((three / "video").glob("*.partial"))
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path):
+    """DataError: one line on stderr and exit code 1 (utils.cli.run_main); argparse errors exit 2."""
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.txt"
+    good.write_text("good-id_001 0\n")
+    bad.write_text("good-id_001 0,x\n")
+    output = str(tmp_path / "out")
+    for argv, message in (([str(tmp_path), output, "--segments", str(tmp_path / "none.txt")],
+                           "none.txt: cannot read the segment list (No such file or directory)"),
+                          ([str(tmp_path), output, "--segments", str(bad)], "bad.txt:1: start times must be integers"),
+                          ([str(tmp_path / "missing"), output, "--segments", str(good)],
+                           "missing: source folder not found")):
+        with pytest.raises(DataError, match=re.escape(message)):
+            _tool().main(argv)
+    with pytest.raises(SystemExit) as exit_info:
+        _tool().main([str(tmp_path), output, "--segments", str(good), "--workers", "0"])
+    assert exit_info.value.code == 2

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from tests.datasets.media_fixtures import write_audio, write_video
 from utils.errors import DataError
-from utils.media import DecodeCache, probe_media, read_audio, read_video
+from utils.media import DecodeCache, open_media, probe_media, read_audio, read_video
 
 REAL_MEDIA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "real-media")
 
@@ -232,3 +233,19 @@ def test_decode_cache_directory_is_shared_by_later_caches_and_follows_file_chang
     os.utime(video_path, ns=(0, 123_456_789))  # the file changed (its mtime): decoded again, a new stored copy
     assert torch.equal(DecodeCache(max_mb=16, directory=store).video(video_path, 0.55, 0.5, 16), video)
     assert len(os.listdir(store)) == 6
+
+
+@pytest.mark.parametrize("codec, ext", [("mpeg4", "avi"), ("libx264", "mp4")])
+def test_files_whose_tags_are_not_utf8_open_and_decode(tmp_path, codec, ext):
+    """Tags in CP1252 (as in many HMDB51 AVIs) used to fail the open ("'utf-8' codec can't decode byte 0xd3")."""
+    frames = [np.full((32, 64, 3), LEVEL_STEP * n, np.uint8) for n in range(NUM_FRAMES)]
+    video = write_video(str(tmp_path / f"tagged.{ext}"), frames, fps=NATIVE_FPS, codec=codec, tags=True)
+    info = probe_media(video)
+    assert (info.video.width, info.video.height, info.video.num_frames) == (64, 32, NUM_FRAMES)
+    assert _frame_indices(read_video(video, 0.5, 0.5, NATIVE_FPS)) == [5, 6, 7, 8, 9]
+    with open_media(video) as container:  # the tags are still there, the bad bytes replaced
+        assert container.metadata["title"] == "\ufffdscar P\ufffdrez "
+    audio = write_audio(str(tmp_path / "tagged.m4a"), np.stack([0.3 * np.sin(2 * np.pi * f * np.arange(12000) / 24000)
+                                                                 for f in TONES]), tags=True)
+    peaks = [_dominant_tone(channel, 24000) for channel in read_audio(audio, 0.1, 0.25, 24000)]
+    assert peaks == pytest.approx(list(TONES), abs=8.0)

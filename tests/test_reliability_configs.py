@@ -11,10 +11,14 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from datasets.audio_stats import write_stats
 from datasets.viewpoints import max_viewpoints_for_separation
 from utils.cli import run_main
+from utils.config import load_config
+from tests.datasets.media_fixtures import write_lists, write_segment
 from tests.scripts import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,7 +28,8 @@ SCRIPTS = {"main": "main-video-ssl.py", "check_config": "tools/check_config.py",
 PAPER_AVSA = "@REPO/configs/main/avsa/Cur-Loc4-TransfD2.yaml"
 
 # (id, script, YAML of @CFG (None: no file), argv, expected fragment of the message). Tokens: @REPO the repository,
-# @CFG the case's file, @TMP a fresh folder, @HMDB a 3-class HMDB51 layout, @EMPTY an empty folder.
+# @CFG the case's file, @TMP a fresh folder, @HMDB a 3-class HMDB51 layout, @EMPTY an empty folder, @YT360 a one-segment
+# YT-360 layout.
 CASES = [
     # -- typos in real keys: did-you-mean
     ("typo-top-section", "main", "base: @REPO/configs/demo/avsa.yaml\noptimzer: {lr: 0.1}\n", ["@CFG"],
@@ -111,8 +116,16 @@ CASES = [
      ["@CFG", PAPER_AVSA], "dataset.resize: 100 is smaller than video.crop_size 112"),
     # -- missing files
     ("missing-stats", "check_dataset", "base: @REPO/configs/demo/avsa.yaml\n"
-     "dataset: {audio: {stats: @TMP/mel-stats.npz}}\n", ["@CFG"],
-     "@CFG: dataset.audio.stats: file or directory not found: @TMP/mel-stats.npz"),
+     "dataset: {root: @YT360, audio: {stats: @TMP/mel-stats.npz}}\n", ["@CFG"],
+     "dataset.audio.stats: @TMP/mel-stats.npz not found; compute it with: python tools/compute_audio_stats.py @CFG"),
+    # the paper config's statistics, named relative to dataset.root; the command carries the --set that moved it
+    ("missing-paper-stats", "main", f"base: {PAPER_AVSA}\n", ["@CFG", "--set", "dataset.root=@YT360"],
+     "dataset.audio.stats: @YT360/audio-stats-24000hz-512fft-240hop-128mels.npz not found; compute it with: "
+     "python tools/compute_audio_stats.py @CFG --set dataset.root=@YT360"),
+    ("stats-of-another-recipe", "check_dataset", "base: @REPO/configs/demo/avsa.yaml\n"
+     "dataset: {root: @YT360, audio: {stats: demo-stats.npz, parity: true}}\n", ["@CFG"],
+     "dataset.audio.stats: @YT360/demo-stats.npz holds the statistics of another audio recipe: parity false "
+     "(config: true); name another file, or recompute it with: python tools/compute_audio_stats.py @CFG"),
     ("missing-base", "main", "base: ../no-such-common.yaml\nseed: 1\n", ["@CFG"],
      "@CFG: base: config file not found"),
     ("missing-config", "main", None, ["@TMP/no-such-config.yaml"],
@@ -170,7 +183,12 @@ def places(tmp_path_factory):
     for name in ("brush_hair", "cartwheel", "wave"):  # the official split-file layout, 3 classes instead of 51
         (hmdb / f"{name}_test_split1.txt").write_text(f"{name}_a.avi 1\n{name}_b.avi 2\n")
     (root / "empty").mkdir()
-    return {"@HMDB": str(root / "hmdb51"), "@EMPTY": str(root / "empty")}
+    yt360 = str(root / "yt360")  # one segment, and the demo recipe's statistics under another name
+    write_segment(yt360, "aaaaaaaaaaa-0", seconds=1.5, size=(64, 32))
+    write_lists(yt360, train=["aaaaaaaaaaa"], test=["aaaaaaaaaaa"])
+    demo_audio = load_config(os.path.join(REPO, "configs/demo/avsa.yaml"))["dataset"]["audio"]
+    write_stats(os.path.join(yt360, "demo-stats.npz"), np.zeros(40), np.ones(40), demo_audio)
+    return {"@HMDB": str(root / "hmdb51"), "@EMPTY": str(root / "empty"), "@YT360": yt360}
 
 
 def _case(case, places, tmp_path):

@@ -28,7 +28,8 @@ from datasets.viewpoints import max_viewpoints_for_separation
 from datasets.yt360 import YT360
 from utils.config import Field, Section, register_check, register_section
 
-__all__ = ["DATASETS", "SCHEMA", "BadSampleMonitor", "audio_channel_problem", "audio_channels", "build_dataset"]
+__all__ = ["DATASETS", "INPUT_KEYS", "SCHEMA", "BadSampleMonitor", "audio_channel_problem", "audio_channels",
+           "build_dataset"]
 
 # ------------------------------------------------------------------------------------------ config schema
 
@@ -173,6 +174,19 @@ def _check_yt360(section: dict) -> str | None:
 SCHEMA = register_section("dataset", Section(
     _COMMON, tag="name", variants={"yt360": _YT360, "ucf101": _ACTION, "hmdb51": _ACTION}, check=_check,
     help="what the data is, where it is, and how samples are drawn and augmented"))
+
+
+_VIDEO_INPUT = ("video.clip_duration", "video.fps", "video.crop_size")
+# The dataset keys that change what the encoders see, as opposed to how samples are drawn, augmented or batched: the
+# clip lengths, frame rate and crop size, the audio recipe (its rate, STFT, mel bands, scale, normalisation, extra
+# channels and the FOA convention of the files) and the original's rotation order and video placement. An evaluation
+# inherits them from the pre-training config (evaluation/runner.py); only keys that both dataset kinds have.
+INPUT_KEYS: dict[str, tuple[str, ...]] = {
+    "yt360": (*_VIDEO_INPUT, "audio.clip_duration", "audio.rate", "audio.format", "audio.n_fft", "audio.hop",
+              "audio.n_mels", "audio.stats", "audio.parity", "audio.intensity", "rotation_order", "video_placement"),
+    "ucf101": _VIDEO_INPUT,
+    "hmdb51": _VIDEO_INPUT,
+}
 
 
 def audio_channels(dataset_cfg: dict) -> int | None:

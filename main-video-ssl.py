@@ -40,8 +40,8 @@ def main(argv=None) -> int:
 
     run = start_run(cfg, run_directory(cfg["model"], args.output), quiet=args.quiet)
     try:
-        train_set = build_dataset(cfg["dataset"], "train", seed=cfg["seed"])
-        test_set = build_dataset(cfg["dataset"], "test", seed=cfg["seed"])
+        train_set = build_dataset(cfg["dataset"], "train", seed=cfg["seed"], config=args.config, overrides=overrides)
+        test_set = build_dataset(cfg["dataset"], "test", seed=cfg["seed"], config=args.config, overrides=overrides)
         if args.debug and run.is_main:
             first = default_collate([train_set[i] for i in range(min(4, len(train_set)))])
             figure = save_batch_figure(first, os.path.join(run.run_dir, "debug-batch.png"))

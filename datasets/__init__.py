@@ -20,13 +20,16 @@ Config units: degrees and seconds in the config, radians and seconds in code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from datasets.action import HMDB51, UCF101
 from datasets.base import BadSampleMonitor, ClipDataset
 from datasets.viewpoints import max_viewpoints_for_separation
 from datasets.yt360 import YT360
 from utils.config import Field, Section, register_check, register_section
 
-__all__ = ["DATASETS", "SCHEMA", "BadSampleMonitor", "audio_channel_problem", "audio_channels", "build_dataset"]
+__all__ = ["DATASETS", "INPUT_KEYS", "SCHEMA", "BadSampleMonitor", "audio_channel_problem", "audio_channels",
+           "build_dataset"]
 
 # ------------------------------------------------------------------------------------------ config schema
 
@@ -58,8 +61,9 @@ _AUDIO = Section({
     "n_fft": Field(int, 512, min=16),
     "hop": Field(int, 240, min=1, help="STFT hop in samples (240 at 24 kHz = 100 frames/s)"),
     "n_mels": Field(int, 128, min=1),
-    "stats": Field(str, None, nullable=True, exists=True,
-                   help="per-mel-band mean/std .npz (spec §4.2); null: no normalisation"),
+    "stats": Field(str, None, nullable=True,
+                   help="per-mel-band mean/std .npz that standardises the log-mels, relative to root unless absolute "
+                        "(made by tools/compute_audio_stats.py; datasets/audio_stats.py); null: not normalised"),
     "parity": Field(bool, False, help="log-mel exactly as the original (magnitude, half-scale dB, spec §4.2)"),
     "intensity": Field(bool, False,
                        help="append 3 intensity-vector channels (Y, Z, X per mel band; model.audio.in_channels 7): "
@@ -172,6 +176,19 @@ SCHEMA = register_section("dataset", Section(
     help="what the data is, where it is, and how samples are drawn and augmented"))
 
 
+_VIDEO_INPUT = ("video.clip_duration", "video.fps", "video.crop_size")
+# The dataset keys that change what the encoders see, as opposed to how samples are drawn, augmented or batched: the
+# clip lengths, frame rate and crop size, the audio recipe (its rate, STFT, mel bands, scale, normalisation, extra
+# channels and the FOA convention of the files) and the original's rotation order and video placement. An evaluation
+# inherits them from the pre-training config (evaluation/runner.py); only keys that both dataset kinds have.
+INPUT_KEYS: dict[str, tuple[str, ...]] = {
+    "yt360": (*_VIDEO_INPUT, "audio.clip_duration", "audio.rate", "audio.format", "audio.n_fft", "audio.hop",
+              "audio.n_mels", "audio.stats", "audio.parity", "audio.intensity", "rotation_order", "video_placement"),
+    "ucf101": _VIDEO_INPUT,
+    "hmdb51": _VIDEO_INPUT,
+}
+
+
 def audio_channels(dataset_cfg: dict) -> int | None:
     """Channels of a crop's audio input (4 FOA log-mels, + 3 with ``audio.intensity``); None: no audio."""
     if dataset_cfg["name"] != "yt360":
@@ -200,8 +217,14 @@ register_check(_check_audio_input)
 DATASETS: dict[str, type[ClipDataset]] = {"yt360": YT360, "ucf101": UCF101, "hmdb51": HMDB51}
 
 
-def build_dataset(cfg: dict, split: str, seed: int) -> ClipDataset:
-    """The dataset described by the validated ``dataset`` section, for split ``"train"`` or ``"test"``."""
+def build_dataset(cfg: dict, split: str, seed: int, *, config: str = "CONFIG",
+                  overrides: Sequence[str] = ()) -> ClipDataset:
+    """The dataset described by the validated ``dataset`` section, for split ``"train"`` or ``"test"``.
+
+    ``config``, ``overrides``: the command line that gave ``cfg``, for the command a missing audio statistics file
+    error names (`datasets.audio_stats.require_stats`)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    if cfg["name"] == "yt360":
+        return YT360(cfg, split, seed, config=config, overrides=overrides)
     return DATASETS[cfg["name"]](cfg, split, seed)

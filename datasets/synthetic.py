@@ -7,7 +7,8 @@ Nothing can be downloaded, so every demo and test trains and evaluates on data m
   ``audio/{ID}-{T}.m4a`` (4-channel AAC, ambiX W, Y, Z, X in stored order, layout "4.0", no remixing),
   ``segmentation/{ID}-{T}/{things,stuff}-{NNNN}.png`` (grayscale, map n ↔ time n/4 s), ``train.txt`` / ``test.txt``
   (11-character ids, some with ``-`` / ``_``; a few ids are in neither list, like the real set), ``segments.txt``
-  ("{ID} t1,t2,...") and ``tracks.json`` (ground truth: every object's class, colour, sound and direction track).
+  ("{ID} t1,t2,...") and ``tracks.json`` (ground truth: every object's class, colour, sound and direction track),
+  and the log-mel statistics file the demo configs name (``dataset.audio.stats``, `datasets.audio_stats`).
 * ``root/ucf101/`` and ``root/hmdb51/``: the official layouts of spec §9 with short AVI (MPEG-4 part 2, tag XVID) clips
   whose class is a motion (move left/right, expand, rotate, bounce) of a randomly coloured and textured shape.
 
@@ -52,6 +53,8 @@ __all__ = ["ACTION_CLASSES", "DEFAULT_ROOT", "PRESETS", "SOURCE_CLASSES", "STUFF
            "object_directions", "plan_yt360", "render_equirect", "synthesize_foa"]
 
 DEFAULT_ROOT = "data/synthetic"
+# A demo pre-training config: its dataset.audio recipe and stats name are those of the statistics written here.
+DEMO_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "demo", "avsa.yaml")
 FORMAT_VERSION = 1
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -814,6 +817,18 @@ def _check_manifest(root: str, params: dict) -> None:
                             "choose another root or delete it")
 
 
+def _write_audio_stats(root: str, log) -> None:
+    """The log-mel statistics file that the demo configs name (the audio recipe of `DEMO_CONFIG`), next to the YT-360
+    data, computed as tools/compute_audio_stats.py does (`datasets.audio_stats.make_stats`); kept when present."""
+    from datasets.audio_stats import make_stats, stats_path
+    from utils.config import load_config
+
+    data = load_config(DEMO_CONFIG, [f"dataset.root={os.path.join(root, 'yt360')}"], required=("dataset",))["dataset"]
+    if not os.path.isfile(stats_path(data)):
+        log(f"synthetic data: log-mel statistics {stats_path(data)}")
+        make_stats(data, log=log)
+
+
 def generate(root: str = DEFAULT_ROOT, preset: str = "demo", seed: int = 0, workers: int | None = None,
              reverb: bool = False, log=print) -> dict:
     """Write the synthetic YT-360, UCF101 and HMDB51 sets under ``root`` (layout in the module docstring).
@@ -859,6 +874,7 @@ def generate(root: str = DEFAULT_ROOT, preset: str = "demo", seed: int = 0, work
             list(pool.map(_run_job, pending, chunksize=4))
     for path, text in texts.items():
         _write_text(path, text)
+    _write_audio_stats(root, log)
     _write_text(manifest, json.dumps({"params": params, "complete": True}, indent=1) + "\n")
     return {"written": len(pending), "skipped": len(jobs) - len(pending),
             "seconds": round(time.perf_counter() - started, 2)}

@@ -37,17 +37,19 @@ import json
 import math
 import os
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
 from datasets import augment
+from datasets.audio_stats import load_stats
 from datasets.base import ClipDataset
 from datasets.index import cached_index
 from datasets.viewpoints import sample_viewpoints
 from utils.ambisonics import rotate_foa, rotate_foa_yaw
-from utils.audio_features import load_mel_stats, log_mel
+from utils.audio_features import log_mel
 from utils.errors import ConfigError, DataError
 from utils.media import DecodeCache, probe_media
 from utils.spherical import equirect_to_perspective
@@ -192,7 +194,7 @@ def _read_label_png(path: str) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------------ dataset
 class YT360(ClipDataset):
-    def __init__(self, cfg: dict, split: str, seed: int):
+    def __init__(self, cfg: dict, split: str, seed: int, *, config: str = "CONFIG", overrides: Sequence[str] = ()):
         self.cfg, self.root = cfg, cfg["root"]
         self.split_cfg = cfg[split]
         list_path = cfg[f"{split}_list"] or os.path.join(self.root, f"{split}.txt")
@@ -229,7 +231,7 @@ class YT360(ClipDataset):
                                "elevation_deg": tuple(views["elevation_deg"]), "hfov_deg": tuple(hfov),
                                "aspect_jitter": views["aspect_jitter"] and self.augment}
         audio = cfg["audio"]
-        self.mel_stats = load_mel_stats(audio["stats"]) if audio["stats"] else None
+        self.mel_stats = load_stats(cfg, config, overrides)  # a missing file's error names config + overrides
         self.mel_frames = int(round(audio["clip_duration"] * audio["rate"] / audio["hop"]))
         self._durations: dict[int, float] = {}  # usable seconds of the items probed so far (bad ones: never)
 

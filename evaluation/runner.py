@@ -6,6 +6,14 @@ one test pass over the FIXED test set → ``results.json``.
 
 * ``--set`` overrides the EVAL config; the pre-training config supplies ``model`` (and ``loss`` for the
   translation networks).
+* Inputs as in pre-training: the dataset keys that change what the encoders see (``datasets.INPUT_KEYS``: video
+  clip length, fps and crop size; for YT-360 also the audio recipe — clip length, rate, FOA format, n_fft, hop,
+  n_mels, parity, intensity, stats — and ``rotation_order``, ``video_placement``) are INHERITED from the pre-training
+  config's ``dataset`` unless the eval config (or ``--set``) sets them, and one it sets to another value is a
+  one-line ConfigError (key, both values) unless ``benchmark.allow_input_mismatch: true``. Only keys both dataset
+  kinds have count: UCF101/HMDB51 evaluations inherit and check the video keys, YT-360 ones all of them. So the
+  released model's config (``Cur-Loc4-TransfD2-reference.yaml``) gives its evaluations the original's audio recipe,
+  statistics file, rotation order and video placement. A pre-training config without ``dataset`` passes nothing.
 * Run directory: ``<pretrain run dir>/eval-<benchmark.name>/fold-<NN>`` (spec §8; NN = ``dataset.fold`` for
   UCF101/HMDB51, 01 otherwise; ``-scratch`` appended to the name with ``scratch: true``), or ``--output``. It
   holds ``config.yaml``, ``eval.log``, ``tensorboard/``, the benchmark's own ``checkpoint.pth`` (head, optimizer:
@@ -24,6 +32,7 @@ or is a dict of such meters.
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import hashlib
 import json
@@ -34,7 +43,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from datasets import audio_channel_problem, build_dataset
+from datasets import INPUT_KEYS, SCHEMA, audio_channel_problem, build_dataset
 from engine.data import batches, finish_on_device, share_decoded, to_device
 from engine.loop import autocast, fit
 from engine.run import Run, start_run
@@ -42,7 +51,7 @@ from engine.state import state_modules
 from evaluation.features import FeatureDraws
 from evaluation.pretrained import Pretrained, load_pretrained
 from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
-from utils.config import load_config
+from utils.config import load_config, read_config, validate_config
 from utils.distributed import all_reduce_sum
 from utils.errors import CheckpointError, ConfigError
 from utils.files import write_json
@@ -70,14 +79,75 @@ def eval_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def load_configs(args: argparse.Namespace, overrides: Sequence[str] = ()) -> tuple[dict, dict]:
-    """(eval config with ``--set`` and ``overrides`` applied, pre-training config)."""
-    eval_cfg = load_config(args.config, [*args.overrides, *overrides], required=("benchmark", "dataset"))
-    pretrain_cfg = load_config(args.pretrain_config, required=("model",))
+def _get(section: dict, dotted: str):
+    for part in dotted.split("."):
+        section = section[part]
+    return section
+
+
+def _set(section: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        section = section.setdefault(part, {})
+    section[last] = value
+
+
+def _inherited_keys(eval_data, pretrain_cfg: dict) -> tuple[str, ...]:
+    """The `INPUT_KEYS` that the eval dataset (a raw or validated ``dataset`` section) and the pre-training dataset
+    both have."""
+    pretrain_data = pretrain_cfg.get("dataset")
+    if pretrain_data is None or not isinstance(eval_data, dict):
+        return ()
+    name = eval_data.get("name", SCHEMA.fields["name"].default)
+    eval_keys = INPUT_KEYS.get(name, ()) if isinstance(name, str) else ()
+    return tuple(key for key in INPUT_KEYS[pretrain_data["name"]] if key in eval_keys)
+
+
+def input_differences(eval_cfg: dict, pretrain_cfg: dict) -> list[tuple[str, object, object]]:
+    """(key, eval value, pre-training value) of the inherited input keys whose values differ."""
+    keys = _inherited_keys(eval_cfg["dataset"], pretrain_cfg)
+    values = [(key, _get(eval_cfg["dataset"], key), _get(pretrain_cfg["dataset"], key)) for key in keys]
+    return [(key, ours, theirs) for key, ours, theirs in values if ours != theirs]
+
+
+def resolve_configs(config: str, pretrain_config: str, overrides: Sequence[str] = ()) -> tuple[dict, dict]:
+    """(eval config with ``overrides``, pre-training config), the eval's ``dataset`` completed with the
+    pre-training's input recipe (the module docstring); one-line ConfigError for an explicit disagreement."""
+    pretrain_cfg = load_config(pretrain_config, required=("model",))
+    keys = _inherited_keys(read_config(config, overrides)[0].get("dataset"), pretrain_cfg)
+    recipe: dict = {}
+    for key in keys:
+        _set(recipe, key, copy.deepcopy(_get(pretrain_cfg["dataset"], key)))
+    raw, origins = read_config(config, overrides, under={"dataset": recipe} if recipe else None,
+                               under_source=pretrain_config)
+    eval_cfg = validate_config(raw, origins, config, required=("benchmark", "dataset"))
     problem = audio_channel_problem(eval_cfg["dataset"], pretrain_cfg["model"])
     if problem:  # e.g. a model pre-trained with intensity-vector channels, evaluated on log-mels only
-        raise ConfigError(f"{args.config}: {problem} in the pre-training config {args.pretrain_config}")
+        raise ConfigError(f"{config}: {problem} in the pre-training config {pretrain_config}")
+    differences = input_differences(eval_cfg, pretrain_cfg)  # only explicit settings can differ
+    if differences and not eval_cfg["benchmark"]["allow_input_mismatch"]:
+        key, ours, theirs = differences[0]
+        raise ConfigError(
+            f"{origins.get(f'dataset.{key}', config)}: dataset.{key}: {json.dumps(ours)}, but the model was "
+            f"pre-trained with {json.dumps(theirs)} ({pretrain_config}); use the pre-training's value (a key "
+            "left unset inherits it), or set benchmark.allow_input_mismatch: true")
     return eval_cfg, pretrain_cfg
+
+
+def load_configs(args: argparse.Namespace, overrides: Sequence[str] = ()) -> tuple[dict, dict]:
+    """`resolve_configs` of the command line (``--set`` and ``overrides`` apply to the eval config)."""
+    return resolve_configs(args.config, args.pretrain_config, [*args.overrides, *overrides])
+
+
+def stats_source(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict) -> dict:
+    """``build_dataset``'s config/overrides for the command that makes a missing audio statistics file: the
+    pre-training config when the file is the one it names (at the eval's root), else the eval command line."""
+    data, pretrain_data = eval_cfg["dataset"], pretrain_cfg.get("dataset")
+    if (pretrain_data is not None and data["name"] == pretrain_data["name"] == "yt360"
+            and data["audio"]["stats"] == pretrain_data["audio"]["stats"]):
+        return {"config": args.pretrain_config,
+                "overrides": [] if data["root"] == pretrain_data["root"] else [f"dataset.root={data['root']}"]}
+    return {"config": args.config, "overrides": args.overrides}
 
 
 def config_hash(*configs: dict) -> str:
@@ -143,8 +213,14 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
     try:
         run.logger.info(f"benchmark {bench['name']} ({bench['task']}) of "
                         f"{'randomly initialised encoders (scratch)' if bench['scratch'] else pretrained.checkpoint}")
-        train_set = build_dataset(eval_cfg["dataset"], "train", seed=eval_cfg["seed"])
-        test_set = build_dataset(eval_cfg["dataset"], "test", seed=bench["test_seed"])
+        differences = input_differences(eval_cfg, pretrain_cfg)
+        if differences:  # accepted with benchmark.allow_input_mismatch
+            run.logger.warning("inputs other than the pre-training's (benchmark.allow_input_mismatch): " + ", ".join(
+                f"dataset.{key} {json.dumps(ours)} (pre-training {json.dumps(theirs)})"
+                for key, ours, theirs in differences))
+        source = stats_source(args, eval_cfg, pretrain_cfg)
+        train_set = build_dataset(eval_cfg["dataset"], "train", seed=eval_cfg["seed"], **source)
+        test_set = build_dataset(eval_cfg["dataset"], "test", seed=bench["test_seed"], **source)
         benchmark = build(eval_cfg, pretrained, train_set, test_set)
         batch_size = eval_cfg["dataset"]["batch_size"]
         if args.test_only:

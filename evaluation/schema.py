@@ -9,6 +9,7 @@ section, and its ``loss`` section when translation networks are needed)::
       task: avsa-bin                  # avc-bin | avsa-bin | action | segmentation (selects the keys below)
       scratch: false                  # true: random encoders (the Scratch row, the random-init baseline)
       test_seed: 0                    # fixes the test set: viewpoints, rotations, negative pairs
+      allow_input_mismatch: false     # true: dataset inputs may differ from the pre-training's (evaluation/runner.py)
       use_transf: true                # avc/avsa-bin: video features -> audio predicted from them (g_v2a)
       head: {hidden_dim: 512, dropout: 0.5, normalize: false}
       feature_draws: 0                # N > 0: train the classifier on the frozen features of N epochs' draws
@@ -51,6 +52,10 @@ BENCHMARK = register_section("benchmark", Section({
     "task": Field(str, REQUIRED, choices=list(TASKS)),
     "scratch": Field(bool, False, help="evaluate randomly initialised encoders (nothing is loaded)"),
     "test_seed": Field(int, 0, min=0, help="seed of the fixed test set (viewpoints, rotations, negative pairs)"),
+    "allow_input_mismatch": Field(bool, False,
+                                  help="accept dataset input keys (clip lengths, crop size, audio recipe, rotation "
+                                       "order, video placement) that this config sets to other values than the "
+                                       "pre-training config; false: such a key is an error (evaluation/runner.py)"),
 }, tag="task", variants={
     "avc-bin": _PAIR,
     "avsa-bin": _PAIR,

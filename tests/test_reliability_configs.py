@@ -11,10 +11,14 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from datasets.audio_stats import write_stats
 from datasets.viewpoints import max_viewpoints_for_separation
 from utils.cli import run_main
+from utils.config import load_config
+from tests.datasets.media_fixtures import write_lists, write_segment
 from tests.scripts import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,7 +28,8 @@ SCRIPTS = {"main": "main-video-ssl.py", "check_config": "tools/check_config.py",
 PAPER_AVSA = "@REPO/configs/main/avsa/Cur-Loc4-TransfD2.yaml"
 
 # (id, script, YAML of @CFG (None: no file), argv, expected fragment of the message). Tokens: @REPO the repository,
-# @CFG the case's file, @TMP a fresh folder, @HMDB a 3-class HMDB51 layout, @EMPTY an empty folder.
+# @CFG the case's file, @TMP a fresh folder, @HMDB a 3-class HMDB51 layout, @EMPTY an empty folder, @YT360 a one-segment
+# YT-360 layout.
 CASES = [
     # -- typos in real keys: did-you-mean
     ("typo-top-section", "main", "base: @REPO/configs/demo/avsa.yaml\noptimzer: {lr: 0.1}\n", ["@CFG"],
@@ -111,8 +116,27 @@ CASES = [
      ["@CFG", PAPER_AVSA], "dataset.resize: 100 is smaller than video.crop_size 112"),
     # -- missing files
     ("missing-stats", "check_dataset", "base: @REPO/configs/demo/avsa.yaml\n"
-     "dataset: {audio: {stats: @TMP/mel-stats.npz}}\n", ["@CFG"],
-     "@CFG: dataset.audio.stats: file or directory not found: @TMP/mel-stats.npz"),
+     "dataset: {root: @YT360, audio: {stats: @TMP/mel-stats.npz}}\n", ["@CFG"],
+     "dataset.audio.stats: @TMP/mel-stats.npz not found; compute it with: python tools/compute_audio_stats.py @CFG"),
+    # the paper config's statistics, named relative to dataset.root; the command carries the --set that moved it
+    ("missing-paper-stats", "main", f"base: {PAPER_AVSA}\n", ["@CFG", "--set", "dataset.root=@YT360"],
+     "dataset.audio.stats: @YT360/audio-stats-24000hz-512fft-240hop-128mels.npz not found; compute it with: "
+     "python tools/compute_audio_stats.py @CFG --set dataset.root=@YT360"),
+    # an evaluation inherits the pre-training's statistics: the pre-training config makes them, at the eval's root
+    ("missing-inherited-stats", "eval-avsa", "base: @REPO/configs/benchmark/avsa/avsa-notransf-1crop.yaml\n",
+     ["@CFG", PAPER_AVSA, "--output", "@TMP/eval", "--set", "dataset.root=@YT360", "--set", "benchmark.scratch=true",
+      "--set", "num_workers=0", "--set", "log2tb=false"],
+     "dataset.audio.stats: @YT360/audio-stats-24000hz-512fft-240hop-128mels.npz not found; compute it with: "
+     "python tools/compute_audio_stats.py @REPO/configs/main/avsa/Cur-Loc4-TransfD2.yaml --set dataset.root=@YT360"),
+    ("missing-original-stats", "eval-avc", "base: @REPO/configs/benchmark/avc/avc-notransf-1crop.yaml\n",
+     ["@CFG", "@REPO/configs/main/avsa/Cur-Loc4-TransfD2-reference.yaml", "--output", "@TMP/eval", "--set",
+      "dataset.root=@YT360", "--set", "benchmark.scratch=true", "--set", "num_workers=0", "--set", "log2tb=false"],
+     "dataset.audio.stats: @YT360/MelSpectDB-24khz-257fft-128mels-norm-stats.npz not found: this is the released "
+     "model's statistics file; copy MelSpectDB-24khz-257fft-128mels-norm-stats.npz from the authors' repository"),
+    ("stats-of-another-recipe", "check_dataset", "base: @REPO/configs/demo/avsa.yaml\n"
+     "dataset: {root: @YT360, audio: {stats: demo-stats.npz, parity: true}}\n", ["@CFG"],
+     "dataset.audio.stats: @YT360/demo-stats.npz holds the statistics of another audio recipe: parity false "
+     "(config: true); name another file, or recompute it with: python tools/compute_audio_stats.py @CFG"),
     ("missing-base", "main", "base: ../no-such-common.yaml\nseed: 1\n", ["@CFG"],
      "@CFG: base: config file not found"),
     ("missing-config", "main", None, ["@TMP/no-such-config.yaml"],
@@ -138,7 +162,8 @@ CASES = [
      "dataset.num_classes: 51 in the config, but the hmdb51 class list under @HMDB has 3 classes"),
     ("hmdb-num-classes-eval", "eval-action", "base: @REPO/configs/benchmark/hmdb/hmdb-8at16.yaml\n",
      ["@CFG", "@REPO/configs/demo/avsa.yaml", "--output", "@TMP/eval", "--set", "dataset.root=@HMDB",
-      "--set", "benchmark.scratch=true", "--set", "num_workers=0", "--set", "log2tb=false"],
+      "--set", "benchmark.scratch=true", "--set", "num_workers=0", "--set", "log2tb=false",
+      "--set", "benchmark.allow_input_mismatch=true"],  # 8 frames of 112 px on the demo's 4 frames of 32 px
      "dataset.num_classes: 51 in the config, but the hmdb51 class list under @HMDB has 3 classes"),
     ("eval-config-as-pretraining", "main", None, ["@REPO/configs/demo/benchmark/avsa.yaml"],
      "configs/demo/benchmark/avsa.yaml: model: required section is missing"),
@@ -150,6 +175,15 @@ CASES = [
      "benchmark.task: this script runs avc-bin benchmarks, the config is 'avsa-bin'"),
     ("avts-moments", "main", "base: @REPO/configs/main/avsa/AVTS.yaml\ndataset: {temporal_clips: 3}\n", ["@CFG"],
      "@CFG: loss.moments: 2 must equal dataset.temporal_clips (3)"),
+    # -- evaluation inputs that differ from the pre-training's (inherited unless set; set differently: an error)
+    ("input-mismatch-set", "eval-avsa", "base: @REPO/configs/benchmark/avsa/avsa-transf-4crop.yaml\n",
+     ["@CFG", "@REPO/configs/main/avsa/Cur-Loc4-TransfD2-reference.yaml", "--set", "dataset.rotation_order=correct"],
+     '--set: dataset.rotation_order: "correct", but the model was pre-trained with "reference" '
+     "(@REPO/configs/main/avsa/Cur-Loc4-TransfD2-reference.yaml); use the pre-training's value"),
+    ("input-mismatch-in-file", "eval-action", "base: @REPO/configs/benchmark/ucf/ucf-8at16.yaml\n",
+     ["@CFG", "@REPO/configs/demo/avsa.yaml"],
+     "@REPO/configs/benchmark/action.yaml: dataset.video.clip_duration: 0.5, but the model was pre-trained with 0.25 "
+     "(@REPO/configs/demo/avsa.yaml)"),
     # -- syntax
     ("invalid-yaml", "check_config", "dataset: {batch_size: 4\n", ["@CFG"], "@CFG: <yaml line 2>: invalid YAML"),
     ("override-without-value", "main", "base: @REPO/configs/demo/avsa.yaml\n", ["@CFG", "--set", "dataset.batch_size"],
@@ -159,7 +193,7 @@ CASES = [
 ]
 # also run as real processes (started together): every entry point, and errors raised before and after start_run
 SUBPROCESS = {"typo-dataset-key", "K-eight-at-90", "missing-split-list", "missing-stats", "transf-eval-on-avc",
-              "hmdb-num-classes-eval", "segm-dim-groupnorm", "wrong-script-for-task"}
+              "hmdb-num-classes-eval", "segm-dim-groupnorm", "wrong-script-for-task", "missing-inherited-stats"}
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +204,12 @@ def places(tmp_path_factory):
     for name in ("brush_hair", "cartwheel", "wave"):  # the official split-file layout, 3 classes instead of 51
         (hmdb / f"{name}_test_split1.txt").write_text(f"{name}_a.avi 1\n{name}_b.avi 2\n")
     (root / "empty").mkdir()
-    return {"@HMDB": str(root / "hmdb51"), "@EMPTY": str(root / "empty")}
+    yt360 = str(root / "yt360")  # one segment, and the demo recipe's statistics under another name
+    write_segment(yt360, "aaaaaaaaaaa-0", seconds=1.5, size=(64, 32))
+    write_lists(yt360, train=["aaaaaaaaaaa"], test=["aaaaaaaaaaa"])
+    demo_audio = load_config(os.path.join(REPO, "configs/demo/avsa.yaml"))["dataset"]["audio"]
+    write_stats(os.path.join(yt360, "demo-stats.npz"), np.zeros(40), np.ones(40), demo_audio)
+    return {"@HMDB": str(root / "hmdb51"), "@EMPTY": str(root / "empty"), "@YT360": yt360}
 
 
 def _case(case, places, tmp_path):

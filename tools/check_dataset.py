@@ -54,7 +54,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     cfg = load_config(args.config, args.overrides, required=["dataset"])
     torch.set_num_threads(1)
-    dataset = build_dataset(cfg["dataset"], args.split, seed=cfg.get("seed", 0))
+    dataset = build_dataset(cfg["dataset"], args.split, seed=cfg.get("seed", 0), config=args.config,
+                            overrides=args.overrides)
     count = dataset.num_items if args.decode is None else min(max(args.decode, 0), dataset.num_items)
     print(f"{cfg['dataset']['name']} {args.split} split under {cfg['dataset']['root']}: {dataset.num_items} items "
           f"({dataset.describe_items()}), {len(dataset)} samples per epoch")

@@ -120,11 +120,11 @@ class ModelScorer:
     ``audio_head`` with translation networks, else v through ``video_projection`` vs a through ``audio_projection``)."""
 
     def __init__(self, model: torch.nn.Module, criterion: torch.nn.Module, dataset_cfg: dict):
-        from utils.audio_features import load_mel_stats
+        from datasets.audio_stats import load_stats
 
         self.model, self.criterion = model.eval(), criterion.eval()
         self.audio = dataset_cfg["audio"]
-        self.stats = load_mel_stats(self.audio["stats"]) if self.audio["stats"] else None
+        self.stats = load_stats(dataset_cfg)  # the file under dataset.root, as training read it
         self.frames = int(round(self.audio["clip_duration"] * self.audio["rate"] / self.audio["hop"]))
 
     @torch.no_grad()

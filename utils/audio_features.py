@@ -21,6 +21,7 @@ front with back and left with right, which caps how well audio-visual spatial al
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ _IV_FLOOR = 1e-6  # of the crop's largest band energy: silent bands give ≈ 0 i
 
 
 @functools.lru_cache(maxsize=8)
-def _load_stats_cached(path: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _load_stats_cached(path: str, mtime_ns: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         with np.load(path) as data:
             mean, std = data["mean"], data["std"]
@@ -51,7 +52,11 @@ def _load_stats_cached(path: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def load_mel_stats(path) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-mel-band (mean, std), float32 (n_mels,), from an .npz with keys ``mean`` and ``std``."""
-    mean, std = _load_stats_cached(str(path))
+    try:
+        mtime_ns = os.stat(path).st_mtime_ns  # a rewritten file is read again
+    except OSError:
+        mtime_ns = None
+    mean, std = _load_stats_cached(str(path), mtime_ns)
     return mean.clone(), std.clone()
 
 

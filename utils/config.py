@@ -11,6 +11,8 @@ One entry point for every script and tool::
   (``register_section`` / ``register_keys``; the modules are listed in ``SCHEMA_MODULES``). Defaults are
   filled in, so the returned dict is the complete, resolved config that is written as ``config.yaml`` into
   the run directory.
+* ``read_config`` + ``validate_config`` are the two halves of ``load_config``, for callers that need to know which
+  keys a file set (the origins) or to put values below a config (``under``).
 
 Every problem is a ``ConfigError`` whose message is one line: ``<file>: <dotted.key>: <what is wrong>``,
 where ``<file>`` is the file that set the key (a base file, the config itself, or ``--set``).
@@ -31,8 +33,8 @@ import yaml
 from utils.errors import ConfigError
 
 __all__ = [
-    "REQUIRED", "Field", "Section", "register_section", "register_keys", "load_config", "save_config",
-    "parse_override", "register_check", "root_schema", "SCHEMA_MODULES",
+    "REQUIRED", "Field", "Section", "register_section", "register_keys", "load_config", "read_config",
+    "validate_config", "save_config", "parse_override", "register_check", "root_schema", "SCHEMA_MODULES",
 ]
 
 # Modules whose import registers the schema of the config sections they read (explicit, no discovery).
@@ -332,16 +334,29 @@ def _apply_override(cfg: dict, key: str, value: Any, origins: dict) -> None:
     origins.update(_provenance(value, key, "--set"))
 
 
-def load_config(path: str, overrides: Iterable[str] = (), required: Iterable[str] = ()) -> dict:
-    """Read, merge, override and validate a config. Returns the resolved dict (defaults filled in).
+def read_config(path: str, overrides: Iterable[str] = (), under: Mapping | None = None,
+                under_source: str = "") -> tuple[dict, dict[str, str]]:
+    """Read, merge and override a config WITHOUT validating it. Returns (raw dict, {dotted key: who set it}) where
+    "who" is a file, ``--set`` or ``under_source``; keys no one set (left to their schema defaults) are absent.
 
-    ``required``: top-level sections this caller needs (e.g. ``("dataset", "model")``).
+    ``under``: values merged below the file and its bases, as if it were the first ``base:`` (the evaluation
+    scripts put the pre-training's input recipe there, ``evaluation.runner``); attributed to ``under_source``.
     """
     raw, origins = _read_file(path)
+    if under:
+        below: dict[str, str] = {}
+        merged = _merge({}, below, under, _provenance(under, "", under_source))
+        raw = _merge(merged, below, raw, origins)
+        origins = below
     for text in overrides:
         key, value = parse_override(text)
         _apply_override(raw, key, value, origins)
+    return raw, origins
 
+
+def validate_config(raw: dict, origins: Mapping[str, str], path: str, required: Iterable[str] = ()) -> dict:
+    """Validate a `read_config` result against the registered schemas. Returns the resolved dict (defaults filled
+    in); errors name the file (or ``--set``) that set the offending key, ``path`` otherwise."""
     def origin(dotted: str) -> str:
         while dotted:
             dotted = dotted.split("[")[0]
@@ -354,6 +369,14 @@ def load_config(path: str, overrides: Iterable[str] = (), required: Iterable[str
         if name not in raw:
             raise ConfigError(f"{path}: {name}: required section is missing")
     return root_schema().validate(raw, "", origin)
+
+
+def load_config(path: str, overrides: Iterable[str] = (), required: Iterable[str] = ()) -> dict:
+    """Read, merge, override and validate a config. Returns the resolved dict (defaults filled in).
+
+    ``required``: top-level sections this caller needs (e.g. ``("dataset", "model")``).
+    """
+    return validate_config(*read_config(path, overrides), path, required)
 
 
 def save_config(cfg: Mapping, run_dir: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,11 @@ class Run:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+        if self.dist.distributed:
+            # gloo's worker threads free the last collective's tensors right after it completes, which needs the GIL;
+            # a process group destroyed before they got it (its destructor joins them, holding the GIL) hangs the
+            # exit. Seen in 1 of 2 exits right after the checkpoint of a SIGTERM (torch 2.11, gloo): let them finish.
+            time.sleep(0.2)
         cleanup()
 
 

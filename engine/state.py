@@ -91,7 +91,7 @@ def check_resume(run_dir: str, cfg: dict, inputs: dict) -> tuple[Position, list]
     if not isinstance(state.get("config"), dict):
         raise ConfigError(f"{path}: records no config, so resuming it with this one cannot be checked; {ways_out}")
     changing, neutral = config_differences(state["config"], cfg)
-    saved = state.get("inputs") or {}
+    saved = state.get("inputs", {key: "(not recorded)" for key in inputs})  # a checkpoint older than inputs
     changing += [(key, saved.get(key), inputs.get(key)) for key in sorted(set(saved) | set(inputs))
                  if saved.get(key) != inputs.get(key)]
     if changing:

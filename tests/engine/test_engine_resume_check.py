@@ -86,9 +86,11 @@ def test_every_key_changes_the_result_unless_listed():
     changing, neutral = config_differences(base, changed)
     assert [k for k, _, _ in changing] == ["precision", "grad_clip", "optimizer.betas"]
     assert [k for k, _, _ in neutral] == ["num_workers", "optimizer.epochs"]
-    # a key only one side has (a config written by another version) changes the result
-    changing, _ = config_differences({**base, "new_key": 1}, base)
-    assert changing == [("new_key", 1, "(absent)")]
+    # a key the checkpoint's config lacks (written before the key existed) changes nothing at its default only
+    older = {k: v for k, v in base.items() if k != "limit_steps"}
+    assert config_differences(older, base) == ([], [])
+    assert config_differences(older, {**base, "limit_steps": 2})[0] == [("limit_steps", "(absent)", 2)]
+    assert config_differences({**base, "gone_key": 1}, base)[0] == [("gone_key", 1, "(absent)")]
     assert "seed" not in RESULT_NEUTRAL and "dataset.batch_size" not in RESULT_NEUTRAL
 
 

@@ -29,12 +29,13 @@ class EpochBatchSampler(Sampler):
     drop_last=True (training): every rank gets the same number of full batches; the tail is dropped.
     drop_last=False (testing): the order is padded by repeating its start so every rank sees the same number of
     samples and batch sizes (the criterion gathers negatives across ranks, which needs equal batch sizes).
+    limit: at most this many batches per epoch (0: all; ``limit_steps``, smoke runs).
     """
 
     def __init__(self, num_samples: int, batch_size: int, *, shuffle: bool, drop_last: bool, seed: int,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, limit: int = 0):
         self.num_samples, self.batch_size = num_samples, batch_size
-        self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
+        self.shuffle, self.drop_last, self.seed, self.limit = shuffle, drop_last, seed, limit
         self.rank, self.world_size = rank, world_size
         self.epoch, self.start_step = 0, 0
 
@@ -49,7 +50,8 @@ class EpochBatchSampler(Sampler):
     def __len__(self) -> int:
         """Batches per epoch on this rank (before skipping)."""
         per_rank = self._per_rank()
-        return per_rank // self.batch_size if self.drop_last else math.ceil(per_rank / self.batch_size)
+        batches = per_rank // self.batch_size if self.drop_last else math.ceil(per_rank / self.batch_size)
+        return min(batches, self.limit) if self.limit else batches
 
     def __iter__(self):
         if self.shuffle:
@@ -86,7 +88,7 @@ def make_loader(dataset: Dataset, batch_size: int, cfg: dict, *, train: bool, ra
     """DataLoader with an :class:`EpochBatchSampler` (``loader.batch_sampler``).
 
     batch_size: the GLOBAL batch (as in the paper's "batch size 28 over 2 GPUs"); each rank loads
-    batch_size / world_size samples. cfg: the run config (``seed``, ``num_workers``).
+    batch_size / world_size samples. cfg: the run config (``seed``, ``num_workers``, ``limit_steps``).
     Training order: a dataset with ``set_epoch`` orders its own epochs (avsa datasets: permutations that keep a
     video out of a batch twice, spec §2.3), which the sampler keeps; others are shuffled by the sampler.
     """
@@ -95,7 +97,7 @@ def make_loader(dataset: Dataset, batch_size: int, cfg: dict, *, train: bool, ra
     per_rank = batch_size // world_size
     shuffle = train and not hasattr(dataset, "set_epoch")
     sampler = EpochBatchSampler(len(dataset), per_rank, shuffle=shuffle, drop_last=train, seed=cfg["seed"],
-                                rank=rank, world_size=world_size)
+                                rank=rank, world_size=world_size, limit=cfg.get("limit_steps", 0))
     if len(sampler) == 0:
         raise ConfigError(f"<config>: dataset.batch_size: {batch_size} is larger than the "
                           f"{'train' if train else 'test'} split ({len(dataset)} samples)")

@@ -174,9 +174,9 @@ def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimiz
 
         every = cfg["checkpoint_every_steps"]
         if stop_votes or (every and position.step % every == 0):
-            save_state(os.path.join(run.run_dir, LATEST), cfg=cfg, task=task, optimizer=optimizer,
-                       scheduler=scheduler, scaler=scaler, position=position, meters=meters.state(),
-                       is_main=run.is_main)
+            save_state(os.path.join(run.run_dir, LATEST), cfg=cfg, inputs=run.inputs, task=task,
+                       optimizer=optimizer, scheduler=scheduler, scaler=scaler, position=position,
+                       meters=meters.state(), is_main=run.is_main)
         if stop_votes:
             signum = int(stop.signum) or 15
             raise RunInterrupted(
@@ -271,6 +271,7 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
                                         find_unused_parameters=find_unused_parameters)
     if cfg["compile"]:
         model.compile()
+    run.commit()  # everything is ready: only now does the run directory get its files
 
     monitor = BadSampleMonitor(cfg["max_bad_fraction"])
     results: dict[str, dict[str, float]] = {}
@@ -303,9 +304,9 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
             meters = Meters()
             targets = [LATEST] + ([snapshot_name(epoch + 1)] if epoch + 1 in cfg["snapshot_epochs"] else [])
             for name in targets:
-                save_state(os.path.join(run.run_dir, name), cfg=cfg, task=task, optimizer=optimizer,
-                           scheduler=scheduler, scaler=scaler, position=position, meters=meters.state(),
-                           is_main=run.is_main)
+                save_state(os.path.join(run.run_dir, name), cfg=cfg, inputs=run.inputs, task=task,
+                           optimizer=optimizer, scheduler=scheduler, scaler=scaler, position=position,
+                           meters=meters.state(), is_main=run.is_main)
             if run.writer is not None:
                 run.writer.flush()
     return results

@@ -1,24 +1,35 @@
-"""One run: distributed init, seeding, run directory, log file, resolved ``config.yaml``, TensorBoard writer."""
+"""One run: distributed init, seeding, the resume check, then (once the start has succeeded) the run directory with
+its log file, resolved ``config.yaml`` and TensorBoard writer."""
 
 from __future__ import annotations
 
 import logging
 import os
 import platform
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from engine.compat import format_changes
+from engine.state import check_resume
 from utils import __version__
 from utils.config import save_config
 from utils.distributed import DistInfo, cleanup, init_distributed
 from utils.errors import ConfigError
-from utils.logs import setup_logger, tensorboard_writer
+from utils.logs import PendingLog, open_log_file, setup_logger, tensorboard_writer
 from utils.seeding import seed_everything
 
-# --debug (spec §7.1): tiny batch, no workers, a progress line every step.
-DEBUG_OVERRIDES = ("dataset.batch_size=4", "num_workers=0", "print_freq=1")
+# --debug: a smoke run of 2 train and 2 test steps (1 epoch, batch 4, no workers, a progress line every step), always
+# from scratch, in its own directory (``debug_directory``) so that it never mixes with the real run's files.
+DEBUG_OVERRIDES = ("optimizer.epochs=1", "limit_steps=2", "dataset.batch_size=4", "num_workers=0", "print_freq=1",
+                   "resume=false")
+
+
+def debug_directory(run_dir: str) -> str:
+    """``<run_dir>-debug``: where ``--debug`` runs go."""
+    return os.path.normpath(run_dir) + "-debug"
 
 
 @dataclass
@@ -29,8 +40,11 @@ class Run:
     dist: DistInfo
     run_dir: str
     logger: logging.Logger
-    writer: Any  # torch.utils.tensorboard.SummaryWriter on rank 0 when log2tb, else None
+    writer: Any = None  # torch.utils.tensorboard.SummaryWriter on rank 0 when log2tb (after commit), else None
     quiet: bool = False
+    inputs: dict = field(default_factory=dict)  # what else the result depends on, checked on resume (compat.py)
+    log_name: str = "train.log"
+    committed: bool = False
 
     @property
     def device(self) -> torch.device:
@@ -40,6 +54,17 @@ class Run:
     def is_main(self) -> bool:
         return self.dist.is_main
 
+    def commit(self) -> None:
+        """The start succeeded: create the run directory (rank 0) with ``config.yaml``, the log file (with what was
+        logged so far) and ``tensorboard/``. ``fit`` calls it before the first step; idempotent."""
+        if self.committed:
+            return
+        self.committed = True
+        if self.is_main:
+            save_config(self.cfg, self.run_dir)
+            open_log_file(self.logger, self.run_dir, self.log_name)
+            self.writer = tensorboard_writer(self.run_dir, self.cfg["log2tb"])
+
     def scalar(self, tag: str, value: float, step: int) -> None:
         if self.writer is not None:
             self.writer.add_scalar(tag, value, step)
@@ -47,21 +72,44 @@ class Run:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+        if self.dist.distributed:
+            # gloo's worker threads free the last collective's tensors right after it completes, which needs the GIL;
+            # a process group destroyed before they got it (its destructor joins them, holding the GIL) hangs the
+            # exit. Seen in 1 of 2 exits right after the checkpoint of a SIGTERM (torch 2.11, gloo): let them finish.
+            time.sleep(0.2)
         cleanup()
 
 
-def start_run(cfg: dict, run_dir: str, *, quiet: bool = False, log_name: str = "train.log") -> Run:
-    """Join torchrun's group (if any), seed every generator, create ``run_dir`` with ``log_name``,
-    ``config.yaml`` and ``tensorboard/`` (rank 0 only)."""
+def start_run(cfg: dict, run_dir: str, *, quiet: bool = False, log_name: str = "train.log",
+              inputs: dict | None = None) -> Run:
+    """Join torchrun's group (if any), seed every generator, and check that a checkpoint this run will resume from
+    (``resume`` and ``<run_dir>/checkpoint.pth``) was trained with the same result-changing settings and ``inputs``
+    (engine/compat.py; ``ConfigError`` otherwise). Nothing is written yet: ``Run.commit`` creates the run
+    directory, so a start that fails (refused resume, missing data or file) leaves no half-made run directory and
+    an existing run's files untouched."""
     dist = init_distributed(cfg["device"], timeout_s=cfg["dist_timeout_s"])
     if cfg["sync_batchnorm"] and dist.device.type != "cuda":
         raise ConfigError("<config>: sync_batchnorm: SyncBatchNorm needs CUDA devices (this run is on CPU)")
     seed_everything(cfg["seed"], dist.rank)
-    logger = setup_logger(run_dir, quiet=quiet, is_main=dist.is_main, filename=log_name)
-    writer = None
+    logger = setup_logger(None, quiet=quiet, is_main=dist.is_main)
     if dist.is_main:
-        save_config(cfg, run_dir)
-        writer = tensorboard_writer(run_dir, cfg["log2tb"])
+        logger.addHandler(PendingLog())
+    run = Run(cfg=cfg, dist=dist, run_dir=run_dir, logger=logger, quiet=quiet, inputs=dict(inputs or {}),
+              log_name=log_name)
     logger.info(f"avsa {__version__}, torch {torch.__version__}, python {platform.python_version()}, "
                 f"device {dist.device}, world size {dist.world_size}, run directory {os.path.abspath(run_dir)}")
-    return Run(cfg=cfg, dist=dist, run_dir=run_dir, logger=logger, writer=writer, quiet=quiet)
+    if cfg["resume"]:
+        try:
+            checked = check_resume(run_dir, cfg, run.inputs)
+        except BaseException:
+            cleanup()
+            raise
+        if checked is not None and checked[1]:
+            position, changes = checked
+            epochs = [(before, after) for key, before, after in changes if key == "optimizer.epochs"]
+            extended = f"; the run is extended to {epochs[0][1]} epochs" if epochs and epochs[0][1] > epochs[0][0] \
+                else ""
+            logger.info(f"config changed since the checkpoint (epoch {position.epoch + 1}, step {position.epoch_step}"
+                        f" of the epoch, {position.step} steps in total): {format_changes(changes)}{extended}; "
+                        f"config.yaml records the new values")
+    return run

@@ -21,6 +21,7 @@ register_keys({
     "dist_timeout_s": Field(float, 1800.0, min=1.0,
                             help="collective timeout: if a rank dies, the others stop after this long instead of hanging"),
     "sync_batchnorm": Field(bool, False, help="synchronise BatchNorm statistics across ranks (DDP on CUDA only)"),
+    "limit_steps": Field(int, 0, min=0, help="at most N steps per train and test phase (0: all; --debug: 2)"),
 })
 
 

@@ -1,6 +1,6 @@
 """Training state on disk: write (rank 0, atomic), resume (every rank), and the curriculum's encoder init.
 
-A checkpoint (see utils/checkpoint.py) holds, besides the config and version:
+A checkpoint (see utils/checkpoint.py) holds, besides the config, the run's ``inputs`` (engine/compat.py) and version:
 ``epoch`` (the epoch in progress, 0-based) and ``epoch_step`` (its steps already done; 0 at an epoch boundary,
 so ``checkpoint-ep{E}.pth`` has epoch = E: the weights after E epochs), ``step`` (optimizer steps in total),
 one state dict per entry of the task's ``state_modules()`` (pre-training: ``model`` = the encoders, ``criterion``
@@ -17,9 +17,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from engine.compat import config_differences, format_changes
 from utils.checkpoint import (LATEST, capture_rng_state, load_checkpoint, load_state_strict, restore_rng_state,
                               save_checkpoint)
-from utils.errors import CheckpointError
+from utils.errors import CheckpointError, ConfigError
 
 
 @dataclass
@@ -51,14 +52,15 @@ def _broadcast_error(error: str | None) -> str | None:
     return box[0]
 
 
-def save_state(path: str, *, cfg: dict, task: nn.Module, optimizer, scheduler, scaler, position: Position,
-               meters: dict, is_main: bool) -> None:
+def save_state(path: str, *, cfg: dict, inputs: dict, task: nn.Module, optimizer, scheduler, scaler,
+               position: Position, meters: dict, is_main: bool) -> None:
     """Collective (every rank calls it): gathers the RNG states, rank 0 writes ``path`` atomically.
     A failed write (e.g. disk full) raises ``CheckpointError`` on every rank; the previous file stays intact."""
     rng = _all_gather_object(capture_rng_state())
     error = None
     if is_main:
         state = {"epoch": position.epoch, "epoch_step": position.epoch_step, "step": position.step, "config": cfg,
+                 "inputs": inputs,
                  **{name: module.state_dict() for name, module in state_modules(task).items()},
                  "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                  "scaler": scaler.state_dict(), "meters": meters, "rng": rng}
@@ -75,6 +77,27 @@ def resumable(cfg: dict, run_dir: str) -> bool:
     """Whether ``fit`` will resume (``resume: true`` and a checkpoint in ``run_dir``): a fresh run of a
     curriculum's phase 2 loads its phase-1 encoders, a resumed one must not need that file (spec §10.26)."""
     return cfg["resume"] and os.path.exists(os.path.join(run_dir, LATEST))
+
+
+def check_resume(run_dir: str, cfg: dict, inputs: dict) -> tuple[Position, list] | None:
+    """Before a run resumes from ``<run_dir>/checkpoint.pth``: its position and the result-neutral config changes
+    (dotted key, checkpoint's value, new value); None when there is no checkpoint. A result-changing difference
+    (engine/compat.py), or other ``inputs``, is a ``ConfigError`` naming every differing key with both values."""
+    path = os.path.join(run_dir, LATEST)
+    if not os.path.exists(path):
+        return None
+    state = load_checkpoint(path, mmap=True)
+    ways_out = "use a new --output DIR for a run with these settings, or --set resume=false to start this one over"
+    if not isinstance(state.get("config"), dict):
+        raise ConfigError(f"{path}: records no config, so resuming it with this one cannot be checked; {ways_out}")
+    changing, neutral = config_differences(state["config"], cfg)
+    saved = state.get("inputs", {key: "(not recorded)" for key in inputs})  # a checkpoint older than inputs
+    changing += [(key, saved.get(key), inputs.get(key)) for key in sorted(set(saved) | set(inputs))
+                 if saved.get(key) != inputs.get(key)]
+    if changing:
+        raise ConfigError(f"{path}: was trained with other settings than this run's: {format_changes(changing)} "
+                          f"(checkpoint -> now); {ways_out}")
+    return Position(state["epoch"], state.get("epoch_step", 0), state.get("step", 0)), neutral
 
 
 def resume(run_dir: str, *, task: nn.Module, optimizer, scheduler, scaler, rank: int, world_size: int,

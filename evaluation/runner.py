@@ -15,9 +15,12 @@ one test pass over the FIXED test set → ``results.json``.
   released model's config (``Cur-Loc4-TransfD2-reference.yaml``) gives its evaluations the original's audio recipe,
   statistics file, rotation order and video placement. A pre-training config without ``dataset`` passes nothing.
 * Run directory: ``<pretrain run dir>/eval-<benchmark.name>/fold-<NN>`` (spec §8; NN = ``dataset.fold`` for
-  UCF101/HMDB51, 01 otherwise; ``-scratch`` appended to the name with ``scratch: true``), or ``--output``. It
-  holds ``config.yaml``, ``eval.log``, ``tensorboard/``, the benchmark's own ``checkpoint.pth`` (head, optimizer:
-  an interrupted evaluation resumes) and ``results.json``.
+  UCF101/HMDB51, 01 otherwise; ``-scratch`` appended to the name with ``scratch: true``, ``-<file name>`` with a
+  ``--checkpoint`` other than the run's own ``checkpoint.pth``), or ``--output``. It holds ``config.yaml``,
+  ``eval.log``, ``tensorboard/``, the benchmark's own ``checkpoint.pth`` (head, optimizer: an interrupted
+  evaluation resumes) and ``results.json``. The head is bound to the pre-trained checkpoint's sha256: resuming (or
+  ``--test-only``) with another pre-trained checkpoint, or other result-changing eval settings, is refused with
+  one line (engine/compat.py), so results.json's sha256 is always that of the weights its numbers came from.
 * The test runs ONCE, after the last epoch, on the final weights: no model selection on the test set (the
   original kept the best test epoch, spec §8). Its loader shards the fixed test order over ranks without padding,
   so every test sample counts exactly once and metrics are summed over ranks (``evaluation.metrics``).
@@ -44,21 +47,23 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from datasets import INPUT_KEYS, SCHEMA, audio_channel_problem, build_dataset
+from engine.compat import result_part
 from engine.data import batches, finish_on_device, share_decoded, to_device
 from engine.loop import autocast, fit
 from engine.run import Run, start_run
-from engine.state import state_modules
+from engine.state import check_resume, state_modules
 from evaluation.features import FeatureDraws
 from evaluation.pretrained import Pretrained, load_pretrained
 from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
 from utils.config import load_config, read_config, validate_config
 from utils.distributed import all_reduce_sum
 from utils.errors import CheckpointError, ConfigError
-from utils.files import write_json
-from utils.logs import Progress
+from utils.files import file_sha256, write_json
+from utils.logs import Progress, run_directory
 from utils.seeding import seed_everything, seed_worker
 
 RESULTS = "results.json"
+PRETRAINED = "pretrained checkpoint (sha256)"  # the run input (engine/compat.py) that binds a head to its weights
 
 # build(eval_cfg, pretrained, train_set, test_set) -> the benchmark module
 Builder = Callable[[dict, Pretrained, object, object], nn.Module]
@@ -150,17 +155,56 @@ def stats_source(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict) -
     return {"config": args.config, "overrides": args.overrides}
 
 
-def config_hash(*configs: dict) -> str:
-    text = json.dumps(configs, sort_keys=True, default=str)
+def config_hash(eval_cfg: dict, model_cfg: dict) -> str:
+    """sha256 of the result-changing settings (engine/compat.py) of an evaluation and of the pre-trained model."""
+    text = json.dumps([result_part(eval_cfg), result_part({"model": model_cfg})], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def default_run_dir(pretrained: Pretrained, eval_cfg: dict) -> str:
-    """``<pretrain run dir>/eval-<name>[-scratch]/fold-<NN>``: a scratch evaluation never shares (and resumes) the
-    run directory of the same benchmark on the pre-trained weights."""
+    """``<pretrain run dir>/eval-<name>[-scratch][-<checkpoint>]/fold-<NN>``: a scratch evaluation never shares (and
+    resumes) the run directory of the same benchmark on the pre-trained weights, and the evaluation of another
+    checkpoint file than the run's own ``checkpoint.pth`` (e.g. ``checkpoint-ep50.pth``) has its own."""
     bench, fold = eval_cfg["benchmark"], eval_cfg["dataset"].get("fold", 1)
     name = bench["name"] + ("-scratch" if bench["scratch"] and not bench["name"].endswith("-scratch") else "")
+    checkpoint, own = pretrained.checkpoint, os.path.join(pretrained.run_dir, LATEST)
+    if not bench["scratch"] and checkpoint and os.path.abspath(checkpoint) != os.path.abspath(own):
+        name += "-" + os.path.splitext(os.path.basename(checkpoint))[0]
     return os.path.join(pretrained.run_dir, f"eval-{name}", f"fold-{fold:02d}")
+
+
+_SHA256: dict[tuple, str] = {}
+
+
+def cached_sha256(path: str) -> str:
+    """``file_sha256`` remembered per (path, size, modification time) for this process."""
+    info = os.stat(path)
+    key = (os.path.abspath(path), info.st_size, info.st_mtime_ns)
+    if key not in _SHA256:
+        _SHA256[key] = file_sha256(path)
+    return _SHA256[key]
+
+
+def stale_results(args: argparse.Namespace, folds: Sequence[int | None], path: str) -> str | None:
+    """Why ``path`` (a results.json) is not what ``eval-*.py`` with ``args`` (and ``folds``) would compute now, or
+    None when it is: it must exist and record the sha256 of the pre-trained checkpoint the evaluation would read
+    now and the hash of the same result-changing settings (per fold)."""
+    if not os.path.isfile(path):
+        return "no results yet"
+    with open(path, encoding="utf-8") as f:
+        results = json.load(f)
+    hashes, checkpoint = [], None
+    for fold in folds:
+        eval_cfg, pretrain_cfg = load_configs(args, [f"dataset.fold={fold}"] if fold is not None else [])
+        hashes.append(config_hash(eval_cfg, pretrain_cfg["model"]))
+        if not eval_cfg["benchmark"]["scratch"]:
+            checkpoint = args.checkpoint or os.path.join(run_directory(pretrain_cfg["model"]), LATEST)
+    sha = cached_sha256(checkpoint) if checkpoint and os.path.isfile(checkpoint) else None
+    if checkpoint and sha != results.get("pretrained", {}).get("sha256"):
+        return f"computed from another pre-trained checkpoint than {checkpoint}"
+    if results.get("config_sha256") != (hashes if len(folds) > 1 else hashes[0]):
+        return "computed with other settings"
+    return None
 
 
 def test_loader(dataset, batch_size: int, run: Run) -> DataLoader:
@@ -209,7 +253,8 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
     seed_everything(eval_cfg["seed"])
     pretrained = load_pretrained(pretrain_cfg, args.pretrain_config, args.checkpoint, scratch=bench["scratch"],
                                  translation=bool(bench.get("use_transf") or bench.get("use_context")))
-    run = start_run(eval_cfg, output or default_run_dir(pretrained, eval_cfg), quiet=args.quiet, log_name="eval.log")
+    run = start_run(eval_cfg, output or default_run_dir(pretrained, eval_cfg), quiet=args.quiet, log_name="eval.log",
+                    inputs={PRETRAINED: pretrained.sha256})
     try:
         run.logger.info(f"benchmark {bench['name']} ({bench['task']}) of "
                         f"{'randomly initialised encoders (scratch)' if bench['scratch'] else pretrained.checkpoint}")
@@ -227,6 +272,8 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
             path = os.path.join(run.run_dir, LATEST)
             if not os.path.isfile(path):
                 raise CheckpointError(f"--test-only: no trained benchmark in {path}; run without --test-only first")
+            check_resume(run.run_dir, eval_cfg, run.inputs)  # the head of these weights and settings
+            run.commit()
             state = load_checkpoint(path)
             for name, module in state_modules(benchmark).items():
                 load_state_strict(module, state[name], name, path)

@@ -251,3 +251,53 @@ def test_scratch_needs_no_checkpoint(world, tmp_path):
     with pytest.raises(CheckpointError, match="--test-only: no trained benchmark"):
         _script("eval-avsa").main([os.path.join(REPO, "configs/demo/benchmark/avsa.yaml"), world["avsa"],
                                    "--output", str(tmp_path / "empty"), "--test-only", *_yt360(world)])
+
+
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def test_results_belong_to_the_checkpoint_they_were_computed_from(world, tmp_path, capsys):
+    from evaluation.runner import PRETRAINED
+    from utils.cli import run_main
+
+    tables = load_script("tools/reproduce_tables.py")
+    config = _pretrain(str(tmp_path), "avsa", "{name: avsa, proj_dim: 8}")
+    run_dir = tmp_path / "runs" / "avsa"
+    args = [os.path.join(REPO, "configs/demo/benchmark/avsa.yaml"), config, *_yt360(world)]
+    script = _script("eval-avsa")
+    assert script.main(args) == 0
+    first_dir = run_dir / "eval-demo-avsa-notransf-4crop" / "fold-01"  # the default layout
+    first, sha_a = _results(first_dir), _sha256(run_dir / "checkpoint.pth")
+    assert first["pretrained"]["sha256"] == sha_a
+    job = tables.Job("eval", "eval", ("eval-avsa.py", *args), str(first_dir / "results.json"))
+    assert tables.is_done(job)
+    assert tables.is_done(tables.Job("eval", "eval", (*job.argv, "--set", "num_workers=1"), job.done))
+    assert not tables.is_done(tables.Job("eval", "eval", (*job.argv, "--set", "optimizer.lr=0.5"), job.done))
+
+    # another checkpoint file of the run (a snapshot): its own evaluation, never the first one's head
+    state = load_checkpoint(run_dir / "checkpoint.pth")
+    state["model"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in state["model"].items()}
+    save_checkpoint(state, str(run_dir / "checkpoint-ep1.pth"))
+    sha_b = _sha256(run_dir / "checkpoint-ep1.pth")
+    assert script.main(args + ["--checkpoint", str(run_dir / "checkpoint-ep1.pth")]) == 0
+    second_dir = run_dir / "eval-demo-avsa-notransf-4crop-checkpoint-ep1" / "fold-01"
+    assert _results(second_dir)["pretrained"]["sha256"] == sha_b
+    assert load_checkpoint(second_dir / "checkpoint.pth")["inputs"] == {PRETRAINED: sha_b}
+    assert _results(first_dir) == first
+
+    # the pre-training is retrained (checkpoint.pth replaced): its old evaluation is refused, not reused
+    save_checkpoint(state, str(run_dir / "checkpoint.pth"))
+    assert not tables.is_done(job)
+    capsys.readouterr()
+    for extra in ([], ["--test-only"]):
+        with pytest.raises(SystemExit) as info:
+            run_main(script.main, args + extra)
+        err = capsys.readouterr().err.strip()
+        assert info.value.code == 2 and len(err.splitlines()) == 1, err
+        assert f"{PRETRAINED} {sha_a[:12]} -> {sha_b[:12]}" in err and "--set resume=false" in err
+    assert _results(first_dir) == first
+    # ... until it starts over: then its numbers and their sha256 are the new weights'
+    assert script.main(args + ["--set", "resume=false"]) == 0
+    assert _results(first_dir)["pretrained"]["sha256"] == sha_b and tables.is_done(job)

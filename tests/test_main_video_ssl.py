@@ -126,9 +126,8 @@ def test_curriculum_loads_phase1_encoders_only_and_resuming_never_needs_them(tin
 
     main = _script().main
     phase1, phase2 = tmp_path / "phase1", tmp_path / "phase2"
-    assert main([os.path.join(REPO, "configs/demo/avc.yaml"), "--output", str(phase1), "--debug",
-                 *_tiny(tiny_data, "--set", "snapshot_epochs=[1]")]) == 0
-    assert (phase1 / "debug-batch.png").stat().st_size > 0
+    assert main([os.path.join(REPO, "configs/demo/avc.yaml"), "--output", str(phase1),
+                 *_tiny(tiny_data, "--set", "snapshot_epochs=[1]", "--set", "dataset.batch_size=4")]) == 0
     phase1_state = load_checkpoint(phase1 / "checkpoint-ep1.pth")
 
     # phase 2 with lr 0: its encoders must be exactly phase 1's (BatchNorm statistics aside, they keep moving)
@@ -149,3 +148,62 @@ def test_curriculum_loads_phase1_encoders_only_and_resuming_never_needs_them(tin
             os.remove(phase1 / name)
     assert main(args + ["--set", "optimizer.epochs=2"]) == 0
     assert load_checkpoint(phase2 / "checkpoint.pth")["epoch"] == 2
+
+
+def _files(run_dir):
+    """Every file under ``run_dir`` with its bytes and modification time."""
+    found = {}
+    for folder, _, names in os.walk(run_dir):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, run_dir)] = (f.read(), os.stat(path).st_mtime_ns)
+    return found
+
+
+def _events(run_dir, tag):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(os.path.join(run_dir, "tensorboard"))
+    events.Reload()
+    return [e.step for e in events.Scalars(tag)]
+
+
+def test_debug_is_a_few_steps_in_its_own_directory_and_leaves_the_real_run_alone(tiny_data, tmp_path):
+    from utils.checkpoint import load_checkpoint
+
+    main = _script().main
+    real = tmp_path / "run"
+    # 16 train and 12 test samples: the real run has 4 train and 3 test steps of 4
+    args = [os.path.join(REPO, "configs/demo/avc.yaml"), "--output", str(real),
+            *_tiny(tiny_data, "--set", "dataset.batch_size=4", "--set", "dataset.train.clips_per_video=4",
+                   "--set", "dataset.test.clips_per_video=4", "--set", "log2tb=true", "--set", "print_freq=1")]
+    assert main(args) == 0
+    before = _files(real)
+    assert load_checkpoint(real / "checkpoint.pth")["step"] == 4
+
+    assert main(args + ["--debug"]) == 0
+    assert _files(real) == before  # not one byte, not one timestamp of the real run changed
+    debug = tmp_path / "run-debug"
+    state = load_checkpoint(debug / "checkpoint.pth")
+    assert (state["epoch"], state["step"]) == (1, 2) and state["config"]["limit_steps"] == 2
+    assert _events(debug, "train/loss") == [1, 2]
+    log = (debug / "train.log").read_text()
+    assert "train 1 [2/2]" in log and "test 1 [2/2]" in log and "[3/" not in log
+    assert (debug / "debug-batch.png").stat().st_size > 0
+    # a second smoke run starts from scratch again (it never resumes, never extends the real run)
+    assert main(args + ["--debug", "--set", "optimizer.epochs=3"]) == 0
+    assert load_checkpoint(debug / "checkpoint.pth")["step"] == 2 and _files(real) == before
+
+
+@pytest.mark.parametrize("problem", ["dataset.root=/nonexistent/yt360", "model.init_from=/nonexistent/phase1.pth"])
+def test_a_failed_start_leaves_no_run_directory(tiny_data, tmp_path, capsys, problem):
+    from utils.cli import run_main
+
+    out = tmp_path / "new-run"
+    with pytest.raises(SystemExit) as info:
+        run_main(_script().main, [os.path.join(REPO, "configs/demo/avc.yaml"), "--output", str(out),
+                                  *_tiny(tiny_data, "--set", problem)])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and len(err.splitlines()) == 1 and "/nonexistent/" in err
+    assert not out.exists()

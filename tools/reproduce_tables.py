@@ -9,10 +9,12 @@ The plan is plain data (``SUITES`` below): every cell of every table names its p
 config, the metric key of the evaluation's ``results.json`` and the published number (paper.md). From it come the
 jobs, deduplicated (one pre-training serves many cells, one evaluation gives several metrics) and ordered by what
 they need: data → curriculum phase 1 → phase 2 (whose ``model.init_from`` is pointed at phase 1's snapshot) →
-evaluations → figures. A job whose output exists is skipped (pre-training: ``checkpoint.pth`` at its last epoch;
-evaluation: ``results.json``; figures: the PNG), so a second run only writes TABLES.md again, and an interrupted
-one continues (the scripts resume from their own checkpoints). A failed job is reported and its dependants are
-skipped; the other jobs still run and TABLES.md shows what exists ("—" for a cell without a result).
+evaluations → figures. A job whose output is up to date is skipped (pre-training: ``checkpoint.pth`` at its last
+epoch, trained with the same result-changing settings; evaluation: ``results.json`` computed from the pre-trained
+checkpoint the plan uses now, with the same settings; figures: the PNG), unless a job it needs runs (a retrained
+pre-training invalidates its evaluations, which then start over). So a second run only writes TABLES.md again, and
+an interrupted one continues (the scripts resume from their own checkpoints). A failed job is reported and its
+dependants are skipped; the other jobs still run and TABLES.md shows what exists ("—" for a cell without a result).
 
 Runs go to each pre-training config's ``<model.model_dir>/<model.name>`` (``--runs DIR``: ``DIR/<model.name>``;
 demo: ``…-seed<S>`` per seed) and its evaluations to ``<that>/eval-<benchmark.name>/…`` as the eval scripts'
@@ -455,16 +457,29 @@ def ordered(jobs: dict[str, Job]) -> list[Job]:
 
 
 def is_done(job: Job) -> bool:
+    """Whether the job's output is up to date (not considering the jobs it needs: ``Runner.run``)."""
     if not os.path.isfile(job.done):
         return False
     if job.kind == "data":
         with open(job.done, encoding="utf-8") as f:
             return bool(json.load(f).get("complete"))
     if job.kind == "pretrain":
-        import torch
+        from engine.compat import config_differences
+        from utils.checkpoint import load_checkpoint
+        from utils.cli import base_parser
 
-        state = torch.load(job.done, map_location="cpu", weights_only=True, mmap=True)
-        return int(state.get("epoch", 0)) >= job.epochs
+        args, _ = base_parser("").parse_known_args(job.argv[1:])
+        state = load_checkpoint(job.done, mmap=True)
+        cfg = load_config(args.config, args.overrides, required=("dataset", "model", "loss"))
+        return int(state.get("epoch", 0)) >= job.epochs and not config_differences(state.get("config", {}), cfg)[0]
+    if job.kind == "eval":
+        from evaluation.runner import eval_parser, stale_results
+
+        parser = eval_parser("")
+        parser.add_argument("--folds", default=None)
+        args = parser.parse_args(job.argv[1:])
+        folds = [int(f) for f in args.folds.split(",")] if args.folds else [None]
+        return stale_results(args, folds, job.done) is None
     return True
 
 
@@ -521,7 +536,10 @@ class Runner:
         order = ordered(self.plan.jobs)
         total = len(order)
         number = {job.key: i for i, job in enumerate(order, 1)}
-        pending = [job for job in order if not is_done(job)]
+        pending: list[Job] = []
+        for job in order:  # dependency order: a job that needs a job to run must run again after it
+            if not is_done(job) or any(need in {p.key for p in pending} for need in job.needs):
+                pending.append(job)
         for job in order:
             if job not in pending:
                 self.say(f"[{number[job.key]}/{total}] done already: {job.key}")
@@ -578,6 +596,8 @@ class Runner:
 
     def _start(self, job: Job, index: int, total: int):
         argv = command(job, self.launcher)
+        if job.kind == "eval" and os.path.isfile(job.done):  # results of another checkpoint or other settings
+            argv += ["--set", "resume=false"]                # (a retrained pre-training): start the evaluation over
         self.say(f"[{index}/{total}] start: {job.key}\n    {shlex.join(argv)}")
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(self.threads),
                    MKL_NUM_THREADS=str(self.threads))

@@ -89,13 +89,15 @@ def save_checkpoint(state: Mapping[str, Any], path: str) -> None:
         raise
 
 
-def load_checkpoint(path: str, map_location: str | torch.device = "cpu", *, require_avsa: bool = True) -> dict:
+def load_checkpoint(path: str, map_location: str | torch.device = "cpu", *, require_avsa: bool = True,
+                    mmap: bool = False) -> dict:
     """Load a checkpoint safely (``weights_only=True``). Raises ``CheckpointError`` with a clear message for a
-    missing, corrupt, unsafe or foreign file."""
+    missing, corrupt, unsafe or foreign file. ``mmap``: map the tensors instead of reading them (cheap when only
+    the small entries, e.g. ``config``, are needed)."""
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else "unpickling failed"
         if "weights_only" in str(err) or "Unsupported global" in str(err):

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 
 LOGGER_NAME = "avsa"
+_FORMAT = logging.Formatter("%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
 
 
 def run_directory(model_cfg: Mapping, output: str | None = None) -> str:
@@ -31,17 +32,39 @@ def setup_logger(run_dir: str | None, quiet: bool = False, is_main: bool = True,
         handler.close()
     logger.setLevel(logging.INFO if is_main else logging.WARNING)
     logger.propagate = False
-    fmt = logging.Formatter("%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
     if is_main and run_dir:
-        os.makedirs(run_dir, exist_ok=True)
-        file_handler = logging.FileHandler(os.path.join(run_dir, filename))
-        file_handler.setFormatter(fmt)
-        logger.addHandler(file_handler)
+        open_log_file(logger, run_dir, filename)
     if not quiet or not is_main:
         console = logging.StreamHandler(sys.stdout)
-        console.setFormatter(fmt)
+        console.setFormatter(_FORMAT)
         logger.addHandler(console)
     return logger
+
+
+class PendingLog(logging.Handler):
+    """Keeps a logger's records until ``open_log_file`` writes them to the log file (a run creates its directory
+    only once its start has succeeded)."""
+
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def open_log_file(logger: logging.Logger, run_dir: str, filename: str) -> None:
+    """Write ``logger`` to ``<run_dir>/<filename>`` (appending) from now on, starting with what a ``PendingLog``
+    of it has kept (which is then removed)."""
+    os.makedirs(run_dir, exist_ok=True)
+    file_handler = logging.FileHandler(os.path.join(run_dir, filename))
+    file_handler.setFormatter(_FORMAT)
+    for handler in list(logger.handlers):
+        if isinstance(handler, PendingLog):
+            for record in handler.records:
+                file_handler.handle(record)
+            logger.removeHandler(handler)
+    logger.addHandler(file_handler)
 
 
 def get_logger() -> logging.Logger:

@@ -5,6 +5,7 @@ In-process: ``config(...)``, ``ToyData``, ``ToyTask``; as a subprocess::
 
     python tests/engine/tiny_run.py RUN_DIR [--set KEY=VALUE ...] [--kill-at-forward N [--kill-rank R]]
     python -m torch.distributed.run --standalone --nproc_per_node=2 tests/engine/tiny_run.py RUN_DIR ...
+        [--signal-launcher-at-forward N --launcher-signal USR1]     # as a cluster signals torchrun before a time limit
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 
 import torch
 from torch import nn
@@ -89,12 +91,24 @@ def main(argv=None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--kill-at-forward", type=int, default=0, help="SIGKILL this process at that forward")
     parser.add_argument("--kill-rank", type=int, default=0, help="under torchrun: the rank that is killed")
+    parser.add_argument("--signal-launcher-at-forward", type=int, default=0,
+                        help="under torchrun, rank 0 at that forward: send --launcher-signal to torchrun, then wait until "
+                             "torchrun has forwarded it to this process")
+    parser.add_argument("--launcher-signal", default="TERM", help="signal name without SIG")
     args = parser.parse_args(argv)
     cfg = config(**dict(parse_override(text) for text in args.overrides))
 
     def kill(n):
         if n == args.kill_at_forward and int(os.environ.get("RANK", "0")) == args.kill_rank:
             os.kill(os.getpid(), signal.SIGKILL)
+        if n == args.signal_launcher_at_forward and os.environ.get("RANK") == "0":
+            signum = getattr(signal, f"SIG{args.launcher_signal}")
+            os.kill(os.getppid(), signum)
+            request = signal.getsignal(signum).__self__  # the engine's StopRequest (engine/signals.py)
+            for _ in range(600):
+                if request.signum:
+                    break
+                time.sleep(0.05)
 
     run = start_run(cfg, args.run_dir, quiet=True)
     try:

@@ -264,7 +264,7 @@ def test_runner_runs_in_dependency_order_skips_done_and_dependants_of_failures(t
         done = tmp_path / f"{key}.done"
         code = (f"open({str(log)!r}, 'a').write({key!r} + '\\n'); "
                 + ("raise SystemExit(3)" if fail else f"open({str(done)!r}, 'w').write('x')"))
-        return rt.Job(key, "eval", ("-c", code), str(done), tuple(needs))
+        return rt.Job(key, "figure", ("-c", code), str(done), tuple(needs))
 
     jobs = {j.key: j for j in (job("a"), job("b", ["a"]), job("bad", fail=True), job("after-bad", ["bad"]),
                                job("c", ["b"]))}
@@ -289,3 +289,39 @@ def test_launcher_prefixes_training_commands_only():
     launcher = ["torchrun", "--nproc_per_node=8"]
     assert rt.command(train, launcher) == ["torchrun", "--nproc_per_node=8", "main-video-ssl.py", "c.yaml"]
     assert rt.command(data, launcher) == [sys.executable, "tools/make_synthetic_data.py", "d"]
+
+
+def test_a_job_runs_again_after_a_job_it_needs_runs(tmp_path, capsys):
+    """A retrained pre-training invalidates what was computed from it, even though those files exist."""
+    log = tmp_path / "ran.txt"
+
+    def job(key, needs=()):
+        done = tmp_path / f"{key}.done"
+        code = f"open({str(log)!r}, 'a').write({key!r} + '\\n'); open({str(done)!r}, 'w').write('x')"
+        return rt.Job(key, "figure", ("-c", code), str(done), tuple(needs))
+
+    jobs = {j.key: j for j in (job("pretrain"), job("eval", ["pretrain"]), job("other"))}
+    (tmp_path / "eval.done").write_text("x")
+    (tmp_path / "other.done").write_text("x")
+    assert rt.Runner(rt.Plan(rt.DEMO, jobs, {}, {}), [], 1, 1, str(tmp_path / "logs")).run() == []
+    assert log.read_text().split() == ["pretrain", "eval"]
+    assert "done already: other" in capsys.readouterr().out
+
+
+def test_pretraining_is_done_only_at_its_last_epoch_with_the_same_settings(tmp_path):
+    from utils.checkpoint import save_checkpoint
+    from utils.config import load_config
+
+    config = os.path.join(ROOT, "configs/demo/avc.yaml")
+    done = str(tmp_path / "checkpoint.pth")
+
+    def job(*sets):
+        argv = ("main-video-ssl.py", config, "--set", "optimizer.epochs=2", *rt._sets(sets), "--output", str(tmp_path))
+        return rt.Job("pretrain", "pretrain", argv, done, epochs=2)
+
+    cfg = load_config(config, ["optimizer.epochs=2"])
+    save_checkpoint({"epoch": 1, "config": cfg}, done)
+    assert not rt.is_done(job())
+    save_checkpoint({"epoch": 2, "config": cfg}, done)
+    assert rt.is_done(job()) and rt.is_done(job("num_workers=0"))  # result-neutral
+    assert not rt.is_done(job("optimizer.lr=0.5"))                  # the checkpoint is another run's

@@ -3,7 +3,8 @@
 wait and bf16 vs fp32 loss, in one command that writes one JSON and one Markdown section (docs/performance.md).
 
     python tools/gpu_check.py [--out DIR] [--budget-s 450] [--parts media,tests,train,loader,precision]
-                              [--config CONFIG] [--device cuda|cpu] [--quick] [--peak-tflops P] [--work DIR]
+                              [--config CONFIG] [--set KEY=VALUE ...] [--device cuda|cpu] [--quick]
+                              [--peak-tflops P] [--step-s S] [--work DIR]
     sh tools/gpu_check.sh     # on a machine without PyAV: installs the wheels carried in .whl/, then the above
 
 Parts, in order (each in its own process, so that a crash or a hang of one is recorded and the others still run):
@@ -161,6 +162,7 @@ def evaluate_targets(parts: dict) -> dict:
 def settings_for(args) -> dict:
     settings = dict(QUICK if args.quick else FULL)
     settings["config"] = args.config or settings["config"]
+    settings["overrides"] = settings["overrides"] + list(args.overrides or [])
     settings["compile_backend"] = args.compile_backend or ("inductor" if args.device == "cuda" else "aot_eager")
     return settings
 
@@ -337,7 +339,9 @@ def part_train(settings: dict, work: str, device, deadline: float, partial: Part
     batches = cached_batches(cfg, settings["train_batches"], device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peak = settings.get("peak_tflops") or bf16_peak_tflops(name)
-    partial.save(config=settings["config"], batch_size=cfg["dataset"]["batch_size"],
+    batches_gib = sum(t.numel() * t.element_size() for b in batches for t in b.values()
+                      if isinstance(t, torch.Tensor)) / 2**30
+    partial.save(config=settings["config"], batch_size=cfg["dataset"]["batch_size"], batches_gib=batches_gib,
                  views=cfg["dataset"]["viewpoints"]["num"], compile_backend=settings["compile_backend"],
                  peak_tflops=peak, peak_source="--peak-tflops" if settings.get("peak_tflops") else (
                      "NVIDIA data sheet (dense bf16)" if peak else None),
@@ -349,7 +353,13 @@ def part_train(settings: dict, work: str, device, deadline: float, partial: Part
             partial.save()
             continue
         partial.save(running=variant)
-        result = time_variant(cfg, variant, batches, settings, device, deadline, count_flops=flops is None)
+        try:
+            result = time_variant(cfg, variant, batches, settings, device, deadline, count_flops=flops is None)
+        except Exception as err:  # e.g. out of memory, or a compiler error: recorded, the next variant still runs
+            partial.data["variants"].append({"variant": variant, **VARIANTS[variant],
+                                             "error": f"{type(err).__name__}: {err}"})
+            partial.save(running=None)
+            continue
         flops = result.get("flops_per_step", flops)
         if flops and result["median_step_s"]:
             result["tflops_per_s"] = flops / result["median_step_s"] / 1e12
@@ -417,7 +427,10 @@ def part_loader(settings: dict, work: str, device, deadline: float, partial: Par
                               + 1, workers=settings["workers"])
         # the first kind may use only its half of the time left
         share = deadline if n == len(MEDIA_KINDS) - 1 else time.time() + (deadline - time.time()) / 2
-        partial.data["media"][kind] = loader_run(cfg, device, step_s, settings, share)
+        try:
+            partial.data["media"][kind] = loader_run(cfg, device, step_s, settings, share)
+        except Exception as err:  # e.g. workers killed for lack of shared memory: record it, try the other files
+            partial.data["media"][kind] = {"workers": settings["workers"], "error": f"{type(err).__name__}: {err}"}
         partial.save(running=None)
 
 
@@ -599,9 +612,13 @@ def main(argv=None) -> int:
     parser.add_argument("--budget-s", type=float, default=450.0, help="wall-clock budget of all parts")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--config", help=f"pre-training config (default {PAPER_CONFIG}; --quick: {DEMO_CONFIG})")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. dataset.batch_size=16 on a smaller GPU; repeatable")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     parser.add_argument("--quick", action="store_true", help="toy sizes (the dry run)")
     parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak (default: the table's)")
+    parser.add_argument("--step-s", type=float, help="loader: the simulated model step (default: the fastest bf16 "
+                        "step the train part measured; give it when rerunning the loader part alone)")
     parser.add_argument("--compile-backend", help="torch.compile backend (default: inductor on CUDA, aot_eager on CPU)")
     parser.add_argument("--work", help="folder for generated media and part results (default: a temporary one, "
                         "removed at the end)")
@@ -646,7 +663,8 @@ def main(argv=None) -> int:
                 outcome = run_tests(device, work, ends[name], log)
             else:
                 if name == "loader":
-                    settings["step_s"], settings["step_source"] = best_bf16_step(report["parts"].get("train"))
+                    settings["step_s"], settings["step_source"] = (
+                        (args.step_s, "--step-s") if args.step_s else best_bf16_step(report["parts"].get("train")))
                 outcome = run_part_process(name, args, settings, work, ends[name], log)
             outcome["seconds"], outcome["cpu_s"] = time.time() - begin, _children_cpu_s() - cpu
             report["parts"][name] = outcome
@@ -716,46 +734,55 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _table(intro: str, header: list[str], rows: list[list[str]]) -> list[str]:
-    """A paragraph and a Markdown table (first column left-aligned, the others right-aligned)."""
-    return (["", intro, "", "| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
-            + ["| " + " | ".join(row) + " |" for row in rows])
+def _failure(error: str) -> str:
+    """An error message as one short table cell."""
+    return "failed: " + " ".join(error.split())[:150].replace("|", "/")
+
+
+def _table(intro: str, header: list[str], rows: list[list[str]], align: str) -> list[str]:
+    """A paragraph and a Markdown table; ``align``: one letter per column, l(eft) or r(ight)."""
+    rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
+    return ["", intro, "", "| " + " | ".join(header) + " |", rule] + ["| " + " | ".join(row) + " |" for row in rows]
 
 
 def _train_table(part: dict | None) -> list[str]:
     r = (part or {}).get("results") or {}
     if not r.get("variants"):
         return []
-    base = next((v["crops_per_s"] for v in r["variants"] if v["variant"] == "fp32"), None)
+    base = next((v.get("crops_per_s") for v in r["variants"] if v["variant"] == "fp32"), None)
     rows = [[v["variant"], _fmt(v["crops_per_s"], ".1f"),
              _fmt(v["crops_per_s"] / base if base and v["crops_per_s"] else None, ".2f", suffix="×"),
              _fmt(v["median_step_s"], ".1f", 1000), f"{v['first_step_s']:.1f}", f"{v['peak_memory_gib']:.2f}",
              _fmt(v.get("tflops_per_s"), ".1f"), _fmt(v.get("mfu"), ".1f", 100, " %"),
              _fmt(v.get("matmul_fraction"), ".1f", 100, " %"), f"{v['losses'][0]:.4f} → {v['losses'][-1]:.4f}"]
-            for v in r["variants"]]
+            if "error" not in v else [v["variant"], _failure(v["error"])] + [""] * 8 for v in r["variants"]]
     rows += [[variant, "not run (out of time)"] + [""] * 8 for variant in r.get("skipped", [])]
-    intro = (f"Training step, batch {r['batch_size']} × {r['views']} views on batches cached on the device; "
+    intro = (f"Training step, batch {r['batch_size']} × {r['views']} views on batches cached on the device "
+             f"({_fmt(r.get('batches_gib'), '.2f')} GiB, in the peak memory); "
              f"{_fmt(r.get('flops_per_step'), '.1f', 1e-9)} GFLOP per step (forward + backward, counted); "
              f"bf16 peak {_fmt(r.get('peak_tflops'), '.1f')} TFLOP/s ({r.get('peak_source') or 'unknown device'}), "
              f"measured bf16 matmul {_fmt(r.get('matmul_tflops'), '.1f')} TFLOP/s; compile backend "
              f"{r['compile_backend']}:")
     return _table(intro, ["variant", "crops/s", "vs fp32", "step ms", "first step s", "peak GiB", "TFLOP/s", "MFU",
-                          "of matmul", "loss first → last"], rows)
+                          "of matmul", "loss first → last"], rows, "lrrrrrrrrl")
 
 
 def _loader_table(part: dict | None) -> list[str]:
     r = (part or {}).get("results") or {}
     if not r.get("media"):
         return []
-    step = r.get("simulated_step_s")
+    step, source = r.get("simulated_step_s"), r.get("step_source")
     rows = [[kind, str(x["workers"]), _fmt(x.get("data_wait_fraction"), ".1f", 100, " %"),
              _fmt(x.get("device_transform_ms"), ".1f"), _fmt(x.get("capacity_samples_per_s"), ".1f"),
-             _fmt(x.get("needed_samples_per_s"), ".1f"), str(x["timed_steps"])] for kind, x in r["media"].items()]
+             _fmt(x.get("needed_samples_per_s"), ".1f"), str(x["timed_steps"])] if "error" not in x else
+            [kind, str(x["workers"]), _failure(x["error"])] + [""] * 4
+            for kind, x in r["media"].items()]
     intro = ("Loader, `augment_on: gpu`, the model step simulated by sleeping "
-             + (f"{1000 * step:.1f} ms (the {r.get('step_source')} step)" if step else "0 ms (no step time measured)")
+             + (f"{1000 * step:.1f} ms ({'given' if source == '--step-s' else f'the {source} step'})" if step
+                else "0 ms (no step time measured)")
              + ":")
     return _table(intro, ["files", "workers", "data wait", "device transform ms", "loader samples/s",
-                          "needed samples/s", "steps"], rows)
+                          "needed samples/s", "steps"], rows, "lrrrrrr")
 
 
 def _precision_table(part: dict | None) -> list[str]:
@@ -766,7 +793,7 @@ def _precision_table(part: dict | None) -> list[str]:
              f"{100 * w['relative_difference']:.2f} %"] for w in r["windows"]]
     intro = (f"bf16 + channels-last vs fp32 eager, {r['steps']} steps from the same seed on {r['batches']} cached "
              "batches (mean loss per window):")
-    return _table(intro, ["steps", "fp32", "bf16", "difference"], rows)
+    return _table(intro, ["steps", "fp32", "bf16", "difference"], rows, "lrrr")
 
 
 def _tests_table(part: dict | None) -> list[str]:
@@ -777,7 +804,7 @@ def _tests_table(part: dict | None) -> list[str]:
     rows = [[f"`{test}`", outcome, json.dumps(measured[test], separators=(", ", ": "))[:200]
              if test in measured else ""] for test, outcome in r["outcomes"].items()]
     return _table("Tests (tests/gpu/test_gpu.py), with the differences each measured:",
-                  ["test", "outcome", "measured"], rows)
+                  ["test", "outcome", "measured"], rows, "lll")
 
 
 if __name__ == "__main__":

@@ -190,3 +190,42 @@ def test_parse_pytest_verbose_output(tool):
     assert parsed["counts"] == {"passed": 1, "failed": 1, "skipped": 1, "error": 1}
     assert parsed["summary"] == ["FAILED tests/gpu/test_gpu.py::test_b[misaligned 3d] - AssertionError: video"]
     assert tool.evaluate_targets({"tests": {"status": "ok", "results": parsed}})["tests"]["pass"] is False
+
+
+def test_markdown_of_a_gpu_report_with_failures(tool):
+    """A CUDA report whose compiled variant ran out of memory and whose GOP-250 loader run crashed: the targets
+    come from what was measured, and the failures show in their rows."""
+    machine = {"device": "NVIDIA H100 80GB HBM3", "date": "2026-12-07", "torch": "2.11.0+cu130", "cuda": "13.0",
+               "cudnn": 91000, "driver": "580.159.04", "gpu_memory_gib": 79.2, "tf32": {"cudnn": True, "matmul": False},
+               "cpu_cores": 16, "shm_free_gib": 60.0, "commit": "abc1234", "device_type": "cuda"}
+    variant = {"crops_per_step": 112, "first_step_s": 3.0, "peak_memory_gib": 30.0, "losses": [5.1, 4.9],
+               "tflops_per_s": 100.0, "mfu": 0.1, "matmul_fraction": 0.12}
+    train = {"batch_size": 28, "views": 4, "flops_per_step": 7.6e12, "peak_tflops": 989.5, "matmul_tflops": 790.0,
+             "peak_source": "NVIDIA data sheet (dense bf16)", "compile_backend": "inductor", "batches_gib": 0.3,
+             "variants": [{**variant, "variant": "fp32", "precision": "fp32", "crops_per_s": 400.0,
+                           "median_step_s": 0.28},
+                          {**variant, "variant": "bf16-cl", "precision": "bf16", "crops_per_s": 1100.0,
+                           "median_step_s": 0.102},
+                          {"variant": "bf16-cl-compile", "precision": "bf16", "error": "OutOfMemoryError: CUDA | out"}]}
+    loader = {"simulated_step_s": 0.102, "step_source": "bf16-cl", "media": {
+        "gop250": {"workers": 16, "error": "RuntimeError: DataLoader worker (pid 7) is killed by signal: Bus error"},
+        "prepared": {"workers": 16, "data_wait_fraction": 0.02, "device_transform_ms": 9.0, "timed_steps": 96,
+                     "capacity_samples_per_s": 900.0, "needed_samples_per_s": 274.5}}}
+    parts = {"train": {"status": "timeout", "seconds": 150.0, "error": "killed at its deadline", "results": train},
+             "loader": {"status": "ok", "seconds": 40.0, "results": loader}}
+    targets = tool.evaluate_targets(parts)
+    assert targets["speedup"]["value"] == pytest.approx(2.75) and targets["speedup"]["variant"] == "bf16-cl"
+    assert targets["speedup"]["pass"] and "data_wait_gop250" not in targets and targets["data_wait_prepared"]["pass"]
+    assert tool.best_bf16_step(parts["train"]) == (0.102, "bf16-cl")
+    markdown = tool.render_markdown({"mode": "full", "budget_s": 450.0, "elapsed_s": 400.0, "config": "paper.yaml",
+                                     "machine": machine, "parts": parts, "targets": targets})
+    assert markdown.startswith("### GPU check: NVIDIA H100 80GB HBM3, 2026-12-07\n")
+    for text in ("| bf16 + channels-last (+ compile) ≥ 2.5× fp32 eager crops/s | 2.75× (bf16-cl) | **pass** |",
+                 "| data wait ≤ 5 %, gop250 files | — | not measured |",
+                 "| data wait ≤ 5 %, prepared files | 2.0 % | **pass** |",
+                 "| every test marked `gpu` passes | — | not measured |",
+                 "| bf16-cl-compile | failed: OutOfMemoryError: CUDA / out |",
+                 "| gop250 | 16 | failed: RuntimeError: DataLoader worker (pid 7) is killed by signal: Bus error |",
+                 "| bf16-cl | 1100.0 | 2.75× | 102.0 |", "train timeout (150 s): killed at its deadline",
+                 "CUDA 13.0, cuDNN 91000, driver 580.159.04", "commit abc1234"):
+        assert text in markdown, text

@@ -46,7 +46,7 @@ def test_demo_config_with_intensity_channels(media_root, tmp_path):
     assert load_script("tools/bench_train.py").main([
         os.path.join(REPO, "configs", "demo", "avsa.yaml"), "--set", f"dataset.root={media_root}",
         "--set", f"dataset.cache_dir={tmp_path / 'cache'}", "--set", "dataset.decode_cache_mb=0",
-        "--set", "dataset.decode_cache_dir=null", "--set", "dataset.video.crop_size=16",
+        "--set", "dataset.decode_cache_dir=null",
         "--set", "model.video.width=4", "--set", "model.audio.width=4",
         "--variants", "fp32", "--batch-size", "2", "--workers", "0", "--steps", "1", "--warmup", "0",
         "--device", "cpu", "--threads", "1", "--json", out]) == 0

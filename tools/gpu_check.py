@@ -21,8 +21,9 @@ Parts, in order (each in its own process, so that a crash or a hang of one is re
   the model FLOP utilisation against the GPU's dense bf16 peak (`BF16_PEAK_TFLOPS`) and a measured bf16 matmul.
 * ``loader``: the engine's loader with 16 workers and ``augment_on: gpu`` on both kinds of files; per step: wait
   for the batch, finish it on the device, then the model step, simulated by sleeping for the fastest bf16 step time
-  of ``train``. Data-wait fraction = wait / step time (after 2 × workers warm-up steps, which drain the batches the
-  workers had prefetched), and the loader's capacity (samples/s with no model step).
+  of ``train`` (or ``--step-s``). Data-wait fraction = wait / step time over 96 steps after 2 × workers warm-up
+  steps; then, without the sleep, 2 × workers steps drain what the workers had prefetched and 48 more give the
+  loader's capacity (samples/s).
 * ``precision``: fp32 eager and bf16 + channels-last trained side by side for 200 steps from the same seed on the
   same cached batches (each with its own random stream, started from the same state): mean loss per 20-step window
   and their relative difference.
@@ -38,8 +39,8 @@ rewritten after every part; ``DIR/gpu_check.log`` holds the parts' output.
 ``--device cpu --quick``: the dry run. Every part at toy size on the CPU (the demo config with width-4 encoders,
 16×16 crops and batch 2; 128×64 files of 2 s; 2 workers; 10 steps of bf16 vs fp32 in windows of 5; the tests on the
 CPU with ``AVSA_GPU_TESTS_ON_CPU=1``; ``aot_eager`` instead of inductor, which takes minutes on a small CPU; the
-loader's simulated step at most 20 ms): proves the script before a GPU is spent on it (tests/tools/test_gpu_check.py).
-Its figures say nothing about a GPU.
+loader's simulated step at most 20 ms; one intra-op thread per process): proves the script before a GPU is spent on
+it (tests/tools/test_gpu_check.py). Its figures say nothing about a GPU.
 """
 
 from __future__ import annotations

@@ -62,13 +62,14 @@ STAGES = ("decode video", "decode audio", "crops", "rotation", "log-mel", "video
 TRANSFORM_STAGES = ("crops", "rotation", "log-mel", "video transforms")
 
 
-def write_test_media(folder: str, seconds: float = 10.0) -> tuple[str, str]:
-    """640×320 H.264 at 30 fps (keyframe every 250 frames, moving smooth pattern) and 4-channel AAC at 48 kHz."""
+def write_test_media(folder: str, seconds: float = 10.0, height: int = 320) -> tuple[str, str]:
+    """2·height × height (default 640×320) H.264 at 30 fps (keyframe every 250 frames, moving smooth pattern) and
+    4-channel AAC at 48 kHz."""
     video_path, audio_path = os.path.join(folder, "bench.mp4"), os.path.join(folder, "bench.m4a")
-    y, x = np.mgrid[0:320, 0:640].astype(np.float32)
+    y, x = np.mgrid[0:height, 0:2 * height].astype(np.float32)
     with av.open(video_path, "w") as container:
         stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 640, 320, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = 2 * height, height, "yuv420p"
         stream.codec_context.gop_size = 250
         stream.options = {"preset": "veryfast", "keyint_min": "250", "sc_threshold": "0"}
         for n in range(int(seconds * 30)):
@@ -195,18 +196,19 @@ TIMED = [(yt360_module, "probe_media", "probe"), (base_module, "read_video", "de
     ("views_to_clips", "apply_joint_flip", "apply_color_jitter", "normalize_video", "apply_volume")]
 
 
-def write_media_root(folder: str, kind: str) -> str:
-    """A YT-360 root of eight 10-s segments (the same generated pair under eight ids; file contents do not change
-    the speed): ``gop250`` as generated, ``prepared`` re-encoded by tools/prepare_yt360.py at 640×320."""
+def write_media_root(folder: str, kind: str, seconds: float = 10.0, height: int = 320) -> str:
+    """A YT-360 root of eight segments (the same generated pair under eight ids; file contents do not change
+    the speed): ``gop250`` as generated, ``prepared`` re-encoded by tools/prepare_yt360.py at the same size.
+    Default: 10-s segments of 640×320; ``seconds`` and ``height`` make smaller files (tests, dry runs)."""
     root = os.path.join(folder, kind)
     if os.path.isfile(os.path.join(root, "train.txt")):
         return root
-    video, audio = write_test_media(folder) if not os.path.isfile(os.path.join(folder, "bench.mp4")) else (
-        os.path.join(folder, "bench.mp4"), os.path.join(folder, "bench.m4a"))
+    video, audio = write_test_media(folder, seconds, height) if not os.path.isfile(
+        os.path.join(folder, "bench.mp4")) else (os.path.join(folder, "bench.mp4"), os.path.join(folder, "bench.m4a"))
     if kind == "prepared":
         from tools.prepare_yt360 import cut_audio, cut_video
-        cut_video(video, os.path.join(folder, "prepared.mp4"), 0.0, 10.0, 320, 0.5, 20)  # prepare_yt360's defaults:
-        cut_audio(audio, os.path.join(folder, "prepared.m4a"), 0.0, 10.0, 24000)          # fastdecode, 24 kHz FOA
+        cut_video(video, os.path.join(folder, "prepared.mp4"), 0.0, seconds, height, 0.5, 20)  # prepare_yt360's
+        cut_audio(audio, os.path.join(folder, "prepared.m4a"), 0.0, seconds, 24000)  # defaults: fastdecode, 24 kHz
         video, audio = os.path.join(folder, "prepared.mp4"), os.path.join(folder, "prepared.m4a")
     for sub in ("video", "audio"):
         os.makedirs(os.path.join(root, sub), exist_ok=True)

@@ -34,7 +34,7 @@ import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from criterions import build_criterion  # noqa: E402
-from datasets import build_dataset  # noqa: E402
+from datasets import audio_channels, build_dataset  # noqa: E402
 from engine.data import finish_on_device, make_loader, start_epoch, to_device  # noqa: E402
 from engine.loop import to_channels_last  # noqa: E402
 from engine.optim import build_optimizer  # noqa: E402
@@ -51,15 +51,23 @@ VARIANTS = {
 }
 
 
-def flops_per_crop(model, cfg: dict, device) -> dict:
-    """Forward FLOPs of one crop through the video encoder, the audio encoder and the whole model (counted)."""
-    data = cfg["dataset"]
+def crop_shapes(data: dict) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Shapes of one crop's video (3, T, crop, crop) and audio (C, frames, n_mels) input for a YT-360 ``dataset``
+    section (C: 4 log-mels, + 3 intensity-vector channels with ``audio.intensity``)."""
     frames = int(round(data["video"]["clip_duration"] * data["video"]["fps"]))
     crop = data["video"]["crop_size"]
     mel_frames = int(round(data["audio"]["clip_duration"] * data["audio"]["rate"] / data["audio"]["hop"]))
-    video = torch.zeros(1, 3, frames, crop, crop, device=device)
-    audio = torch.zeros(1, 4, mel_frames, data["audio"]["n_mels"], device=device)
-    counts = {}
+    return (3, frames, crop, crop), (audio_channels(data), mel_frames, data["audio"]["n_mels"])
+
+
+def flops_per_crop(model, cfg: dict, device) -> dict:
+    """Forward FLOPs of one crop through the video encoder, the audio encoder and the whole model (counted in eval
+    mode: one crop would leave BatchNorm a single value per channel at small sizes; the count is the same)."""
+    video_shape, audio_shape = crop_shapes(cfg["dataset"])
+    video = torch.zeros(1, *video_shape, device=device)
+    audio = torch.zeros(1, *audio_shape, device=device)
+    counts, training = {}, model.training
+    model.eval()
     with torch.no_grad():
         for name, run in (("video encoder", lambda: model.video_model(video)),
                           ("audio encoder", lambda: model.audio_model(audio)),
@@ -68,28 +76,48 @@ def flops_per_crop(model, cfg: dict, device) -> dict:
             with counter:
                 run()
             counts[name] = counter.get_total_flops()
+    model.train(training)
     return counts
+
+
+def build_variant(cfg: dict, variant: str, device: torch.device, compile_backend: str = "inductor"):
+    """One variant's pre-training task (encoders + criterion, initialised from ``cfg["seed"]``) on ``device``, its
+    optimizer, the callable a step runs (the task, or the task compiled) and the step's autocast context."""
+    options = VARIANTS[variant]
+    seed_everything(cfg["seed"])
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = options["channels_last"]  # fp32 eager: the default (off)
+    model = build_model(cfg["model"], load_init=False)
+    task = PretextTask(model, build_criterion(cfg["loss"], feature_dim=model.out_dim)).to(device)
+    if options["channels_last"]:
+        to_channels_last(task)
+    optimizer = build_optimizer(cfg["optimizer"], [p for p in task.parameters() if p.requires_grad])
+    step_fn = torch.compile(task, backend=compile_backend) if options["compile"] else task
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if options["precision"] == "bf16"
+                else nullcontext())
+    return task, optimizer, step_fn, autocast
+
+
+def train_step(step_fn, optimizer, autocast, batch: dict) -> float:
+    """One optimizer step on a finished batch, as `engine.loop.train_one_epoch` does; the loss (syncs the device)."""
+    with autocast:
+        loss, _ = step_fn(batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 def run_variant(cfg: dict, variant: str, steps: int, warmup: int, device: torch.device) -> dict:
     """Train ``warmup + steps`` steps of one variant; timings of the last ``steps``."""
     options = VARIANTS[variant]
-    seed_everything(cfg["seed"])
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = options["channels_last"]  # fp32 eager: the default (off)
         torch.cuda.reset_peak_memory_stats(device)
-    model = build_model(cfg["model"], load_init=False)
-    task = PretextTask(model, build_criterion(cfg["loss"], feature_dim=model.out_dim)).to(device)
-    if options["channels_last"]:
-        to_channels_last(task)
-    flops = flops_per_crop(model, cfg, device)
-    optimizer = build_optimizer(cfg["optimizer"], [p for p in task.parameters() if p.requires_grad])
+    task, optimizer, step_fn, autocast = build_variant(cfg, variant, device)
+    flops = flops_per_crop(task.model, cfg, device)
     dataset = build_dataset(cfg["dataset"], "train", seed=cfg["seed"])
     batch_size = cfg["dataset"]["batch_size"]
     loader = make_loader(dataset, batch_size, cfg, train=True, device=device)
-    step_fn = torch.compile(task) if options["compile"] else task
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if options["precision"] == "bf16"
-                else nullcontext())
     crops = batch_size * cfg["dataset"]["viewpoints"]["num"] * cfg["dataset"]["temporal_clips"]
     waits, totals, cpu, losses = [], [], [], []
     epoch = 0
@@ -105,12 +133,7 @@ def run_variant(cfg: dict, variant: str, steps: int, warmup: int, device: torch.
                 break
             ready = time.perf_counter()
             batch = finish_on_device(to_device(batch, device), loader)
-            with autocast:
-                loss, _ = step_fn(batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())  # also synchronises the device
+            losses.append(train_step(step_fn, optimizer, autocast, batch))  # also synchronises the device
             now, now_cpu = time.perf_counter(), time.process_time()
             waits.append(ready - end)
             totals.append(now - end)

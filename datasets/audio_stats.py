@@ -29,7 +29,7 @@ from utils.audio_features import load_mel_stats, log_mel
 from utils.errors import ConfigError, DataError
 from utils.media import probe_media, read_audio
 
-__all__ = ["COMMAND", "ORIGINAL_STATS", "RECIPE", "compute_stats", "load_stats", "make_stats", "require_stats",
+__all__ = ["COMMAND", "ORIGINAL_STATS", "RECIPE", "compute_stats", "load_stats", "ensure_stats", "make_stats", "require_stats",
            "stats_file_name", "stats_path", "stats_recipe", "write_stats"]
 
 RECIPE = ("rate", "n_fft", "hop", "n_mels", "parity")  # the dataset.audio keys the statistics depend on
@@ -182,4 +182,13 @@ def make_stats(dataset_cfg: dict, *, crops_per_file: int = 4, max_files: int = 0
                           "trained with (name another file to compute new ones)")
     mean, std = compute_stats(dataset_cfg, crops_per_file=crops_per_file, max_files=max_files, seed=seed, log=log)
     write_stats(path, mean, std, dataset_cfg["audio"])
+    return path
+
+
+def ensure_stats(dataset_cfg: dict, crops_per_file: int = 1) -> str | None:
+    """`make_stats` unless the config's statistics file exists (or it names none): for media a tool generated
+    itself (benchmarks, the GPU check), whose normalisation is part of the pipeline being measured."""
+    path = stats_path(dataset_cfg) if dataset_cfg["name"] == "yt360" else None
+    if path and not os.path.isfile(path):
+        make_stats(dataset_cfg, crops_per_file=crops_per_file)
     return path

@@ -42,7 +42,7 @@ import datasets.augment as augment_module  # noqa: E402
 import datasets.base as base_module  # noqa: E402
 import datasets.yt360 as yt360_module  # noqa: E402
 from datasets import build_dataset  # noqa: E402
-from datasets.audio_stats import make_stats, stats_path  # noqa: E402
+from datasets.audio_stats import ensure_stats  # noqa: E402
 from datasets.augment import (  # noqa: E402
     apply_color_jitter, apply_joint_flip, draw_clip_augmentation, normalize_video, views_to_clips,
 )
@@ -345,9 +345,8 @@ def bench_config(args) -> dict:
         overrides.append(f"dataset.root={write_media_root(folder, args.media)}")
         overrides.append(f"dataset.cache_dir={os.path.join(folder, args.media, '.cache')}")
     cfg = load_config(args.config, overrides, required=("dataset",))
-    path = stats_path(cfg["dataset"]) if cfg["dataset"]["name"] == "yt360" else None
-    if args.media != "config" and path and not os.path.isfile(path):  # normalisation is part of the pipeline
-        make_stats(cfg["dataset"], crops_per_file=1)
+    if args.media != "config":  # generated media: their normalisation is part of the pipeline measured
+        ensure_stats(cfg["dataset"])
     dataset = build_dataset(cfg["dataset"], "train", seed=cfg["seed"])
     crops = cfg["dataset"]["viewpoints"]["num"] * cfg["dataset"]["temporal_clips"]
     torch.set_num_threads(1)

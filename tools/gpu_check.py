@@ -239,6 +239,7 @@ class Partial:
 
 # ------------------------------------------------------------------------------------------ part: media
 def part_media(settings: dict, work: str, device, deadline: float, partial: Partial) -> None:
+    from datasets.audio_stats import ensure_stats
     from tools.bench_data import write_media_root
 
     os.makedirs(os.path.join(work, "media"), exist_ok=True)
@@ -246,6 +247,7 @@ def part_media(settings: dict, work: str, device, deadline: float, partial: Part
         start = time.perf_counter()
         root = write_media_root(os.path.join(work, "media"), kind, settings["media_seconds"],
                                 settings["media_height"])
+        ensure_stats(load_run_config(settings, root)["dataset"])  # their log-mel statistics, as a real dataset's
         partial.save(**{kind: {"root": root, "seconds": time.perf_counter() - start}})
     height = settings["media_height"]
     partial.save(size=[2 * height, height], segment_seconds=settings["media_seconds"])

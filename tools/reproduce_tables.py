@@ -44,6 +44,8 @@ sys.path.insert(0, ROOT)
 from utils.cli import run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.errors import ConfigError  # noqa: E402
+from utils.runs import (eval_directory, eval_name, fold_directory, latest_checkpoint, read_results,  # noqa: E402
+                        results_path, run_directory, seed_directory)
 
 # ==================================================================================================== the plan
 
@@ -320,14 +322,13 @@ def build_plan(suite: Suite, *, only: Sequence[str] = (), runs_root: str | None 
         jobs["data"] = Job("data", "data", suite.data, suite.data_done)
     pretrain_cfgs = {source: load_config(path, suite.pretrain_overrides.get(source, ()), required=("model",))
                      for source, path in suite.pretrain.items()}
-    default_dirs = {source: os.path.join(cfg["model"]["model_dir"], cfg["model"]["name"])
-                    for source, cfg in pretrain_cfgs.items()}
+    default_dirs = {source: run_directory(cfg["model"]) for source, cfg in pretrain_cfgs.items()}
     plan = Plan(suite, jobs, {}, {})
 
     def run_dir(source: str, seed: int) -> str:
         cfg = pretrain_cfgs[source]
         base = os.path.join(runs_root, cfg["model"]["name"]) if runs_root else default_dirs[source]
-        return f"{base}-seed{seed}" if suite.seeded_runs else base
+        return seed_directory(base, seed) if suite.seeded_runs else base
 
     def pretrain_job(source: str, seed: int) -> str:
         key = f"pretrain {source}" + (f" seed {seed}" if suite.seeded_runs else "")
@@ -351,8 +352,7 @@ def build_plan(suite: Suite, *, only: Sequence[str] = (), runs_root: str | None 
         plan.pretrain_keys[(source, seed)] = key
         argv = ("main-video-ssl.py", suite.pretrain[source], *_sets(overrides), "--output", directory)
         epochs = load_config(suite.pretrain[source], overrides)["optimizer"]["epochs"]
-        jobs[key] = Job(key, "pretrain", argv, os.path.join(directory, "checkpoint.pth"), tuple(needs), epochs,
-                        distributed=True)
+        jobs[key] = Job(key, "pretrain", argv, latest_checkpoint(directory), tuple(needs), epochs, distributed=True)
         return key
 
     for table in tables:
@@ -382,7 +382,7 @@ def _eval_job(plan: Plan, suite: Suite, cell: Cell, source: str, seed: int, pret
     eval_cfg = load_config(cell.evaluation, overrides, required=("benchmark", "dataset"))
     bench = eval_cfg["benchmark"]
     needs = ["data"] if suite.data else []
-    if source == KINETICS:
+    if source == KINETICS:  # its own directory: named after no pre-training of the suite
         pretrain_config, checkpoint = KINETICS_ARCH, kinetics_checkpoint
         base = os.path.join(runs_root or "checkpoints", "kinetics-supervised")
     else:
@@ -391,16 +391,19 @@ def _eval_job(plan: Plan, suite: Suite, cell: Cell, source: str, seed: int, pret
         checkpoint = None
         if not bench["scratch"]:
             needs.append(pretrain_job(source, seed))
-            checkpoint = os.path.join(base, "checkpoint.pth")
+            checkpoint = latest_checkpoint(base)
     folded = bench["task"] == "action" and suite.folds
-    name = bench["name"] + ("-random-init" if bench["scratch"] and "scratch" not in bench["name"] else "")
-    output = os.path.join(base, f"eval-{name}") if folded else os.path.join(base, f"eval-{name}", "fold-01")
+    # the eval script's default directory (utils.runs), for a run directory of the plan's
+    name = eval_name(bench["name"], bench["scratch"], base)
+    output = eval_directory(base, bench["name"], bench["scratch"])
+    if not folded:  # with --folds the script puts each fold in its fold-NN below --output
+        output = fold_directory(output, eval_cfg["dataset"].get("fold", 1))
     argv = (SCRIPTS[bench["task"]], cell.evaluation, pretrain_config,
             *(("--checkpoint", checkpoint) if checkpoint else ()), *_sets(overrides),
             *(("--folds", ",".join(map(str, suite.folds))) if folded else ()), "--output", output)
     key = f"eval {name} of {source if not bench['scratch'] else 'random init'}" + \
           (f" seed {seed}" if suite.seeded_runs else "")
-    done = os.path.join(output, "results.json")
+    done = results_path(output)
     previous = plan.jobs.get(key)
     if previous is not None and previous.argv != argv:
         raise ConfigError(f"{cell.evaluation}: two different evaluations would share {output}")
@@ -626,10 +629,8 @@ def _clock(seconds: float) -> str:
 
 
 def read_metrics(path: str) -> dict[str, float] | None:
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)["metrics"]
+    results = read_results(path)
+    return None if results is None else results["metrics"]
 
 
 def collect(plan: Plan) -> dict[tuple, dict[int, float]]:

@@ -1,6 +1,7 @@
 """tools/reproduce_tables.py: the paper plan covers every cell of Tables 1–3 with the right (pre-training, evaluation)
 pair and published number; jobs run in dependency order and are skipped when done; TABLES.md is rendered exactly."""
 
+import dataclasses
 import json
 import os
 import sys
@@ -212,7 +213,7 @@ def test_demo_tables_md_means_over_seeds_and_judges_the_targets(tmp_path):
     # AVSA-Bin, 4 viewpoints: random 55 / 57, AVC 60 / 61 (mean 60.5: +4.5 over random), AVSA 70 / 63 (mean 66.5)
     for source, values in (("random init", (55.0, 57.0)), ("AVC", (60.0, 61.0)), ("AVSA", (70.0, 63.0))):
         for seed, value in enumerate(values):
-            name = "demo-avsa-notransf-4crop" + ("-random-init" if source == "random init" else "")
+            name = "demo-avsa-notransf-4crop" + ("-scratch" if source == "random init" else "")
             _write_results(plan.metrics[f"eval {name} of {source} seed {seed}"], {"Acc@1": value})
     _write_results(plan.metrics["eval demo-avc-notransf-1crop of AVSA seed 0"], {"Acc@1": 88.0})
     text = rt.render(rt.DEMO, rt.collect(plan), only=["table1"], test_clips={"avsa": 900})
@@ -245,7 +246,7 @@ def test_demo_plan_seeds_runs_and_random_init_needs_no_pretraining(tmp_path):
     assert sorted(pretrain) == ["pretrain AVC seed 0", "pretrain AVC seed 1", "pretrain AVSA seed 0",
                                 "pretrain AVSA seed 1"]
     assert pretrain["pretrain AVSA seed 1"].argv[-3:] == ("seed=1", "--output", str(tmp_path / "demo-avsa-seed1"))
-    random = plan.jobs["eval demo-avsa-notransf-4crop-random-init of random init seed 1"]
+    random = plan.jobs["eval demo-avsa-notransf-4crop-scratch of random init seed 1"]
     assert random.needs == ("data",) and "--checkpoint" not in random.argv
     assert "benchmark.scratch=true" in random.argv
     evaluation = plan.jobs["eval demo-avsa-notransf-4crop of AVSA seed 1"]
@@ -255,6 +256,33 @@ def test_demo_plan_seeds_runs_and_random_init_needs_no_pretraining(tmp_path):
     order = [j.key for j in rt.ordered(plan.jobs)]
     assert order[0] == "data" and order.index("figure segmentation") > order.index(
         "eval demo-fpn-4crop-head-vonly of AVSA seed 0")
+
+
+@pytest.mark.parametrize("suite", ["paper", "demo"])
+def test_plan_outputs_are_the_eval_scripts_default_directories(suite, monkeypatch):
+    """Every evaluation of a plan goes where its eval script would put it without --output (utils.runs): scratch
+    and pre-trained cells, one fold or several (``--folds``: the script's fold-NN below --output). The demo's
+    per-seed run directories are the plan's own, so its cells are checked with one run per configuration."""
+    from evaluation.pretrained import Pretrained
+    from evaluation.runner import default_run_dir, eval_parser, load_configs
+    from utils.runs import fold_directory, latest_checkpoint, run_directory
+
+    monkeypatch.chdir(ROOT)
+    plan = rt.build_plan(dataclasses.replace(rt.SUITES[suite], seeded_runs=False))
+    parser = eval_parser("")
+    parser.add_argument("--folds")
+    scratch = {True: 0, False: 0}
+    for job in (j for j in plan.jobs.values() if j.kind == "eval"):
+        args = parser.parse_args(list(job.argv[1:]))
+        output = args.output
+        for fold in [int(f) for f in args.folds.split(",")] if args.folds else [None]:
+            eval_cfg, pretrain_cfg = load_configs(args, [f"dataset.fold={fold}"] if fold else [])
+            run_dir, is_scratch = run_directory(pretrain_cfg["model"]), eval_cfg["benchmark"]["scratch"]
+            checkpoint = None if is_scratch else args.checkpoint or latest_checkpoint(run_dir)
+            default = default_run_dir(Pretrained(None, None, checkpoint, None, run_dir), eval_cfg)
+            assert default == (fold_directory(output, fold) if fold else output), job.key
+            scratch[is_scratch] += 1
+    assert scratch[True] >= 2 and scratch[False] >= 10
 
 
 def test_runner_runs_in_dependency_order_skips_done_and_dependants_of_failures(tmp_path, capsys):

@@ -41,6 +41,7 @@ import torch  # noqa: E402
 
 from utils.ambisonics import foa_power_map, rotate_foa  # noqa: E402
 from utils.cli import run_main  # noqa: E402
+from utils.runs import finished_run_directory, latest_checkpoint, read_results, results_path  # noqa: E402
 from utils.spherical import equirect_to_perspective, perspective_directions  # noqa: E402
 
 FIGURE_SIZE = {"sample": (12.0, 9.0), "localize": (12.0, 9.0), "segmentation": (9.0, 9.0), "curves": (12.0, 8.0)}
@@ -387,7 +388,6 @@ def cmd_segmentation(args) -> str:
     from utils.checkpoint import load_checkpoint, load_state_strict
     from utils.config import load_config
     from utils.errors import ConfigError
-    from utils.runs import finished_run_directory, latest_checkpoint, read_results, results_path
 
     run_dir = finished_run_directory(args.run_dir)  # the run directory, or the eval directory of a one-fold evaluation
     if run_dir is None:

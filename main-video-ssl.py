@@ -18,13 +18,13 @@ from torch.utils.data import default_collate  # noqa: E402
 
 from criterions import build_criterion  # noqa: E402
 from datasets import build_dataset  # noqa: E402
-from engine import DEBUG_OVERRIDES, PretextTask, debug_directory, fit, resumable, start_run  # noqa: E402
+from engine import DEBUG_OVERRIDES, PretextTask, fit, resumable, start_run  # noqa: E402
 from engine.figures import save_batch_figure  # noqa: E402
 from models import build_model  # noqa: E402
 from utils.cli import base_parser, run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.errors import ConfigError  # noqa: E402
-from utils.logs import run_directory  # noqa: E402
+from utils.runs import debug_directory, run_directory  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -3,7 +3,7 @@
 How a script uses it (main-video-ssl.py is the complete example)::
 
     from engine import DEBUG_OVERRIDES, PretextTask, fit, start_run
-    from utils.logs import run_directory
+    from utils.runs import run_directory
 
     cfg = load_config(args.config, args.overrides + list(DEBUG_OVERRIDES if args.debug else []),
                       required=("dataset", "model", "loss"))
@@ -22,8 +22,8 @@ How a script uses it (main-video-ssl.py is the complete example)::
   other result-changing settings or ``inputs`` (engine/compat.py) is a one-line ``ConfigError``. ``Run`` has
   ``cfg, dist, run_dir, logger, writer, inputs, device, is_main, commit(), scalar(tag, value, step), close()``;
   ``commit()`` (``fit`` calls it before the first step) creates ``run_dir/{log_name, config.yaml, tensorboard/}``
-  (rank 0), so a start that fails leaves nothing behind. ``DEBUG_OVERRIDES`` and ``debug_directory(run_dir)``:
-  the ``--debug`` smoke run (``limit_steps: 2``) in ``<run_dir>-debug``.
+  (rank 0), so a start that fails leaves nothing behind. ``DEBUG_OVERRIDES``:
+  the ``--debug`` smoke run (``limit_steps: 2``), in ``utils.runs.debug_directory(run_dir)``.
 * ``fit(run, task, train_set, test_set=None, *, batch_size, test_batch_size=None, param_groups=None,
   evaluate_fn=None, collate_fn=None, find_unused_parameters=False) -> {"train": {..}, "test": {..}}``:
   device, channels-last, AMP (``precision``), optional compile, Adam/AdamW/SGD with a per-step schedule, DDP,
@@ -43,12 +43,12 @@ from engine.data import EpochBatchSampler, make_loader, start_epoch, to_device
 from engine.loop import TrainingDiverged, autocast, evaluate, fit, train_one_epoch
 from engine.optim import build_optimizer, build_scheduler, lr_factor
 from engine.pretext import PretextTask
-from engine.run import DEBUG_OVERRIDES, Run, debug_directory, start_run
+from engine.run import DEBUG_OVERRIDES, Run, start_run
 from engine.signals import RunInterrupted
 from engine.state import resumable
 
 __all__ = ["DEBUG_OVERRIDES", "EpochBatchSampler", "PretextTask", "Run", "RunInterrupted", "TrainingDiverged",
            "autocast",
-           "build_optimizer", "build_scheduler", "debug_directory", "evaluate", "fit", "lr_factor", "resumable",
+           "build_optimizer", "build_scheduler", "evaluate", "fit", "lr_factor", "resumable",
            "make_loader",
            "start_epoch", "start_run", "to_device", "train_one_epoch"]

@@ -29,9 +29,9 @@ from engine.optim import build_optimizer, build_scheduler
 from engine.run import Run
 from engine.signals import RunInterrupted, StopRequest
 from engine.state import Position, resume, save_state, state_modules
-from utils.checkpoint import LATEST, snapshot_name
 from utils.errors import AvsaError, DataError
 from utils.logs import Progress
+from utils.runs import LATEST, snapshot_name
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

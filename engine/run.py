@@ -22,14 +22,9 @@ from utils.logs import PendingLog, open_log_file, setup_logger, tensorboard_writ
 from utils.seeding import seed_everything
 
 # --debug: a smoke run of 2 train and 2 test steps (1 epoch, batch 4, no workers, a progress line every step), always
-# from scratch, in its own directory (``debug_directory``) so that it never mixes with the real run's files.
+# from scratch, in its own directory (``utils.runs.debug_directory``) so that it never mixes with the real run's files.
 DEBUG_OVERRIDES = ("optimizer.epochs=1", "limit_steps=2", "dataset.batch_size=4", "num_workers=0", "print_freq=1",
                    "resume=false")
-
-
-def debug_directory(run_dir: str) -> str:
-    """``<run_dir>-debug``: where ``--debug`` runs go."""
-    return os.path.normpath(run_dir) + "-debug"
 
 
 @dataclass

@@ -18,9 +18,9 @@ import torch.distributed as dist
 from torch import nn
 
 from engine.compat import config_differences, format_changes
-from utils.checkpoint import (LATEST, capture_rng_state, load_checkpoint, load_state_strict, restore_rng_state,
-                              save_checkpoint)
+from utils.checkpoint import capture_rng_state, load_checkpoint, load_state_strict, restore_rng_state, save_checkpoint
 from utils.errors import CheckpointError, ConfigError
+from utils.runs import LATEST
 
 
 @dataclass

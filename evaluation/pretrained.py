@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
+from utils.checkpoint import load_checkpoint, load_state_strict
 from utils.errors import CheckpointError, ConfigError
 from utils.files import file_sha256
-from utils.logs import run_directory
+from utils.runs import latest_checkpoint, run_directory
 
 
 @dataclass
@@ -57,7 +57,7 @@ def load_pretrained(pretrain_cfg: dict, pretrain_path: str, checkpoint: str | No
     run_dir = run_directory(pretrain_cfg["model"])
     if scratch:
         return Pretrained(model, criterion, None, None, run_dir)
-    path = checkpoint or os.path.join(run_dir, LATEST)
+    path = checkpoint or latest_checkpoint(run_dir)
     if not os.path.isfile(path):
         raise CheckpointError(f"pre-training checkpoint not found: {path} (pre-train with main-video-ssl.py "
                               f"{pretrain_path}, pass --checkpoint PATH, or set benchmark.scratch=true)")

@@ -14,7 +14,7 @@ one test pass over the FIXED test set → ``results.json``.
   kinds have count: UCF101/HMDB51 evaluations inherit and check the video keys, YT-360 ones all of them. So the
   released model's config (``Cur-Loc4-TransfD2-reference.yaml``) gives its evaluations the original's audio recipe,
   statistics file, rotation order and video placement. A pre-training config without ``dataset`` passes nothing.
-* Run directory: ``<pretrain run dir>/eval-<benchmark.name>/fold-<NN>`` (spec §8; NN = ``dataset.fold`` for
+* Run directory: ``<pretrain run dir>/eval-<benchmark.name>/fold-<NN>`` (utils/runs.py; NN = ``dataset.fold`` for
   UCF101/HMDB51, 01 otherwise; ``-scratch`` appended to the name with ``scratch: true``, ``-<file name>`` with a
   ``--checkpoint`` other than the run's own ``checkpoint.pth``), or ``--output``. It holds ``config.yaml``,
   ``eval.log``, ``tensorboard/``, the benchmark's own ``checkpoint.pth`` (head, optimizer: an interrupted
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime
 import hashlib
 import json
 import os
@@ -54,15 +53,15 @@ from engine.run import Run, start_run
 from engine.state import check_resume, state_modules
 from evaluation.features import FeatureDraws
 from evaluation.pretrained import Pretrained, load_pretrained
-from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
+from utils.checkpoint import load_checkpoint, load_state_strict
 from utils.config import load_config, read_config, validate_config
 from utils.distributed import all_reduce_sum
 from utils.errors import CheckpointError, ConfigError
-from utils.files import file_sha256, write_json
-from utils.logs import Progress, run_directory
+from utils.logs import Progress
+from utils.runs import (eval_run_directory, fold_directory, latest_checkpoint, results_path, run_directory,
+                        stale_reason, summarise_folds, summary_path, timestamp, write_results)
 from utils.seeding import seed_everything, seed_worker
 
-RESULTS = "results.json"
 PRETRAINED = "pretrained checkpoint (sha256)"  # the run input (engine/compat.py) that binds a head to its weights
 
 # build(eval_cfg, pretrained, train_set, test_set) -> the benchmark module
@@ -162,49 +161,24 @@ def config_hash(eval_cfg: dict, model_cfg: dict) -> str:
 
 
 def default_run_dir(pretrained: Pretrained, eval_cfg: dict) -> str:
-    """``<pretrain run dir>/eval-<name>[-scratch][-<checkpoint>]/fold-<NN>``: a scratch evaluation never shares (and
-    resumes) the run directory of the same benchmark on the pre-trained weights, and the evaluation of another
-    checkpoint file than the run's own ``checkpoint.pth`` (e.g. ``checkpoint-ep50.pth``) has its own."""
-    bench, fold = eval_cfg["benchmark"], eval_cfg["dataset"].get("fold", 1)
-    name = bench["name"] + ("-scratch" if bench["scratch"] and not bench["name"].endswith("-scratch") else "")
-    checkpoint, own = pretrained.checkpoint, os.path.join(pretrained.run_dir, LATEST)
-    if not bench["scratch"] and checkpoint and os.path.abspath(checkpoint) != os.path.abspath(own):
-        name += "-" + os.path.splitext(os.path.basename(checkpoint))[0]
-    return os.path.join(pretrained.run_dir, f"eval-{name}", f"fold-{fold:02d}")
-
-
-_SHA256: dict[tuple, str] = {}
-
-
-def cached_sha256(path: str) -> str:
-    """``file_sha256`` remembered per (path, size, modification time) for this process."""
-    info = os.stat(path)
-    key = (os.path.abspath(path), info.st_size, info.st_mtime_ns)
-    if key not in _SHA256:
-        _SHA256[key] = file_sha256(path)
-    return _SHA256[key]
+    """``<pretrain run dir>/eval-<name>[-scratch][-<checkpoint>]/fold-<NN>`` (``utils.runs.eval_run_directory``)."""
+    bench = eval_cfg["benchmark"]
+    return eval_run_directory(pretrained.run_dir, bench["name"], bench["scratch"], eval_cfg["dataset"].get("fold", 1),
+                              pretrained.checkpoint)
 
 
 def stale_results(args: argparse.Namespace, folds: Sequence[int | None], path: str) -> str | None:
     """Why ``path`` (a results.json) is not what ``eval-*.py`` with ``args`` (and ``folds``) would compute now, or
-    None when it is: it must exist and record the sha256 of the pre-trained checkpoint the evaluation would read
-    now and the hash of the same result-changing settings (per fold)."""
+    None when it is (``utils.runs.stale_reason``: the same pre-trained checkpoint and result-changing settings)."""
     if not os.path.isfile(path):
-        return "no results yet"
-    with open(path, encoding="utf-8") as f:
-        results = json.load(f)
+        return "no results yet"  # before resolving any config: the common case of a plan's first run
     hashes, checkpoint = [], None
     for fold in folds:
         eval_cfg, pretrain_cfg = load_configs(args, [f"dataset.fold={fold}"] if fold is not None else [])
         hashes.append(config_hash(eval_cfg, pretrain_cfg["model"]))
         if not eval_cfg["benchmark"]["scratch"]:
-            checkpoint = args.checkpoint or os.path.join(run_directory(pretrain_cfg["model"]), LATEST)
-    sha = cached_sha256(checkpoint) if checkpoint and os.path.isfile(checkpoint) else None
-    if checkpoint and sha != results.get("pretrained", {}).get("sha256"):
-        return f"computed from another pre-trained checkpoint than {checkpoint}"
-    if results.get("config_sha256") != (hashes if len(folds) > 1 else hashes[0]):
-        return "computed with other settings"
-    return None
+            checkpoint = args.checkpoint or latest_checkpoint(run_directory(pretrain_cfg["model"]))
+    return stale_reason(path, checkpoint, hashes)
 
 
 def test_loader(dataset, batch_size: int, run: Run) -> DataLoader:
@@ -269,7 +243,7 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
         benchmark = build(eval_cfg, pretrained, train_set, test_set)
         batch_size = eval_cfg["dataset"]["batch_size"]
         if args.test_only:
-            path = os.path.join(run.run_dir, LATEST)
+            path = latest_checkpoint(run.run_dir)
             if not os.path.isfile(path):
                 raise CheckpointError(f"--test-only: no trained benchmark in {path}; run without --test-only first")
             check_resume(run.run_dir, eval_cfg, run.inputs)  # the head of these weights and settings
@@ -304,11 +278,11 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
             "pretrained": {"config": os.path.abspath(args.pretrain_config), "checkpoint": pretrained.checkpoint,
                            "sha256": pretrained.sha256, "scratch": bench["scratch"]},
             "config_sha256": config_hash(eval_cfg, pretrain_cfg["model"]),
-            "date": _now(),
+            "date": timestamp(),
             "run_dir": os.path.abspath(run.run_dir),
         }
         if run.is_main:
-            write_json(os.path.join(run.run_dir, RESULTS), results)
+            write_results(results_path(run.run_dir), results)
         return results
     finally:
         run.close()
@@ -330,32 +304,13 @@ def run_script(argv: Sequence[str] | None, *, task: str, build: Builder, descrip
         if eval_cfg["benchmark"]["task"] != task:
             raise ConfigError(f"{args.config}: benchmark.task: this script runs {task} benchmarks, the config is "
                               f"{eval_cfg['benchmark']['task']!r}")
-        output = os.path.join(args.output, f"fold-{fold:02d}") if args.output and len(fold_list) > 1 else args.output
+        output = fold_directory(args.output, fold) if args.output and len(fold_list) > 1 else args.output
         per_fold.append(run_benchmark(args, eval_cfg, pretrain_cfg, build, output))
     if len(per_fold) > 1:
         summary = summarise_folds(per_fold)
-        path = os.path.join(os.path.dirname(per_fold[0]["run_dir"]), RESULTS)
         if os.environ.get("RANK", "0") == "0":  # the process group of the last fold is already closed
-            write_json(path, summary)
+            write_results(summary_path(per_fold[0]["run_dir"]), summary)
             print(f"{summary['benchmark']} mean over folds {summary['folds']}: "
                   + " ".join(f"{k} {v:.2f}" for k, v in summary["metrics"].items()))
     return 0
 
-
-def summarise_folds(per_fold: list[dict]) -> dict:
-    """Mean of every metric over folds, with the per-fold values."""
-    keys = per_fold[0]["metrics"]
-    return {
-        "benchmark": per_fold[0]["benchmark"],
-        "task": per_fold[0]["task"],
-        "folds": [r["fold"] for r in per_fold],
-        "metrics": {k: sum(r["metrics"][k] for r in per_fold) / len(per_fold) for k in keys},
-        "per_fold": {str(r["fold"]): r["metrics"] for r in per_fold},
-        "pretrained": per_fold[0]["pretrained"],
-        "config_sha256": [r["config_sha256"] for r in per_fold],
-        "date": _now(),
-    }
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -39,8 +39,9 @@ sys.path.insert(0, os.path.dirname(HERE))
 import torch  # noqa: E402
 
 from engine import fit, start_run  # noqa: E402
-from utils.checkpoint import LATEST, load_checkpoint  # noqa: E402
+from utils.checkpoint import load_checkpoint  # noqa: E402
 from utils.cli import run_main  # noqa: E402
+from utils.runs import LATEST  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("tiny_run", os.path.join(HERE, "engine", "tiny_run.py"))
 tiny_run = importlib.util.module_from_spec(_spec)

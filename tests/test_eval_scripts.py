@@ -260,9 +260,9 @@ def _sha256(path):
 
 def test_results_belong_to_the_checkpoint_they_were_computed_from(world, tmp_path, capsys):
     from evaluation.runner import PRETRAINED
+    from tools.tables import planner as tables
     from utils.cli import run_main
 
-    tables = load_script("tools/reproduce_tables.py")
     config = _pretrain(str(tmp_path), "avsa", "{name: avsa, proj_dim: 8}")
     run_dir = tmp_path / "runs" / "avsa"
     args = [os.path.join(REPO, "configs/demo/benchmark/avsa.yaml"), config, *_yt360(world)]

@@ -17,7 +17,8 @@ import sys
 import pytest
 import torch
 
-from utils.checkpoint import LATEST, load_checkpoint
+from utils.checkpoint import load_checkpoint
+from utils.runs import LATEST
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DRIVER = os.path.join(HERE, "reliability_kill_driver.py")

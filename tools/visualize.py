@@ -24,7 +24,6 @@ Every figure has a fixed size (``FIGURE_SIZE`` at ``DPI``), so PNGs are comparab
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import math
 import os
@@ -42,6 +41,7 @@ import torch  # noqa: E402
 
 from utils.ambisonics import foa_power_map, rotate_foa  # noqa: E402
 from utils.cli import run_main  # noqa: E402
+from utils.runs import finished_run_directory, latest_checkpoint, read_results, results_path  # noqa: E402
 from utils.spherical import equirect_to_perspective, perspective_directions  # noqa: E402
 
 FIGURE_SIZE = {"sample": (12.0, 9.0), "localize": (12.0, 9.0), "segmentation": (9.0, 9.0), "curves": (12.0, 8.0)}
@@ -385,20 +385,15 @@ def cmd_segmentation(args) -> str:
     from engine.state import state_modules
     from evaluation.pretrained import load_pretrained
     from evaluation.segmentation import Segmentation
-    from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
+    from utils.checkpoint import load_checkpoint, load_state_strict
     from utils.config import load_config
     from utils.errors import ConfigError
 
-    run_dir = args.run_dir
-    if not os.path.isfile(os.path.join(run_dir, "results.json")):
-        folds = glob.glob(os.path.join(glob.escape(run_dir), "fold-*", "results.json"))
-        if len(folds) == 1:  # the benchmark directory of a one-fold evaluation
-            run_dir = os.path.dirname(folds[0])
-    if not os.path.isfile(os.path.join(run_dir, "results.json")):
+    run_dir = finished_run_directory(args.run_dir)  # the run directory, or the eval directory of a one-fold evaluation
+    if run_dir is None:
         raise ConfigError(f"{args.run_dir}: no results.json: not a finished eval-audiovisual-segm.py run directory "
                           f"(<pretrain run>/eval-<benchmark>/fold-01)")
-    with open(os.path.join(run_dir, "results.json"), encoding="utf-8") as f:
-        results = json.load(f)
+    results = read_results(results_path(run_dir))
     eval_cfg = load_config(os.path.join(run_dir, "config.yaml"), required=("benchmark", "dataset"))
     pretrain_path = results["pretrained"]["config"]
     pretrain_cfg = load_config(pretrain_path, required=("model",))
@@ -408,7 +403,7 @@ def cmd_segmentation(args) -> str:
     test_set = build_dataset(eval_cfg["dataset"], "test", seed=bench["test_seed"])
     first = test_set[0]
     benchmark = Segmentation(pretrained, bench, first["video"], num_classes=len(SEGMENTATION_CLASSES))
-    path = os.path.join(run_dir, LATEST)
+    path = latest_checkpoint(run_dir)
     state = load_checkpoint(path)
     for name, module in state_modules(benchmark).items():
         load_state_strict(module, state[name], name, path)

@@ -6,7 +6,7 @@ Layout (torchvision-references style)::
      "model": state_dict, "criterion": state_dict | None, "optimizer": ..., "scheduler": ..., "scaler": ...,
      "rng": {"python": ..., "numpy": ..., "torch": ..., "cuda": [...]}, **extra}
 
-Files: ``checkpoint.pth`` (latest) plus snapshots ``checkpoint-ep{E}.pth``. Writes go to a temporary file in
+File names (``checkpoint.pth``, ``checkpoint-ep{E}.pth``): utils/runs.py. Writes go to a temporary file in
 the same directory, are fsync'ed, then ``os.replace``'d over the target, so a crash (or a full disk) at any
 moment leaves the previous file intact. Every load uses ``torch.load(..., weights_only=True)``: a file that
 needs arbitrary code to unpickle is refused, never executed.
@@ -26,13 +26,6 @@ import torch
 
 from utils import __version__
 from utils.errors import CheckpointError
-
-LATEST = "checkpoint.pth"
-
-
-def snapshot_name(epoch: int) -> str:
-    return f"checkpoint-ep{epoch}.pth"
-
 
 # ------------------------------------------------------------------------------------------ RNG state
 def capture_rng_state() -> dict:

@@ -22,9 +22,14 @@ def base_parser(description: str, config_help: str = "YAML config") -> argparse.
 
 def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
     """Run ``main``; a project error (bad config, bad checkpoint, bad data) becomes ONE line on stderr and its
-    exit code (2 for configs), never a traceback. Other exceptions are bugs and keep their traceback."""
+    exit code (2 for configs), never a traceback. Other exceptions are bugs and keep their traceback. A reader
+    that stops reading the output (``... | head``) ends the program quietly, exit code 141 (128 + SIGPIPE)."""
     try:
         code = main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        sys.exit(141)
     except AvsaError as err:
         message = " ".join(str(err).split())
         print(f"error: {message}", file=sys.stderr)

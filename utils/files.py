@@ -17,6 +17,18 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+_SHA256: dict[tuple, str] = {}
+
+
+def cached_sha256(path: str) -> str:
+    """``file_sha256`` remembered per (path, size, modification time) for this process."""
+    info = os.stat(path)
+    key = (os.path.abspath(path), info.st_size, info.st_mtime_ns)
+    if key not in _SHA256:
+        _SHA256[key] = file_sha256(path)
+    return _SHA256[key]
+
+
 def write_text(path: str, text: str) -> None:
     """Write ``text`` atomically (temporary file + ``os.replace``), creating the directory if needed: a reader sees
     the old or the new content, never a part."""

@@ -1,6 +1,5 @@
-"""Run directory, text log, TensorBoard and progress display shared by every script.
+"""Text log, TensorBoard and progress display shared by every script (the run directory: utils/runs.py).
 
-* Run directory: ``<model.model_dir>/<model.name>`` as in the original (spec §7.4), or ``--output``.
 * ``train.log`` in the run directory (rank 0) plus the console, unless ``--quiet`` (log file only).
 * Progress: a tqdm bar with clips/s on an interactive terminal; plain periodic lines otherwise (batch jobs,
   CI, ``make demo`` piped to a file).
@@ -12,14 +11,10 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 
 LOGGER_NAME = "avsa"
 _FORMAT = logging.Formatter("%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
-
-
-def run_directory(model_cfg: Mapping, output: str | None = None) -> str:
-    return output if output else os.path.join(model_cfg["model_dir"], model_cfg["name"])
 
 
 def setup_logger(run_dir: str | None, quiet: bool = False, is_main: bool = True,

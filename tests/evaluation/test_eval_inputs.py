@@ -81,13 +81,13 @@ def test_every_evaluation_of_the_suites_resolves_with_its_pre_training(suite, mo
     """Each eval job of `tools/reproduce_tables.py` resolves through the eval scripts' loader (no input mismatch), and
     every YT-360 evaluation normalises its log-mels with the statistics its model was pre-trained with."""
     from evaluation.runner import eval_parser
-    from tests.scripts import load_script
+    from tools.tables.planner import build_plan
+    from tools.tables.suites import SUITES
 
     monkeypatch.chdir(REPO)
-    tool = load_script("tools/reproduce_tables.py")
     parser = eval_parser("")
     parser.add_argument("--folds")
-    evals = [job for job in tool.build_plan(tool.SUITES[suite]).jobs.values() if job.kind == "eval"]
+    evals = [job for job in build_plan(SUITES[suite]).jobs.values() if job.kind == "eval"]
     assert len(evals) >= 10
     for job in evals:
         eval_cfg, pretrain_cfg = load_configs(parser.parse_args(list(job.argv[1:])))

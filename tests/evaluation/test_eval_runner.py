@@ -3,7 +3,8 @@
 import pytest
 
 from evaluation.pretrained import Pretrained
-from evaluation.runner import default_run_dir, summarise_folds
+from evaluation.runner import default_run_dir
+from utils.runs import summarise_folds
 
 
 def _cfg(name, scratch, **dataset):

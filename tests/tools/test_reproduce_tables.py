@@ -1,21 +1,19 @@
-"""tools/reproduce_tables.py: the paper plan covers every cell of Tables 1–3 with the right (pre-training, evaluation)
-pair and published number; jobs run in dependency order and are skipped when done; TABLES.md is rendered exactly."""
+"""tools/reproduce_tables.py (tools/tables/): the paper plan covers every cell of Tables 1–3 with the right
+(pre-training, evaluation) pair and published number; jobs run in dependency order and are skipped when done;
+TABLES.md is rendered exactly."""
 
+import dataclasses
 import json
 import os
 import sys
 
 import pytest
 from tests.scripts import load_script
+from tools.tables import planner, render, runner, suites
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-
-def _load_tool():
-    return load_script("tools/reproduce_tables.py")
-
-
-rt = _load_tool()
+rt = load_script("tools/reproduce_tables.py")
 
 M, B = "configs/main/avsa/", "configs/benchmark/"
 # Written from paper.md (Tables 1–3) and reference-implementation.md §1.3 / issue #6, independently of the tool:
@@ -101,7 +99,7 @@ def test_dry_run_lists_every_cell_with_its_config_pair_and_published_number(dry_
     for line, expected in zip(lines, expected_lines):
         assert line.startswith(expected), (line, expected)
     # published numbers, from the plan itself
-    plan_tables = {t.key: t for t in rt.PAPER.tables}
+    plan_tables = {t.key: t for t in suites.PAPER.tables}
     for table, rows in EXPECTED.items():
         for row in plan_tables[table].rows:
             pretrain, cells = rows[row.label]
@@ -134,14 +132,14 @@ def _write_results(path, metrics):
 
 
 def test_tables_md_from_fixture_results_is_exact(tmp_path):
-    plan = rt.build_plan(rt.PAPER, only=["table1", "table3"], runs_root=str(tmp_path))
+    plan = planner.build_plan(suites.PAPER, only=["table1", "table3"], runs_root=str(tmp_path))
     results = plan.metrics
     _write_results(results["eval avc-notransf-1crop-yt360 of AVC"], {"Acc@1": 80.0})
     _write_results(results["eval avsa-transf-4crop-yt360 of AVSA"], {"Acc@1": 70.5})
     _write_results(results["eval ucf101-8at16 of AVSA"], {"Clip@1": 60.25, "Video@1": 75.0, "Clip@5": 90.0})
     assert results["eval ucf101-8at16 of AVSA"] == str(tmp_path / "Cur-Loc4-TransfD2" / "eval-ucf101-8at16" /
                                                         "results.json")
-    text = rt.render(rt.PAPER, rt.collect(plan), only=["table1", "table3"])
+    text = render.render(suites.PAPER, render.collect(plan), only=["table1", "table3"])
     assert text == EXPECTED_PAPER_MD
 
 
@@ -177,10 +175,10 @@ AVSA-Bin protocol (avsa-notransf-1crop, avsa-notransf-4crop, avsa-transf-4crop):
 
 
 def test_table2_compares_the_per_image_miou_and_shows_the_dataset_level_one(tmp_path):
-    plan = rt.build_plan(rt.PAPER, only=["table2"], runs_root=str(tmp_path))
+    plan = planner.build_plan(suites.PAPER, only=["table2"], runs_root=str(tmp_path))
     _write_results(plan.metrics["eval yt360-fpn-4crop-head-vonly of AVSA"],
                    {"PixAcc": 74.0, "mIoU": 33.1, "mIoU/per-image": 35.2, "mIoU/things": 20.0})
-    text = rt.render(rt.PAPER, rt.collect(plan), only=["table2"])
+    text = render.render(suites.PAPER, render.collect(plan), only=["table2"])
     row = next(line for line in text.splitlines() if line.startswith("| AVSA |  |"))
     assert row == ("| AVSA |  | 74.00 / 73.44 (+0.56) | 35.20 / 35.11 (+0.09); dataset-level 33.10 | — / 73.11 | "
                    "— / 34.63; dataset-level — | — / 73.85 | — / 35.83; dataset-level — |")
@@ -192,7 +190,7 @@ def test_table1_avsa_bin_cells_use_the_original_protocol_and_min30_stays_availab
     rotation misaligned. The 30° variant is a named config of its own, in no paper cell."""
     from utils.config import load_config
 
-    table1 = next(t for t in rt.PAPER.tables if t.key == "table1")
+    table1 = next(t for t in suites.PAPER.tables if t.key == "table1")
     avsa_cells = {c.evaluation for r in table1.rows for c in r.cells[2:] if c is not None}
     assert avsa_cells == {T1[2], T1[3], T1T[3]}
     for config in avsa_cells:
@@ -200,22 +198,22 @@ def test_table1_avsa_bin_cells_use_the_original_protocol_and_min30_stays_availab
             "probability": 0.5, "mode": "yaw", "min_angle_deg": 0.0}
         min30 = load_config(os.path.join(ROOT, config.replace(".yaml", "-min30.yaml")))
         assert min30["dataset"]["misalign"]["min_angle_deg"] == 30.0
-        assert min30["benchmark"]["name"] == rt._short(config) + "-min30-yt360"
-    all_cells = {c.evaluation for t in rt.PAPER.tables for r in t.rows for c in r.cells if c is not None}
+        assert min30["benchmark"]["name"] == render._short(config) + "-min30-yt360"
+    all_cells = {c.evaluation for t in suites.PAPER.tables for r in t.rows for c in r.cells if c is not None}
     assert not any("min30" in config for config in all_cells)
-    assert rt.misalignment_protocol(os.path.join(ROOT, T1[3].replace(".yaml", "-min30.yaml"))) == (
+    assert render.misalignment_protocol(os.path.join(ROOT, T1[3].replace(".yaml", "-min30.yaml"))) == (
         "50 % of the test samples have their audio rotated by a yaw of at least 30° (near-zero rotations never drawn)")
 
 
 def test_demo_tables_md_means_over_seeds_and_judges_the_targets(tmp_path):
-    plan = rt.build_plan(rt.DEMO, only=["table1"], runs_root=str(tmp_path))
+    plan = planner.build_plan(suites.DEMO, only=["table1"], runs_root=str(tmp_path))
     # AVSA-Bin, 4 viewpoints: random 55 / 57, AVC 60 / 61 (mean 60.5: +4.5 over random), AVSA 70 / 63 (mean 66.5)
     for source, values in (("random init", (55.0, 57.0)), ("AVC", (60.0, 61.0)), ("AVSA", (70.0, 63.0))):
         for seed, value in enumerate(values):
-            name = "demo-avsa-notransf-4crop" + ("-random-init" if source == "random init" else "")
+            name = "demo-avsa-notransf-4crop" + ("-scratch" if source == "random init" else "")
             _write_results(plan.metrics[f"eval {name} of {source} seed {seed}"], {"Acc@1": value})
     _write_results(plan.metrics["eval demo-avc-notransf-1crop of AVSA seed 0"], {"Acc@1": 88.0})
-    text = rt.render(rt.DEMO, rt.collect(plan), only=["table1"], test_clips={"avsa": 900})
+    text = render.render(suites.DEMO, render.collect(plan), only=["table1"], test_clips={"avsa": 900})
     table, targets = text.split("## Table 1 (demo)")[1].split("## Demo targets")
     assert table.splitlines()[4:8] == [
         "| random init | no transf. | – | – | – | 56.00 (55.00 / 57.00) |",  # only the target cell is run
@@ -234,27 +232,54 @@ def test_demo_tables_md_means_over_seeds_and_judges_the_targets(tmp_path):
         "| AVSA-Bin of AVC-pretrained ≥ random init + 3 points | 60.50 vs 56.00 (+4.50) | pass |",
     ]
     _write_results(plan.metrics["eval demo-avsa-notransf-4crop of AVC seed 1"], {"Acc@1": 57.0})  # mean 58.5
-    text = rt.render(rt.DEMO, rt.collect(plan), only=["table1"])
+    text = render.render(suites.DEMO, render.collect(plan), only=["table1"])
     assert "| AVSA-Bin of AVC-pretrained ≥ random init + 3 points | 58.50 vs 56.00 (+2.50) | FAIL |" in text
     assert "| AVSA-Bin of AVSA-pretrained ≥ AVC-pretrained + 5 points | 66.50 vs 58.50 (+8.00) | pass |" in text
 
 
 def test_demo_plan_seeds_runs_and_random_init_needs_no_pretraining(tmp_path):
-    plan = rt.build_plan(rt.DEMO, runs_root=str(tmp_path))
+    plan = planner.build_plan(suites.DEMO, runs_root=str(tmp_path))
     pretrain = {k: j for k, j in plan.jobs.items() if j.kind == "pretrain"}
     assert sorted(pretrain) == ["pretrain AVC seed 0", "pretrain AVC seed 1", "pretrain AVSA seed 0",
                                 "pretrain AVSA seed 1"]
     assert pretrain["pretrain AVSA seed 1"].argv[-3:] == ("seed=1", "--output", str(tmp_path / "demo-avsa-seed1"))
-    random = plan.jobs["eval demo-avsa-notransf-4crop-random-init of random init seed 1"]
+    random = plan.jobs["eval demo-avsa-notransf-4crop-scratch of random init seed 1"]
     assert random.needs == ("data",) and "--checkpoint" not in random.argv
     assert "benchmark.scratch=true" in random.argv
     evaluation = plan.jobs["eval demo-avsa-notransf-4crop of AVSA seed 1"]
     assert evaluation.needs == ("data", "pretrain AVSA seed 1")
     assert evaluation.argv[evaluation.argv.index("--checkpoint") + 1] == str(tmp_path / "demo-avsa-seed1" /
                                                                            "checkpoint.pth")
-    order = [j.key for j in rt.ordered(plan.jobs)]
+    order = [j.key for j in planner.ordered(plan.jobs)]
     assert order[0] == "data" and order.index("figure segmentation") > order.index(
         "eval demo-fpn-4crop-head-vonly of AVSA seed 0")
+
+
+@pytest.mark.parametrize("suite", ["paper", "demo"])
+def test_plan_outputs_are_the_eval_scripts_default_directories(suite, monkeypatch):
+    """Every evaluation of a plan goes where its eval script would put it without --output (utils.runs): scratch
+    and pre-trained cells, one fold or several (``--folds``: the script's fold-NN below --output). The demo's
+    per-seed run directories are the plan's own, so its cells are checked with one run per configuration."""
+    from evaluation.pretrained import Pretrained
+    from evaluation.runner import default_run_dir, eval_parser, load_configs
+    from utils.runs import fold_directory, latest_checkpoint, run_directory
+
+    monkeypatch.chdir(ROOT)
+    plan = planner.build_plan(dataclasses.replace(suites.SUITES[suite], seeded_runs=False))
+    parser = eval_parser("")
+    parser.add_argument("--folds")
+    scratch = {True: 0, False: 0}
+    for job in (j for j in plan.jobs.values() if j.kind == "eval"):
+        args = parser.parse_args(list(job.argv[1:]))
+        output = args.output
+        for fold in [int(f) for f in args.folds.split(",")] if args.folds else [None]:
+            eval_cfg, pretrain_cfg = load_configs(args, [f"dataset.fold={fold}"] if fold else [])
+            run_dir, is_scratch = run_directory(pretrain_cfg["model"]), eval_cfg["benchmark"]["scratch"]
+            checkpoint = None if is_scratch else args.checkpoint or latest_checkpoint(run_dir)
+            default = default_run_dir(Pretrained(None, None, checkpoint, None, run_dir), eval_cfg)
+            assert default == (fold_directory(output, fold) if fold else output), job.key
+            scratch[is_scratch] += 1
+    assert scratch[True] >= 2 and scratch[False] >= 10
 
 
 def test_runner_runs_in_dependency_order_skips_done_and_dependants_of_failures(tmp_path, capsys):
@@ -264,12 +289,12 @@ def test_runner_runs_in_dependency_order_skips_done_and_dependants_of_failures(t
         done = tmp_path / f"{key}.done"
         code = (f"open({str(log)!r}, 'a').write({key!r} + '\\n'); "
                 + ("raise SystemExit(3)" if fail else f"open({str(done)!r}, 'w').write('x')"))
-        return rt.Job(key, "figure", ("-c", code), str(done), tuple(needs))
+        return planner.Job(key, "figure", ("-c", code), str(done), tuple(needs))
 
     jobs = {j.key: j for j in (job("a"), job("b", ["a"]), job("bad", fail=True), job("after-bad", ["bad"]),
                                job("c", ["b"]))}
-    plan = rt.Plan(rt.DEMO, jobs, {}, {})
-    failed = rt.Runner(plan, [], parallel=2, threads=1, log_dir=str(tmp_path / "logs"), heartbeat_s=0).run()
+    plan = planner.Plan(suites.DEMO, jobs, {}, {})
+    failed = runner.Runner(plan, [], parallel=2, threads=1, log_dir=str(tmp_path / "logs"), heartbeat_s=0).run()
     assert sorted(failed) == ["after-bad", "bad"]
     ran = log.read_text().split()
     assert sorted(ran) == ["a", "b", "bad", "c"]
@@ -278,17 +303,17 @@ def test_runner_runs_in_dependency_order_skips_done_and_dependants_of_failures(t
     assert "SKIPPED (a job it needs failed): after-bad" in out and "FAILED (exit 3)" in out
     # a second run reruns only what is not done
     log.write_text("")
-    assert sorted(rt.Runner(plan, [], 1, 1, str(tmp_path / "logs")).run()) == ["after-bad", "bad"]
+    assert sorted(runner.Runner(plan, [], 1, 1, str(tmp_path / "logs")).run()) == ["after-bad", "bad"]
     assert log.read_text().split() == ["bad"]
     assert "done already: c" in capsys.readouterr().out
 
 
 def test_launcher_prefixes_training_commands_only():
-    data = rt.Job("data", "data", ("tools/make_synthetic_data.py", "d"), "d/x")
-    train = rt.Job("t", "pretrain", ("main-video-ssl.py", "c.yaml"), "x", distributed=True)
+    data = planner.Job("data", "data", ("tools/make_synthetic_data.py", "d"), "d/x")
+    train = planner.Job("t", "pretrain", ("main-video-ssl.py", "c.yaml"), "x", distributed=True)
     launcher = ["torchrun", "--nproc_per_node=8"]
-    assert rt.command(train, launcher) == ["torchrun", "--nproc_per_node=8", "main-video-ssl.py", "c.yaml"]
-    assert rt.command(data, launcher) == [sys.executable, "tools/make_synthetic_data.py", "d"]
+    assert planner.command(train, launcher) == ["torchrun", "--nproc_per_node=8", "main-video-ssl.py", "c.yaml"]
+    assert planner.command(data, launcher) == [sys.executable, "tools/make_synthetic_data.py", "d"]
 
 
 def test_a_job_runs_again_after_a_job_it_needs_runs(tmp_path, capsys):
@@ -298,12 +323,12 @@ def test_a_job_runs_again_after_a_job_it_needs_runs(tmp_path, capsys):
     def job(key, needs=()):
         done = tmp_path / f"{key}.done"
         code = f"open({str(log)!r}, 'a').write({key!r} + '\\n'); open({str(done)!r}, 'w').write('x')"
-        return rt.Job(key, "figure", ("-c", code), str(done), tuple(needs))
+        return planner.Job(key, "figure", ("-c", code), str(done), tuple(needs))
 
     jobs = {j.key: j for j in (job("pretrain"), job("eval", ["pretrain"]), job("other"))}
     (tmp_path / "eval.done").write_text("x")
     (tmp_path / "other.done").write_text("x")
-    assert rt.Runner(rt.Plan(rt.DEMO, jobs, {}, {}), [], 1, 1, str(tmp_path / "logs")).run() == []
+    assert runner.Runner(planner.Plan(suites.DEMO, jobs, {}, {}), [], 1, 1, str(tmp_path / "logs")).run() == []
     assert log.read_text().split() == ["pretrain", "eval"]
     assert "done already: other" in capsys.readouterr().out
 
@@ -316,12 +341,12 @@ def test_pretraining_is_done_only_at_its_last_epoch_with_the_same_settings(tmp_p
     done = str(tmp_path / "checkpoint.pth")
 
     def job(*sets):
-        argv = ("main-video-ssl.py", config, "--set", "optimizer.epochs=2", *rt._sets(sets), "--output", str(tmp_path))
-        return rt.Job("pretrain", "pretrain", argv, done, epochs=2)
+        argv = ("main-video-ssl.py", config, "--set", "optimizer.epochs=2", *planner._sets(sets), "--output", str(tmp_path))
+        return planner.Job("pretrain", "pretrain", argv, done, epochs=2)
 
     cfg = load_config(config, ["optimizer.epochs=2"])
     save_checkpoint({"epoch": 1, "config": cfg}, done)
-    assert not rt.is_done(job())
+    assert not planner.is_done(job())
     save_checkpoint({"epoch": 2, "config": cfg}, done)
-    assert rt.is_done(job()) and rt.is_done(job("num_workers=0"))  # result-neutral
-    assert not rt.is_done(job("optimizer.lr=0.5"))                  # the checkpoint is another run's
+    assert planner.is_done(job()) and planner.is_done(job("num_workers=0"))  # result-neutral
+    assert not planner.is_done(job("optimizer.lr=0.5"))                  # the checkpoint is another run's

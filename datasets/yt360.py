@@ -44,12 +44,11 @@ import torch
 from PIL import Image
 
 from datasets import augment
-from datasets.audio_stats import load_stats
+from datasets.audio_stats import audio_features
 from datasets.base import ClipDataset
 from datasets.index import cached_index
 from datasets.viewpoints import sample_viewpoints
 from utils.ambisonics import rotate_foa, rotate_foa_yaw
-from utils.audio_features import log_mel
 from utils.errors import ConfigError, DataError
 from utils.media import DecodeCache, probe_media
 from utils.spherical import equirect_to_perspective
@@ -230,9 +229,8 @@ class YT360(ClipDataset):
         self.viewpoint_args = {"min_separation_deg": views["min_separation_deg"],
                                "elevation_deg": tuple(views["elevation_deg"]), "hfov_deg": tuple(hfov),
                                "aspect_jitter": views["aspect_jitter"] and self.augment}
-        audio = cfg["audio"]
-        self.mel_stats = load_stats(cfg, config, overrides)  # a missing file's error names config + overrides
-        self.mel_frames = int(round(audio["clip_duration"] * audio["rate"] / audio["hop"]))
+        # a missing statistics file's error names config + overrides
+        self.audio_features = audio_features(cfg, config, overrides)
         self._durations: dict[int, float] = {}  # usable seconds of the items probed so far (bad ones: never)
 
     # ---------------------------------------------------------------------------------------------- decode
@@ -426,11 +424,7 @@ class YT360(ClipDataset):
                 clips = augment.apply_color_jitter(clips, params)
             if self.cfg["volume_jitter"]:
                 foa = augment.apply_volume(foa, params["gain"])
-        audio_cfg = self.cfg["audio"]
-        out = {"video": augment.normalize_video(clips),
-               "audio": log_mel(foa, audio_cfg["rate"], audio_cfg["n_fft"], audio_cfg["hop"], audio_cfg["n_mels"],
-                                self.mel_frames, stats=self.mel_stats, parity=audio_cfg["parity"],
-                                intensity=audio_cfg["intensity"])}
+        out = {"video": augment.normalize_video(clips), "audio": self.audio_features.features(foa)}
         if labels is not None:
             out["segmentation"] = labels.long()
         return {key: value.reshape(batch, clips_per_sample, *value.shape[1:]) for key, value in out.items()}

@@ -48,7 +48,7 @@ from datasets.augment import (  # noqa: E402
 )
 from datasets.viewpoints import sample_viewpoints  # noqa: E402
 from utils.ambisonics import rotate_foa  # noqa: E402
-from utils.audio_features import log_mel  # noqa: E402
+from utils.audio_features import AudioFeatures, log_mel  # noqa: E402
 from utils.cli import run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.files import write_json  # noqa: E402
@@ -112,16 +112,20 @@ def transform_batched(frames, foa, generator):
     video = normalize_video(apply_color_jitter(clips, draws))
     timings["video transforms"] = time.perf_counter() - start
     start = time.perf_counter()
-    audio = log_mel(rotated, parity=True)
+    audio = paper_log_mels(rotated)
     timings["log-mel"] = time.perf_counter() - start
     assert video.shape == (VIEWS, 3, FRAMES, *CROP) and audio.shape == (VIEWS, 4, 100, 128)
     return timings
 
 
-def transform_straightforward(frames, foa, generator, views_per_sample=VIEWS, crop=CROP, mel=None):
+def paper_log_mels(foa: torch.Tensor) -> torch.Tensor:
+    """The paper's log-mels (24 kHz, 512-point FFT, hop 240, 128 mels, 1-s crops, the original's magnitude scale)."""
+    return log_mel(foa, parity=True)
+
+
+def transform_straightforward(frames, foa, generator, views_per_sample=VIEWS, crop=CROP, log_mels=paper_log_mels):
     """Per-view, per-frame crops and transforms and per-channel log-mel (the original's loop structure).
-    frames (T, H, W, 3) uint8, foa (4, S); mel: `log_mel` keyword arguments (default: the paper's)."""
-    mel = mel or {"parity": True}
+    frames (T, H, W, 3) uint8, foa (4, S); log_mels: (C, S) → (C, frames, n_mels) (default: the paper's)."""
     num_frames = frames.shape[0]
     timings = {}
     start = time.perf_counter()
@@ -152,7 +156,7 @@ def transform_straightforward(frames, foa, generator, views_per_sample=VIEWS, cr
         video.append(torch.stack(clip, dim=1))
     timings["video transforms"] = time.perf_counter() - start
     start = time.perf_counter()
-    audio = [torch.stack([log_mel(channel[None], **mel)[0] for channel in rotated[k]])
+    audio = [torch.stack([log_mels(channel[None])[0] for channel in rotated[k]])
              for k in range(views_per_sample)]
     timings["log-mel"] = time.perf_counter() - start
     assert video[0].shape == (3, num_frames, *crop) and audio[0].shape[0] == 4
@@ -191,7 +195,7 @@ MEDIA_IDS = tuple(f"bench{letter * 6}" for letter in "ABCDEFGH")
 TIMED = [(yt360_module, "probe_media", "probe"), (base_module, "read_video", "decode video"),
          (base_module, "read_audio", "decode audio"), (yt360_module.YT360, "_label_map", "label maps"),
          (yt360_module, "equirect_to_perspective", "crops"), (yt360_module, "rotate_foa", "rotation"),
-         (yt360_module, "log_mel", "log-mel")] + [
+         (AudioFeatures, "features", "log-mel")] + [
     (augment_module, name, "video transforms") for name in
     ("views_to_clips", "apply_joint_flip", "apply_color_jitter", "normalize_video", "apply_volume")]
 
@@ -270,8 +274,6 @@ def per_core(dataset, samples: int, repeats: int, straightforward: bool) -> dict
     cfg = dataset.cfg
     views, crop = cfg["viewpoints"]["num"], (cfg["video"]["crop_size"],) * 2
     audio = cfg["audio"]
-    mel = {"rate": audio["rate"], "n_fft": audio["n_fft"], "hop": audio["hop"], "n_mels": audio["n_mels"],
-           "frames": dataset.mel_frames, "parity": audio["parity"]}
     dataset[0]  # warm-up: index, filterbanks, codecs
     runs = []
     for repeat in range(repeats):
@@ -298,7 +300,7 @@ def per_core(dataset, samples: int, repeats: int, straightforward: bool) -> dict
                 frames = read_video_straightforward(video_path, video_start, cfg["video"]["clip_duration"],
                                                     cfg["video"]["fps"])
                 foa = read_audio(audio_path, audio_start, audio["clip_duration"], audio["rate"])
-                transform_straightforward(frames, foa, generator, views, crop, mel)
+                transform_straightforward(frames, foa, generator, views, crop, dataset.audio_features.log_mels)
                 plain_cpu += time.process_time() - start_cpu
                 plain_wall += time.perf_counter() - start_wall
             run.update(straightforward_cpu_s=plain_cpu / samples, straightforward_wall_s=plain_wall / samples)

@@ -39,7 +39,10 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
+from datasets.audio_stats import audio_features  # noqa: E402
+from datasets.augment import normalize_video  # noqa: E402
 from utils.ambisonics import foa_power_map, rotate_foa  # noqa: E402
 from utils.cli import run_main  # noqa: E402
 from utils.spherical import equirect_to_perspective, perspective_directions  # noqa: E402
@@ -120,24 +123,12 @@ class ModelScorer:
     ``audio_head`` with translation networks, else v through ``video_projection`` vs a through ``audio_projection``)."""
 
     def __init__(self, model: torch.nn.Module, criterion: torch.nn.Module, dataset_cfg: dict):
-        from datasets.audio_stats import load_stats
-
         self.model, self.criterion = model.eval(), criterion.eval()
-        self.audio = dataset_cfg["audio"]
-        self.stats = load_stats(dataset_cfg)  # the file under dataset.root, as training read it
-        self.frames = int(round(self.audio["clip_duration"] * self.audio["rate"] / self.audio["hop"]))
+        self.audio_features = audio_features(dataset_cfg)  # the statistics under dataset.root, as training read them
 
     @torch.no_grad()
     def __call__(self, clips, foa, azimuth, elevation) -> torch.Tensor:
-        import torch.nn.functional as F
-
-        from datasets.augment import normalize_video
-        from utils.audio_features import log_mel
-
-        audio = self.audio
-        mels = log_mel(foa, audio["rate"], audio["n_fft"], audio["hop"], audio["n_mels"], self.frames,
-                       stats=self.stats, parity=audio["parity"], intensity=audio["intensity"])
-        video_emb, audio_emb = self.model(normalize_video(clips), mels)
+        video_emb, audio_emb = self.model(normalize_video(clips), self.audio_features.features(foa))
         if self.criterion.has_translation:
             position = torch.stack([azimuth, elevation, torch.zeros_like(azimuth)], dim=1)[:, None]
             audio_pred, _ = self.criterion.predict(video_emb[:, None], audio_emb[:, None], position)
@@ -327,13 +318,12 @@ def _dataset(config: str, overrides: Sequence[str], split: str):
 
 def cmd_sample(args) -> str:
     from datasets.viewpoints import sample_viewpoints, viewpoint_generator
-    from utils.audio_features import log_mel
 
     cfg, dataset = _dataset(args.config, args.overrides, args.split)
     raw = dataset.decode(args.index)
     frames = raw["frames"][0].permute(0, 3, 1, 2)  # first moment: (T, 3, H, W)
     foa = raw["foa"][0]
-    views_cfg, audio = cfg["dataset"]["viewpoints"], cfg["dataset"]["audio"]
+    views_cfg = cfg["dataset"]["viewpoints"]
     viewpoints = sample_viewpoints(views_cfg["num"], viewpoint_generator(args.index, 0), **dataset.viewpoint_args)
     middle = frames[frames.shape[0] // 2: frames.shape[0] // 2 + 1]
     size = max(cfg["dataset"]["video"]["crop_size"], 96)  # larger than the training crops, to be seen
@@ -341,7 +331,7 @@ def cmd_sample(args) -> str:
                                     viewpoints.vfov, (size, size))
     rotated = rotate_foa(foa.expand(views_cfg["num"], -1, -1), viewpoints.azimuth, viewpoints.elevation,
                          cfg["dataset"]["rotation_order"])
-    mels = log_mel(rotated, audio["rate"], audio["n_fft"], audio["hop"], audio["n_mels"], dataset.mel_frames)[:, 3]
+    mels = dataset.audio_features.log_mels(rotated)[:, 3]
     power = foa_power_map(foa, 90, 180)
     return plot_sample(args.out, middle[0], power, viewpoints, crops, mels)
 

@@ -47,6 +47,7 @@ import torch
 from PIL import Image
 
 from utils.ambisonics import encode_foa
+from utils.spherical import equirect_angles
 from utils.errors import DataError
 
 __all__ = ["ACTION_CLASSES", "DEFAULT_ROOT", "PRESETS", "SOURCE_CLASSES", "STUFF_CLASSES", "Preset", "generate",
@@ -325,9 +326,8 @@ def plan_yt360(preset: Preset, seed: int) -> list[Segment]:
 
 
 def _equirect_grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Azimuth and elevation (H, W) of the pixel centres, in the convention of `utils.spherical`."""
-    azimuth = math.pi * (1 - 2 * (np.arange(width) + 0.5) / width)
-    elevation = math.pi / 2 * (1 - 2 * (np.arange(height) + 0.5) / height)
+    """Azimuth and elevation (H, W) float64 of the pixel centres (`utils.spherical.equirect_angles`)."""
+    azimuth, elevation = (a.numpy() for a in equirect_angles(height, width, torch.float64))
     return np.broadcast_to(azimuth[None, :], (height, width)), np.broadcast_to(elevation[:, None], (height, width))
 
 

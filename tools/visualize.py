@@ -45,7 +45,9 @@ from datasets.audio_stats import audio_features  # noqa: E402
 from datasets.augment import normalize_video  # noqa: E402
 from utils.ambisonics import foa_power_map, rotate_foa  # noqa: E402
 from utils.cli import run_main  # noqa: E402
-from utils.spherical import equirect_to_perspective, perspective_directions  # noqa: E402
+from utils.spherical import (  # noqa: E402
+    equirect_angles, equirect_pixel, equirect_to_perspective, perspective_directions,
+)
 
 FIGURE_SIZE = {"sample": (12.0, 9.0), "localize": (12.0, 9.0), "segmentation": (9.0, 9.0), "curves": (12.0, 8.0)}
 DPI = 100
@@ -56,11 +58,6 @@ Scorer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torc
 
 
 # ==================================================================================================== geometry
-
-
-def equirect_xy(azimuth: torch.Tensor, elevation: torch.Tensor, width: int, height: int):
-    """Directions (radians) → equirectangular pixel coordinates (the convention of utils.spherical)."""
-    return (math.pi - azimuth) * width / (2 * math.pi), (math.pi / 2 - elevation) * height / math.pi
 
 
 def viewpoint_outline(azimuth: float, elevation: float, hfov: float, vfov: float, width: int, height: int,
@@ -74,7 +71,7 @@ def viewpoint_outline(azimuth: float, elevation: float, hfov: float, vfov: float
              [(samples - 1, c) for c in reversed(range(samples))] + [(r, 0) for r in reversed(range(samples))]
     xs, ys = [], []
     for r, c in border:
-        x, y = equirect_xy(az[r, c], el[r, c], width, height)
+        x, y = equirect_pixel(az[r, c], el[r, c], height, width)
         if xs and not math.isnan(xs[-1]) and abs(float(x) - xs[-1]) > width / 2:
             xs.append(math.nan)
             ys.append(math.nan)
@@ -83,24 +80,15 @@ def viewpoint_outline(azimuth: float, elevation: float, hfov: float, vfov: float
     return xs, ys
 
 
-def direction_grid(step_deg: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cell centres of an equirectangular grid with ``step_deg`` cells: azimuth (C,) from +180° (left edge) to −180°,
-    elevation (R,) from +90° (top) down; radians."""
-    cols, rows = round(360 / step_deg), round(180 / step_deg)
-    azimuth = math.pi * (1 - 2 * (torch.arange(cols) + 0.5) / cols)
-    elevation = math.pi / 2 * (1 - 2 * (torch.arange(rows) + 0.5) / rows)
-    return azimuth, elevation
-
-
 def localization_map(frames: torch.Tensor, foa: torch.Tensor, score: Scorer, *, step_deg: float = 10.0,
                      fov_deg: float = 75.0, crop_size: int = 32, rotation_order: str = "correct",
                      chunk: int = 96) -> torch.Tensor:
     """Alignment score of every grid direction: the video crop there against the FOA rotated toward it.
 
-    frames (T, 3, H, W) uint8 equirectangular; foa (4, S) ambiX. Returns (R, C) scores on ``direction_grid(step_deg)``
-    (row 0 = top, column 0 = azimuth +180°, as the frame).
+    frames (T, 3, H, W) uint8 equirectangular; foa (4, S) ambiX. Returns (R, C) = (180°, 360°) / ``step_deg`` scores
+    at the cell centres of `utils.spherical.equirect_angles` (row 0 = top, column 0 = azimuth +180°, as the frame).
     """
-    azimuth, elevation = direction_grid(step_deg)
+    azimuth, elevation = equirect_angles(round(180 / step_deg), round(360 / step_deg))
     grid_az = azimuth[None, :].expand(len(elevation), -1).reshape(-1)
     grid_el = elevation[:, None].expand(-1, len(azimuth)).reshape(-1)
     fov = math.radians(fov_deg)
@@ -193,7 +181,7 @@ def plot_sample(path: str, frame: torch.Tensor, power: torch.Tensor, viewpoints,
         xs, ys = viewpoint_outline(*(float(getattr(viewpoints, a)[k]) for a in ("azimuth", "elevation", "hfov", "vfov")),
                                    width, height)
         ax.plot(xs, ys, color=colours(k), linewidth=2)
-        x, y = equirect_xy(viewpoints.azimuth[k], viewpoints.elevation[k], width, height)
+        x, y = equirect_pixel(viewpoints.azimuth[k], viewpoints.elevation[k], height, width)
         ax.text(float(x), float(y), str(k), color=colours(k), ha="center", va="center", fontsize=12, weight="bold")
     ax.set_xticks([0, width / 4, width / 2, 3 * width / 4, width], ["180°", "90°", "0°", "−90°", "−180°"])
     ax.set_yticks([0, height / 2, height], ["90°", "0°", "−90°"])
@@ -213,7 +201,8 @@ def plot_sample(path: str, frame: torch.Tensor, power: torch.Tensor, viewpoints,
 
 def plot_localization(path: str, frame: torch.Tensor, scores: torch.Tensor, title: str,
                       sources: Sequence[tuple[float, float]] = ()) -> str:
-    """frame (3, H, W) uint8; scores (R, C) on direction_grid; sources: known (azimuth, elevation) radians to mark."""
+    """frame (3, H, W) uint8; scores (R, C) at the cell centres of `equirect_angles`; sources: known (azimuth,
+    elevation) radians to mark."""
     height, width = frame.shape[1:]
     fig = _figure("localize")
     ax_frame, ax_map = fig.subplots(2, 1)
@@ -225,11 +214,11 @@ def plot_localization(path: str, frame: torch.Tensor, scores: torch.Tensor, titl
                           interpolation="bilinear")
     fig.colorbar(image, ax=ax_map, fraction=0.025, label="alignment score")
     row, col = divmod(int(scores.argmax()), scores.shape[1])
-    azimuth, elevation = direction_grid(180 / scores.shape[0])
-    x, y = equirect_xy(azimuth[col], elevation[row], width, height)
+    azimuth, elevation = equirect_angles(*scores.shape)
+    x, y = equirect_pixel(azimuth[col], elevation[row], height, width)
     ax_map.plot([float(x)], [float(y)], marker="+", markersize=18, color="white", mew=3)
     for az, el in sources:
-        sx, sy = equirect_xy(torch.tensor(az), torch.tensor(el), width, height)
+        sx, sy = equirect_pixel(az, el, height, width)
         ax_map.plot([float(sx)], [float(sy)], marker="o", markersize=14, mfc="none", color="lime", mew=2)
     ax_frame.set_title("360° frame")
     ax_map.set_title(f"{title}; maximum (+) at az {math.degrees(azimuth[col]):.0f}°, "

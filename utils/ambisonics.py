@@ -10,9 +10,9 @@ the vector (X, Y, Z) with W unchanged. Functions take FOA as (..., 4, S) and per
 
 from __future__ import annotations
 
-import math
-
 import torch
+
+from utils.spherical import equirect_angles
 
 __all__ = ["encode_foa", "foa_power_map", "mirror_foa", "rotate_foa", "rotate_foa_yaw", "sn3d_directions"]
 
@@ -97,8 +97,7 @@ def foa_power_map(foa: torch.Tensor, height: int, width: int) -> torch.Tensor:
     The beam is the first-order max-directivity (hypercardioid) pattern ¼·W + ¾·(d·(X, Y, Z)), which peaks at the
     source direction for a single plane wave. Computed from the 4×4 channel covariance: no per-direction filtering.
     """
-    azimuth = math.pi * (1 - 2 * (torch.arange(width, dtype=foa.dtype, device=foa.device) + 0.5) / width)
-    elevation = math.pi / 2 * (1 - 2 * (torch.arange(height, dtype=foa.dtype, device=foa.device) + 0.5) / height)
+    azimuth, elevation = equirect_angles(height, width, foa.dtype, foa.device)
     steering = sn3d_directions(azimuth[None, :], elevation[:, None])  # (H, W, 4)
     steering = steering * torch.tensor([0.25, 0.75, 0.75, 0.75], dtype=foa.dtype, device=foa.device)
     covariance = foa @ foa.transpose(-1, -2) / foa.shape[-1]  # (..., 4, 4)

@@ -19,7 +19,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["angular_distance", "equirect_to_perspective", "hfov_from_reference", "perspective_directions"]
+__all__ = ["angular_distance", "equirect_angles", "equirect_pixel", "equirect_to_perspective", "hfov_from_reference",
+           "perspective_directions"]
 
 
 def hfov_from_reference(hf):
@@ -28,6 +29,21 @@ def hfov_from_reference(hf):
     if isinstance(hf, torch.Tensor):
         return 2 * torch.atan(math.pi * hf)
     return 2 * math.atan(math.pi * hf)
+
+
+def equirect_angles(height: int, width: int, dtype: torch.dtype = torch.float32,
+                    device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Azimuth (W,) and elevation (H,), radians, of the pixel centres of an H × W equirectangular frame: from just
+    inside +180° (column 0) to just inside −180°, and from just below +90° (row 0) to just above −90°."""
+    azimuth = math.pi * (1 - 2 * (torch.arange(width, dtype=dtype, device=device) + 0.5) / width)
+    elevation = math.pi / 2 * (1 - 2 * (torch.arange(height, dtype=dtype, device=device) + 0.5) / height)
+    return azimuth, elevation
+
+
+def equirect_pixel(azimuth, elevation, height: int, width: int):
+    """Pixel coordinates (x, y) of directions on an H × W equirectangular frame, measured from its top-left corner
+    (pixel i spans [i, i + 1)): x = (π − azimuth)·W/2π, y = (π/2 − elevation)·H/π. Tensors or floats."""
+    return (math.pi - azimuth) * (width / (2 * math.pi)), (math.pi / 2 - elevation) * (height / math.pi)
 
 
 def angular_distance(azimuth_a, elevation_a, azimuth_b, elevation_b) -> torch.Tensor:
@@ -84,8 +100,8 @@ def equirect_to_perspective(equirect: torch.Tensor, azimuth, elevation, hfov, vf
     h, w = size
     # Pixel coordinates of every ray in the frame with one column of circular padding on each side (it carries
     # bilinear interpolation across the ±180° seam).
-    column = (math.pi - ray_azimuth) * (width / (2 * math.pi)) + 1
-    row = (math.pi / 2 - ray_elevation) * (height / math.pi)
+    column, row = equirect_pixel(ray_azimuth, ray_elevation, height, width)
+    column = column + 1
     # Only the rows the views see (plus one for the interpolation) are converted to float and sampled.
     top = max(int(row.min().floor()) - 1, 0)
     bottom = min(int(row.max().ceil()) + 1, height)

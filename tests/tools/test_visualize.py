@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from utils.ambisonics import encode_foa
-from utils.spherical import angular_distance
+from utils.spherical import angular_distance, equirect_angles
 from tests.scripts import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -42,7 +42,7 @@ def frontal_beam_power(clips, foa, azimuth, elevation):
 
 
 def _peak(scores):
-    azimuth, elevation = vis.direction_grid(180 / scores.shape[0])
+    azimuth, elevation = equirect_angles(*scores.shape)
     row, col = divmod(int(scores.argmax()), scores.shape[1])
     return azimuth[col], elevation[row]
 

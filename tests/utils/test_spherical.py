@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from utils.spherical import angular_distance, equirect_angles, equirect_pixel, equirect_to_perspective, hfov_from_reference
+from utils.spherical import (angular_distance, equirect_angles, equirect_pixel, equirect_to_perspective,
+                             hfov_from_reference)
 
 H, W = 180, 360  # 1° per pixel
 DEG = math.pi / 180

@@ -48,7 +48,8 @@ from datasets.audio_stats import audio_features
 from datasets.base import ClipDataset
 from datasets.index import cached_index
 from datasets.viewpoints import sample_viewpoints
-from utils.ambisonics import rotate_foa, rotate_foa_yaw
+from utils.ambisonics import (foa_rotation_matrix, mirror_rotation, random_rotation_angles, rotate_foa,
+                              rotate_foa_angles)
 from utils.errors import ConfigError, DataError
 from utils.media import DecodeCache, probe_media
 from utils.spherical import equirect_to_perspective
@@ -382,7 +383,7 @@ class YT360(ClipDataset):
             if flip:
                 azimuth = -azimuth
                 if "rotation" in draws:  # the misalignment as seen in the mirrored scene
-                    draws["rotation"] = _MIRROR @ draws["rotation"] @ _MIRROR
+                    draws["rotation"] = mirror_rotation(draws["rotation"])
         draws["flip"] = flip
         clip_time = raw["video_start"] + self.cfg["video"]["clip_duration"] / 2
         draws["position"] = torch.stack([azimuth, draws["elevation"], clip_time.repeat_interleave(num_views)],
@@ -403,7 +404,7 @@ class YT360(ClipDataset):
         size = (self.cfg["video"]["crop_size"],) * 2
         draws = {key: value.to(device, non_blocking=True) for key, value in draws.items()}
         if "misalign_angles" in draws:  # AVSA-Bin: the raw FOA, before the views (identity when aligned)
-            foa = _rotate(foa, draws["misalign_angles"][:, None, :])  # (B, 1, 3): every moment alike
+            foa = rotate_foa_angles(foa, draws["misalign_angles"][:, None, :])  # (B, 1, 3): every moment alike
         views = [draws[name].reshape(batch, moments, num_views) for name in ("azimuth", "elevation", "hfov", "vfov")]
         crops = equirect_to_perspective(frames.permute(0, 1, 2, 5, 3, 4), *views, size)  # (B, M, K·T, 3, h, w)
         clips = augment.views_to_clips(crops.flatten(0, 2), batch * clips_per_sample)  # (N, 3, T, h, w), N = B·M·K
@@ -434,43 +435,10 @@ class YT360(ClipDataset):
         the same rotation for every moment and view. Returns (angles (3,) for `apply`: zeros when aligned,
         misaligned () bool, rotation (3, 3))."""
         cfg = self.cfg["misalign"]
-        angles = _draw_rotation(generator, cfg["mode"], math.radians(cfg["min_angle_deg"]))
+        angles = random_rotation_angles(generator, cfg["mode"], math.radians(cfg["min_angle_deg"]))
         if float(torch.rand(1, generator=generator)) >= cfg["probability"]:
             return torch.zeros(3), torch.tensor(False), torch.eye(3)
-        return angles, torch.tensor(True), _rotation_matrix(angles)
+        return angles, torch.tensor(True), foa_rotation_matrix(angles)
 
 
 _JITTER_KEYS = ("brightness", "contrast", "saturation", "hue", "jitter_order", "gain")
-# FOA of three plane waves from X, Y and Z (W = 0), one per sample: rotating it gives the rotation matrix's columns.
-_UNIT_WAVES = torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
-_ACN_XYZ = [3, 1, 2]
-_MIRROR = torch.diag(torch.tensor([1.0, -1.0, 1.0]))  # left-right mirror of (X, Y, Z)
-
-
-def _rotate(foa: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
-    """The FOA rotation of ``angles`` (..., 3) = (azimuth, elevation, yaw): toward (azimuth, elevation), then yaw."""
-    return rotate_foa_yaw(rotate_foa(foa, angles[..., 0], angles[..., 1]), angles[..., 2])
-
-
-def _rotation_matrix(angles: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) matrix acting on (X, Y, Z) of the FOA rotation of ``angles`` (..., 3)."""
-    return _rotate(_UNIT_WAVES, angles)[..., _ACN_XYZ, :]
-
-
-def _draw_rotation(generator: torch.Generator, mode: str, min_angle: float, candidates: int = 64) -> torch.Tensor:
-    """A random FOA rotation by at least ``min_angle`` radians, as (azimuth, elevation, yaw) angles for `_rotate`.
-
-    yaw: angle ~ ±U[min_angle, π] about the vertical. 3d: uniform on SO(3) (Z-Y-Z Euler angles with cos β uniform)
-    conditioned on the rotation angle: the first of ``candidates`` draws that is large enough (min_angle ≤ 150°
-    fails all 64 with probability < 1e-10; the largest is then taken)."""
-    if mode == "yaw":
-        magnitude = min_angle + (math.pi - min_angle) * torch.rand((), generator=generator)
-        angle = torch.where(torch.rand((), generator=generator) < 0.5, -magnitude, magnitude)
-        return torch.stack([torch.tensor(0.0), torch.tensor(0.0), angle])
-    alpha, gamma = (2 * torch.rand(2, candidates, generator=generator) - 1) * math.pi
-    beta = torch.acos(2 * torch.rand(candidates, generator=generator) - 1)
-    options = torch.stack([alpha, beta, gamma], dim=-1)  # (candidates, 3)
-    matrices = _rotation_matrix(options)
-    angles = torch.acos(((matrices.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1))
-    large = (angles >= min_angle).nonzero()
-    return options[int(large[0]) if len(large) else int(angles.argmax())]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-FRONT = 3  # ambiX channel order W, Y, Z, X
+from utils.ambisonics import ACN_X
 
 
 def _to_image(frame: torch.Tensor) -> torch.Tensor:
@@ -32,7 +32,7 @@ def save_batch_figure(batch: dict, path: str, max_samples: int = 4) -> str:
             crop_ax.imshow(_to_image(video[b, k, :, video.shape[3] // 2]).numpy())
             azimuth, elevation = torch.rad2deg(position[b, k, :2]).tolist()
             crop_ax.set_title(f"#{b} view {k}: az {azimuth:.0f}° el {elevation:.0f}°", fontsize=7)
-            mel_ax.imshow(audio[b, k, FRONT].float().T.numpy(), origin="lower", aspect="auto", cmap="magma")
+            mel_ax.imshow(audio[b, k, ACN_X].float().T.numpy(), origin="lower", aspect="auto", cmap="magma")
             mel_ax.set_title("log-mel (X, front)", fontsize=7)
             for ax in (crop_ax, mel_ax):
                 ax.set_xticks([])

@@ -43,7 +43,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from datasets.audio_stats import audio_features  # noqa: E402
 from datasets.augment import normalize_video  # noqa: E402
-from utils.ambisonics import foa_power_map, rotate_foa  # noqa: E402
+from utils.ambisonics import ACN_X, foa_power_map, rotate_foa  # noqa: E402
 from utils.cli import run_main  # noqa: E402
 from utils.spherical import (  # noqa: E402
     equirect_angles, equirect_pixel, equirect_to_perspective, perspective_directions,
@@ -320,7 +320,7 @@ def cmd_sample(args) -> str:
                                     viewpoints.vfov, (size, size))
     rotated = rotate_foa(foa.expand(views_cfg["num"], -1, -1), viewpoints.azimuth, viewpoints.elevation,
                          cfg["dataset"]["rotation_order"])
-    mels = dataset.audio_features.log_mels(rotated)[:, 3]
+    mels = dataset.audio_features.log_mels(rotated)[:, ACN_X]
     power = foa_power_map(foa, 90, 180)
     return plot_sample(args.out, middle[0], power, viewpoints, crops, mels)
 

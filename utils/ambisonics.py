@@ -10,14 +10,20 @@ the vector (X, Y, Z) with W unchanged. Functions take FOA as (..., 4, S) and per
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from utils.spherical import equirect_angles
 
-__all__ = ["encode_foa", "foa_power_map", "mirror_foa", "rotate_foa", "rotate_foa_yaw", "sn3d_directions"]
+__all__ = ["ACN_X", "ACN_Y", "ACN_Z", "encode_foa", "foa_power_map", "foa_rotation_matrix", "mirror_foa",
+           "mirror_rotation", "random_rotation_angles", "rotate_foa", "rotate_foa_angles", "rotate_foa_yaw",
+           "sn3d_directions"]
 
-# Position of X, Y, Z in the ACN channel order.
-_ACN_XYZ = (3, 1, 2)
+# Channel positions in the ACN order (W = 0, Y, Z, X). X points to the front: after `rotate_foa` toward a viewpoint,
+# X is the channel that faces it.
+ACN_Y, ACN_Z, ACN_X = 1, 2, 3
+_ACN_XYZ = (ACN_X, ACN_Y, ACN_Z)
 
 
 def sn3d_directions(azimuth, elevation) -> torch.Tensor:
@@ -82,6 +88,47 @@ def rotate_foa_yaw(foa: torch.Tensor, angle) -> torch.Tensor:
     """Rotate the sound field about the vertical axis: a source at azimuth α moves to α + angle (AVSA-Bin
     misalignment, §3.6). foa: (..., 4, S); angle broadcastable to (...)."""
     return _apply_rotation(foa, _about_z(torch.as_tensor(angle, dtype=foa.dtype, device=foa.device)))
+
+
+def rotate_foa_angles(foa: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """The FOA rotation of ``angles`` (..., 3) = (azimuth, elevation, yaw): toward (azimuth, elevation) as
+    `rotate_foa`, then `rotate_foa_yaw` by yaw (AVSA-Bin's misalignment)."""
+    return rotate_foa_yaw(rotate_foa(foa, angles[..., 0], angles[..., 1]), angles[..., 2])
+
+
+# FOA of three plane waves from X, Y and Z (W = 0), one per sample: rotating it gives the rotation matrix's columns.
+_UNIT_WAVES = torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+_MIRROR = torch.diag(torch.tensor([1.0, -1.0, 1.0]))  # left-right mirror of (X, Y, Z)
+
+
+def foa_rotation_matrix(angles: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) matrix acting on (X, Y, Z) of the FOA rotation of ``angles`` (..., 3) (`rotate_foa_angles`)."""
+    return rotate_foa_angles(_UNIT_WAVES, angles)[..., list(_ACN_XYZ), :]
+
+
+def mirror_rotation(rotation: torch.Tensor) -> torch.Tensor:
+    """A (..., 3, 3) rotation of (X, Y, Z) as seen in the left-right mirrored scene (Y negated before and after)."""
+    return _MIRROR @ rotation @ _MIRROR
+
+
+def random_rotation_angles(generator: torch.Generator, mode: str, min_angle: float,
+                           candidates: int = 64) -> torch.Tensor:
+    """A random FOA rotation by at least ``min_angle`` radians, as (3,) angles for `rotate_foa_angles`.
+
+    yaw: angle ~ ±U[min_angle, π] about the vertical. 3d: uniform on SO(3) (Z-Y-Z Euler angles with cos β uniform)
+    conditioned on the rotation angle: the first of ``candidates`` draws that is large enough (min_angle ≤ 150°
+    fails all 64 with probability < 1e-10; the largest is then taken)."""
+    if mode == "yaw":
+        magnitude = min_angle + (math.pi - min_angle) * torch.rand((), generator=generator)
+        angle = torch.where(torch.rand((), generator=generator) < 0.5, -magnitude, magnitude)
+        return torch.stack([torch.tensor(0.0), torch.tensor(0.0), angle])
+    alpha, gamma = (2 * torch.rand(2, candidates, generator=generator) - 1) * math.pi
+    beta = torch.acos(2 * torch.rand(candidates, generator=generator) - 1)
+    options = torch.stack([alpha, beta, gamma], dim=-1)  # (candidates, 3)
+    matrices = foa_rotation_matrix(options)
+    angles = torch.acos(((matrices.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1))
+    large = (angles >= min_angle).nonzero()
+    return options[int(large[0]) if len(large) else int(angles.argmax())]
 
 
 def mirror_foa(foa: torch.Tensor) -> torch.Tensor:

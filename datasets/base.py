@@ -24,14 +24,14 @@ import ctypes
 import logging
 import multiprocessing
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from utils.errors import DataError
 from utils.media import DecodeCache, read_audio, read_video
+from utils.seeding import make_generator
 
-__all__ = ["ClipDataset", "BadSampleMonitor", "sample_generator"]
+__all__ = ["ClipDataset", "BadSampleMonitor"]
 
 log = logging.getLogger("avsa.datasets")
 
@@ -40,15 +40,6 @@ log = logging.getLogger("avsa.datasets")
 MAX_CONSECUTIVE_FAILURES = 32
 
 _STREAMS = {"order": 0, "locate": 1, "decode": 2, "transform": 3}
-
-
-def sample_generator(seed: int, split: str, epoch: int, index: int, stream: str) -> torch.Generator:
-    """A generator for one (seed, split, epoch, index) and purpose; well-mixed so nearby indices are unrelated."""
-    key = [int(seed), int.from_bytes(split.encode(), "little"), int(epoch), int(index), _STREAMS[stream]]
-    state = np.random.SeedSequence(key).generate_state(2)
-    generator = torch.Generator()
-    generator.manual_seed(int(state[0]) << 31 ^ int(state[1]))
-    return generator
 
 
 class ClipDataset(Dataset):
@@ -68,7 +59,7 @@ class ClipDataset(Dataset):
     def _epoch_order(self) -> torch.Tensor:
         if not self.train:
             return torch.arange(self.num_units).repeat(self.repeats)
-        generator = sample_generator(self.seed, self.split, self.epoch, 0, "order")
+        generator = self.generator(0, "order")
         return torch.cat([torch.randperm(self.num_units, generator=generator) for _ in range(self.repeats)])
 
     def set_epoch(self, epoch: int) -> None:
@@ -85,7 +76,10 @@ class ClipDataset(Dataset):
         return int(self._order[index])
 
     def generator(self, index: int, stream: str) -> torch.Generator:
-        return sample_generator(self.seed, self.split, self.epoch if self.train else 0, index, stream)
+        """The generator of one purpose (``_STREAMS``) of sample ``index``: seeded by (seed, split, epoch, index,
+        purpose), the epoch being 0 for the test split."""
+        split = int.from_bytes(self.split.encode(), "little")
+        return make_generator(self.seed, split, self.epoch if self.train else 0, index, _STREAMS[stream], mode="mixed")
 
     # ---------------------------------------------------------------------------------------------- decoding
     decode_cache: DecodeCache | None = None  # set by subclasses from ``dataset.decode_cache_mb``

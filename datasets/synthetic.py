@@ -49,6 +49,7 @@ from PIL import Image
 from utils.ambisonics import encode_foa
 from utils.spherical import equirect_angles
 from utils.errors import DataError
+from utils.seeding import make_generator
 
 __all__ = ["ACTION_CLASSES", "DEFAULT_ROOT", "PRESETS", "SOURCE_CLASSES", "STUFF_CLASSES", "Preset", "generate",
            "object_directions", "plan_yt360", "render_equirect", "synthesize_foa"]
@@ -141,10 +142,6 @@ PRESETS = {
 
 # Independent random streams, so that e.g. adding a segment never changes the sounds of the others.
 _STREAM_IDS, _STREAM_BACKGROUND, _STREAM_SCENE, _STREAM_AUDIO, _STREAM_UCF, _STREAM_HMDB = range(6)
-
-
-def _rng(seed: int, stream: int, *index: int) -> np.random.Generator:
-    return np.random.default_rng([seed, stream, *index])
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -296,7 +293,7 @@ def _video_ids(rng: np.random.Generator, count: int) -> list[str]:
 def plan_yt360(preset: Preset, seed: int) -> list[Segment]:
     """Every segment of the YT-360 part, in a fixed order: ids, segment start times T, split, background (shared by
     the segments of an id: same place, other moments) and objects. Pure function of (preset, seed)."""
-    rng = _rng(seed, _STREAM_IDS)
+    rng = make_generator(seed, _STREAM_IDS, mode="numpy")
     splits = (("train", preset.train_segments), ("test", preset.test_segments),
               ("unlisted", preset.unlisted_segments))
     # Segments per id: the first id of each split has several (so `sampling: video` and `clip` differ), the
@@ -311,11 +308,11 @@ def plan_yt360(preset: Preset, seed: int) -> list[Segment]:
     ids = _video_ids(rng, len(layout))
     segments = []
     for id_index, ((split, count), video_id) in enumerate(zip(layout, ids)):
-        background = _sample_background(_rng(seed, _STREAM_BACKGROUND, id_index))
+        background = _sample_background(make_generator(seed, _STREAM_BACKGROUND, id_index, mode="numpy"))
         starts = np.cumsum(rng.integers(10, 60, count)) + int(rng.integers(0, 120))
         for start in starts:
             index = len(segments)
-            scene_rng = _rng(seed, _STREAM_SCENE, index)
+            scene_rng = make_generator(seed, _STREAM_SCENE, index, mode="numpy")
             objects = _sample_objects(scene_rng, 1 + index % 3, preset.segment_seconds)
             segments.append(Segment(video_id, int(start), split, index, background, objects))
     return segments
@@ -476,7 +473,7 @@ def synthesize_foa(segment: Segment, duration: float, rate: int, seed: int, reve
     """The segment's sound field, ambiX FOA float32 (4, S), S = round(duration·rate): each object's class sound
     from its direction at every sample; with ``reverb``, plus a few early reflections of each from fixed random
     directions (delays up to 40 ms, decaying gains)."""
-    rng = _rng(seed, _STREAM_AUDIO, segment.index)
+    rng = make_generator(seed, _STREAM_AUDIO, segment.index, mode="numpy")
     samples = round(duration * rate)
     lead = round(_MAX_REFLECTION_DELAY_S * rate)  # sound emitted before t = 0 reaches the listener via reflections
     times = (np.arange(samples + lead) - lead) / rate
@@ -755,8 +752,9 @@ class _ActionJob:
     def run(self) -> None:
         width, height = self.preset.action_size
         stream = _STREAM_UCF if self.clip.dataset == "ucf101" else _STREAM_HMDB
-        frames = render_action_clip(self.clip.motion, _rng(self.seed, stream, self.clip.index),
-                                    self.preset.action_frames, self.preset.action_fps, width, height)
+        rng = make_generator(self.seed, stream, self.clip.index, mode="numpy")
+        frames = render_action_clip(self.clip.motion, rng, self.preset.action_frames, self.preset.action_fps, width,
+                                    height)
         _write_video(self.outputs()[0], frames, self.preset.action_fps, "mpeg4")
 
 

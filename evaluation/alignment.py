@@ -15,7 +15,6 @@ into the sample's prediction. Training minimises the cross-entropy of every view
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,6 +23,7 @@ from evaluation.metrics import TopKMeter
 from evaluation.pretrained import Frozen, Pretrained, Translation
 from models.classifiers import PairClassifier
 from utils.errors import DataError
+from utils.seeding import make_generator
 
 
 def derangement(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -35,12 +35,6 @@ def derangement(n: int, generator: torch.Generator | None = None) -> torch.Tenso
         perm = torch.randperm(n, generator=generator)
         if (perm != identity).all():
             return perm
-
-
-def fixed_generator(seed: int, indices: torch.Tensor) -> torch.Generator:
-    """A generator determined by a seed and a batch's dataset indices (the same batch → the same draws)."""
-    state = np.random.SeedSequence([int(seed), *indices.tolist()]).generate_state(2)
-    return torch.Generator().manual_seed(int(state[0]) << 31 ^ int(state[1]))
 
 
 def correspondence_pairs(video_feat: torch.Tensor, audio_feat: torch.Tensor, partner: torch.Tensor):
@@ -94,7 +88,8 @@ class AlignmentProbe(nn.Module):
             if video_feat.shape[0] < 2:
                 raise DataError("AVC-Bin pairs each sample with another sample of its batch, but a batch holds 1 "
                                 "sample: use a batch size (per process) of at least 2 that leaves no test batch of 1")
-            generator = fixed_generator(self.test_seed, batch["index"].cpu()) if fixed else None
+            # the same test batch gives the same pairs: a generator of the test seed and the batch's indices
+            generator = make_generator(self.test_seed, *batch["index"].tolist(), mode="mixed") if fixed else None
             partner = derangement(video_feat.shape[0], generator)
             video_feat, audio_feat, labels = correspondence_pairs(video_feat, audio_feat, partner)
         return self.classifier(video_feat, audio_feat), labels

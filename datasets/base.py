@@ -23,6 +23,8 @@ from __future__ import annotations
 import ctypes
 import logging
 import multiprocessing
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 from torch.utils.data import Dataset
@@ -40,6 +42,7 @@ log = logging.getLogger("avsa.datasets")
 MAX_CONSECUTIVE_FAILURES = 32
 
 _STREAMS = {"order": 0, "locate": 1, "decode": 2, "transform": 3}
+_UNTIMED = nullcontext()
 
 
 class ClipDataset(Dataset):
@@ -81,20 +84,32 @@ class ClipDataset(Dataset):
         split = int.from_bytes(self.split.encode(), "little")
         return make_generator(self.seed, split, self.epoch if self.train else 0, index, _STREAMS[stream], mode="mixed")
 
+    # ---------------------------------------------------------------------------------------------- stage timing
+    # Benchmarks (tools/bench_data.py) set ``timer``: called with a stage name ("probe", "decode video", "decode audio",
+    # "label maps", "crops", "rotation", "video transforms", "log-mel"), it returns a context manager that the stage
+    # runs in. None (the default): the stages run untimed, at the cost of an empty ``with``.
+    timer: Callable[[str], AbstractContextManager] | None = None
+
+    def stage(self, name: str) -> AbstractContextManager:
+        """The context of one stage of a sample: ``timer(name)``, or nothing without a timer."""
+        return _UNTIMED if self.timer is None else self.timer(name)
+
     # ---------------------------------------------------------------------------------------------- decoding
     decode_cache: DecodeCache | None = None  # set by subclasses from ``dataset.decode_cache_mb``
 
     def read_video(self, path, start: float, duration: float, fps: float) -> torch.Tensor:
         """`utils.media.read_video`, through this process's decode cache when the config enables one."""
-        if self.decode_cache is not None:
-            return self.decode_cache.video(path, start, duration, fps)
-        return read_video(path, start, duration, fps)
+        with self.stage("decode video"):
+            if self.decode_cache is not None:
+                return self.decode_cache.video(path, start, duration, fps)
+            return read_video(path, start, duration, fps)
 
     def read_audio(self, path, start: float, duration: float, rate: int, audio_format: str = "ambix") -> torch.Tensor:
         """`utils.media.read_audio`, through this process's decode cache when the config enables one."""
-        if self.decode_cache is not None:
-            return self.decode_cache.audio(path, start, duration, rate, audio_format)
-        return read_audio(path, start, duration, rate, audio_format)
+        with self.stage("decode audio"):
+            if self.decode_cache is not None:
+                return self.decode_cache.audio(path, start, duration, rate, audio_format)
+            return read_audio(path, start, duration, rate, audio_format)
 
     def media_files(self, item: int) -> list[tuple[str, str]]:
         """(kind, path) of the files item ``item`` reads: kind "video" or "audio" (for `fill_decode_cache`)."""

@@ -9,7 +9,7 @@ Angles follow `utils.spherical` (azimuth positive left, elevation up; radians in
   The generator always advances by the same amount, so later draws do not depend on whether the fallback was used.
 * FOV: hfov uniform in ``hfov_deg``; with ``aspect_jitter`` (training only) a log-uniform aspect a ∈ [3/4, 4/3] gives
   tan(vfov/2) = a·tan(hfov/2), the original's anisotropic stretch of the square output; without it vfov = hfov.
-* Test splits: `viewpoint_generator(seed, index)` gives each sample its own generator, so test viewpoints are identical
+* The draws come from the generator passed in: the dataset's per-sample generator, so test viewpoints are identical
   across runs, worker counts and sample order.
 """
 
@@ -23,7 +23,7 @@ import torch
 
 from utils.spherical import angular_distance
 
-__all__ = ["Viewpoints", "max_viewpoints_for_separation", "sample_viewpoints", "viewpoint_generator"]
+__all__ = ["Viewpoints", "max_viewpoints_for_separation", "sample_viewpoints"]
 
 _CANDIDATES_PER_VIEW = 32
 _ASPECT_RANGE = (3 / 4, 4 / 3)
@@ -37,10 +37,6 @@ class Viewpoints:
     elevation: torch.Tensor
     hfov: torch.Tensor
     vfov: torch.Tensor
-
-    def position(self, clip_time: float) -> torch.Tensor:
-        """The sample dict's ``position`` (K, 3): azimuth, elevation (rad), clip time (s)."""
-        return torch.stack([self.azimuth, self.elevation, torch.full_like(self.azimuth, clip_time)], dim=1)
 
 
 def _fallback_elevation(elevation_deg) -> float:
@@ -60,11 +56,6 @@ def max_viewpoints_for_separation(min_separation_deg: float, elevation_deg=(-28.
     if cos_step < -1:
         return 1
     return max(1, math.floor(2 * math.pi / math.acos(min(cos_step, 1.0)) + 1e-9))
-
-
-def viewpoint_generator(seed: int, index: int) -> torch.Generator:
-    """Per-sample generator for fixed test viewpoints: depends only on (seed, index)."""
-    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(index)) % (2**63))
 
 
 def _uniform(n: int, low: float, high: float, generator) -> torch.Tensor:

@@ -267,7 +267,8 @@ class YT360(ClipDataset):
         """Seconds where both streams exist, after checking what the pipeline relies on (once per file and
         process: opening both containers costs ~2 ms a sample)."""
         if item not in self._durations:
-            self._durations[item] = self._probe(item)
+            with self.stage("probe"):
+                self._durations[item] = self._probe(item)
         return self._durations[item]
 
     def _probe(self, item: int) -> float:
@@ -319,7 +320,8 @@ class YT360(ClipDataset):
                            for s in audio_start])
         raw = {"frames": frames, "foa": foa, "video_start": video_start, "item": item}
         if self.cfg["segmentation"]:
-            raw["labels"] = torch.stack([self._label_map(item, float(s)) for s in video_start])
+            with self.stage("label maps"):
+                raw["labels"] = torch.stack([self._label_map(item, float(s)) for s in video_start])
         return raw
 
     def _label_map(self, item: int, video_start: float) -> torch.Tensor:
@@ -347,11 +349,16 @@ class YT360(ClipDataset):
         sample for the same draws."""
         draws = self.draw(raw, generator)
         sample = {key: draws.pop(key) for key in ("position", "misaligned", "rotation") if key in draws}
-        heavy = {key: raw[key] for key in ("frames", "foa", "labels") if key in raw}
         if self.cfg["augment_on"] == "gpu":
-            return {**sample, "raw": heavy, "draws": draws}
-        one = self.apply({k: v[None] for k, v in heavy.items()}, {k: v[None] for k, v in draws.items()})
-        return {**sample, **{key: value[0] for key, value in one.items()}}
+            return {**sample, "raw": {key: raw[key] for key in _HEAVY if key in raw}, "draws": draws}
+        return {**sample, **self.apply_one(raw, draws)}
+
+    def apply_one(self, raw: dict, draws: dict) -> dict:
+        """`apply` for one sample: raw (see `read`) and draws (see `draw`) without a batch dimension → ``video``,
+        ``audio`` (and ``segmentation``) of the sample."""
+        one = self.apply({key: raw[key][None] for key in _HEAVY if key in raw},
+                         {key: value[None] for key, value in draws.items()})
+        return {key: value[0] for key, value in one.items()}
 
     def device_transform(self, batch: dict) -> dict:
         """Finish a collated ``augment_on: gpu`` batch on its device (every stage one call for the whole batch);
@@ -403,29 +410,34 @@ class YT360(ClipDataset):
         device = frames.device
         size = (self.cfg["video"]["crop_size"],) * 2
         draws = {key: value.to(device, non_blocking=True) for key, value in draws.items()}
-        if "misalign_angles" in draws:  # AVSA-Bin: the raw FOA, before the views (identity when aligned)
-            foa = rotate_foa_angles(foa, draws["misalign_angles"][:, None, :])  # (B, 1, 3): every moment alike
         views = [draws[name].reshape(batch, moments, num_views) for name in ("azimuth", "elevation", "hfov", "vfov")]
-        crops = equirect_to_perspective(frames.permute(0, 1, 2, 5, 3, 4), *views, size)  # (B, M, K·T, 3, h, w)
-        clips = augment.views_to_clips(crops.flatten(0, 2), batch * clips_per_sample)  # (N, 3, T, h, w), N = B·M·K
         azimuth, elevation = draws["azimuth"].flatten(), draws["elevation"].flatten()
-        foa = rotate_foa(foa.repeat_interleave(num_views, dim=1).flatten(0, 1), azimuth, elevation,
-                         self.cfg["rotation_order"])  # (N, 4, S)
         labels = None
-        if "labels" in raw:  # same grid as the video, nearest sampling: labels are never blended
-            labels = equirect_to_perspective(raw["labels"][:, :, None, None], *views, size,
-                                             mode="nearest").flatten(0, 2)[:, 0]  # (N, h, w)
-        flip = draws["flip"].repeat_interleave(clips_per_sample)  # (N,)
-        clips, foa, _ = augment.apply_joint_flip(clips, foa, azimuth, flip)
-        if labels is not None:
-            labels = torch.where(flip[:, None, None], labels.flip(-1), labels)
-        if self.augment:
-            params = {key: draws[key].flatten(0, 1) for key in _JITTER_KEYS}
-            if self.cfg["color_jitter"]:
-                clips = augment.apply_color_jitter(clips, params)
-            if self.cfg["volume_jitter"]:
-                foa = augment.apply_volume(foa, params["gain"])
-        out = {"video": augment.normalize_video(clips), "audio": self.audio_features.features(foa)}
+        with self.stage("crops"):
+            crops = equirect_to_perspective(frames.permute(0, 1, 2, 5, 3, 4), *views, size)  # (B, M, K·T, 3, h, w)
+            if "labels" in raw:  # same grid as the video, nearest sampling: labels are never blended
+                labels = equirect_to_perspective(raw["labels"][:, :, None, None], *views, size,
+                                                 mode="nearest").flatten(0, 2)[:, 0]  # (N, h, w), N = B·M·K
+        with self.stage("rotation"):
+            if "misalign_angles" in draws:  # AVSA-Bin: the raw FOA, before the views (identity when aligned)
+                foa = rotate_foa_angles(foa, draws["misalign_angles"][:, None, :])  # (B, 1, 3): every moment alike
+            foa = rotate_foa(foa.repeat_interleave(num_views, dim=1).flatten(0, 1), azimuth, elevation,
+                             self.cfg["rotation_order"])  # (N, 4, S)
+        with self.stage("video transforms"):
+            clips = augment.views_to_clips(crops.flatten(0, 2), batch * clips_per_sample)  # (N, 3, T, h, w)
+            flip = draws["flip"].repeat_interleave(clips_per_sample)  # (N,)
+            clips, foa, _ = augment.apply_joint_flip(clips, foa, azimuth, flip)
+            if labels is not None:
+                labels = torch.where(flip[:, None, None], labels.flip(-1), labels)
+            if self.augment:
+                params = {key: draws[key].flatten(0, 1) for key in _JITTER_KEYS}
+                if self.cfg["color_jitter"]:
+                    clips = augment.apply_color_jitter(clips, params)
+                if self.cfg["volume_jitter"]:
+                    foa = augment.apply_volume(foa, params["gain"])
+            video = augment.normalize_video(clips)
+        with self.stage("log-mel"):
+            out = {"video": video, "audio": self.audio_features.features(foa)}
         if labels is not None:
             out["segmentation"] = labels.long()
         return {key: value.reshape(batch, clips_per_sample, *value.shape[1:]) for key, value in out.items()}
@@ -442,3 +454,4 @@ class YT360(ClipDataset):
 
 
 _JITTER_KEYS = ("brightness", "contrast", "saturation", "hue", "jitter_order", "gain")
+_HEAVY = ("frames", "foa", "labels")  # what `apply` reads of a raw sample

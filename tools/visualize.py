@@ -41,10 +41,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from datasets import build_dataset  # noqa: E402
 from datasets.audio_stats import audio_features  # noqa: E402
 from datasets.augment import normalize_video  # noqa: E402
 from utils.ambisonics import ACN_X, foa_power_map, rotate_foa  # noqa: E402
 from utils.cli import run_main  # noqa: E402
+from utils.config import load_config  # noqa: E402
 from utils.spherical import (  # noqa: E402
     equirect_angles, equirect_pixel, equirect_to_perspective, perspective_directions,
 )
@@ -163,11 +165,11 @@ def _frame_image(frame: torch.Tensor):
     return frame.permute(1, 2, 0).numpy()
 
 
-def plot_sample(path: str, frame: torch.Tensor, power: torch.Tensor, viewpoints, crops: torch.Tensor,
-                mels: torch.Tensor) -> str:
-    """frame (3, H, W) uint8; power (h, w) FOA beam power; viewpoints with (K,) azimuth/elevation/hfov/vfov;
-    crops (K, 3, h, w) uint8; mels (K, Ta, F) log-mel of the X channel of the FOA rotated toward each view
-    (W is the same for every view)."""
+def plot_sample(path: str, frame: torch.Tensor, power: torch.Tensor, views: dict[str, torch.Tensor],
+                crops: torch.Tensor, mels: torch.Tensor) -> str:
+    """frame (3, H, W) uint8; power (h, w) FOA beam power; views: (K,) ``azimuth``, ``elevation``, ``hfov``,
+    ``vfov`` (radians); crops (K, 3, h, w) uint8; mels (K, Ta, F) log-mel of the X channel of the FOA rotated toward
+    each view (W is the same for every view)."""
     num_views = crops.shape[0]
     fig = _figure("sample")
     grid = fig.add_gridspec(3, num_views, height_ratios=[2.2, 1, 1])
@@ -178,10 +180,10 @@ def plot_sample(path: str, frame: torch.Tensor, power: torch.Tensor, viewpoints,
     ax.imshow(decibels.clamp_min(-12).numpy(), extent=(0, width, height, 0), cmap="inferno", alpha=0.45)
     colours = plt.get_cmap("tab10")
     for k in range(num_views):
-        xs, ys = viewpoint_outline(*(float(getattr(viewpoints, a)[k]) for a in ("azimuth", "elevation", "hfov", "vfov")),
+        xs, ys = viewpoint_outline(*(float(views[a][k]) for a in ("azimuth", "elevation", "hfov", "vfov")),
                                    width, height)
         ax.plot(xs, ys, color=colours(k), linewidth=2)
-        x, y = equirect_pixel(viewpoints.azimuth[k], viewpoints.elevation[k], height, width)
+        x, y = equirect_pixel(views["azimuth"][k], views["elevation"][k], height, width)
         ax.text(float(x), float(y), str(k), color=colours(k), ha="center", va="center", fontsize=12, weight="bold")
     ax.set_xticks([0, width / 4, width / 2, 3 * width / 4, width], ["180°", "90°", "0°", "−90°", "−180°"])
     ax.set_yticks([0, height / 2, height], ["90°", "0°", "−90°"])
@@ -189,8 +191,8 @@ def plot_sample(path: str, frame: torch.Tensor, power: torch.Tensor, viewpoints,
     for k in range(num_views):
         crop_ax, mel_ax = fig.add_subplot(grid[1, k]), fig.add_subplot(grid[2, k])
         crop_ax.imshow(_frame_image(crops[k]))
-        crop_ax.set_title(f"view {k}: az {math.degrees(viewpoints.azimuth[k]):.0f}° "
-                          f"el {math.degrees(viewpoints.elevation[k]):.0f}°", fontsize=9, color=colours(k))
+        crop_ax.set_title(f"view {k}: az {math.degrees(views['azimuth'][k]):.0f}° "
+                          f"el {math.degrees(views['elevation'][k]):.0f}°", fontsize=9, color=colours(k))
         mel_ax.imshow(mels[k].T.numpy(), origin="lower", aspect="auto", cmap="magma")
         mel_ax.set_title("log-mel of X (the view's front)", fontsize=8)
         for a in (crop_ax, mel_ax):
@@ -297,32 +299,23 @@ def plot_curves(path: str, scalars: dict[str, list[tuple[int, float]]], title: s
 # ==================================================================================================== commands
 
 
-def _dataset(config: str, overrides: Sequence[str], split: str):
-    from datasets import build_dataset
-    from utils.config import load_config
-
-    cfg = load_config(config, overrides, required=("dataset",))
-    return cfg, build_dataset(cfg["dataset"], split, seed=cfg.get("seed", 0))
-
-
 def cmd_sample(args) -> str:
-    from datasets.viewpoints import sample_viewpoints, viewpoint_generator
-
-    cfg, dataset = _dataset(args.config, args.overrides, args.split)
+    """Sample ``--index`` of the split as the dataset makes it (its decoding, draws and stages), with crops of at
+    least 96 pixels to be seen; the first moment's K views."""
+    cfg = load_config(args.config, args.overrides, required=("dataset",))
+    data = cfg["dataset"]
+    data["video"]["crop_size"] = max(data["video"]["crop_size"], 96)
+    dataset = build_dataset(data, args.split, seed=cfg["seed"])
     raw = dataset.decode(args.index)
-    frames = raw["frames"][0].permute(0, 3, 1, 2)  # first moment: (T, 3, H, W)
-    foa = raw["foa"][0]
-    views_cfg = cfg["dataset"]["viewpoints"]
-    viewpoints = sample_viewpoints(views_cfg["num"], viewpoint_generator(args.index, 0), **dataset.viewpoint_args)
-    middle = frames[frames.shape[0] // 2: frames.shape[0] // 2 + 1]
-    size = max(cfg["dataset"]["video"]["crop_size"], 96)  # larger than the training crops, to be seen
-    crops = equirect_to_perspective(middle, viewpoints.azimuth, viewpoints.elevation, viewpoints.hfov,
-                                    viewpoints.vfov, (size, size))
-    rotated = rotate_foa(foa.expand(views_cfg["num"], -1, -1), viewpoints.azimuth, viewpoints.elevation,
-                         cfg["dataset"]["rotation_order"])
-    mels = dataset.audio_features.log_mels(rotated)[:, ACN_X]
-    power = foa_power_map(foa, 90, 180)
-    return plot_sample(args.out, middle[0], power, viewpoints, crops, mels)
+    draws = dataset.draw(raw, dataset.generator(args.index, "transform"))
+    sample = dataset.apply_one(raw, draws)
+    num_views = data["viewpoints"]["num"]
+    views = {name: draws[name][:num_views] for name in ("azimuth", "elevation", "hfov", "vfov")}  # before any flip
+    middle = raw["frames"].shape[1] // 2
+    crops = _denormalize(sample["video"][:num_views, :, middle])  # (K, 3, h, w)
+    power = foa_power_map(raw["foa"][0], 90, 180)
+    return plot_sample(args.out, raw["frames"][0, middle].permute(2, 0, 1), power, views, crops,
+                       sample["audio"][:num_views, ACN_X])
 
 
 def cmd_localize(args) -> str:

@@ -40,13 +40,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 from datasets import build_dataset  # noqa: E402
 from datasets.audio_stats import audio_features  # noqa: E402
-from datasets.augment import normalize_video  # noqa: E402
+from datasets.augment import IMAGENET_MEAN, IMAGENET_STD, normalize_video  # noqa: E402
+from datasets.yt360 import SEGMENTATION_CLASSES  # noqa: E402
+from evaluation.pretrained import load_benchmark, load_pretrained  # noqa: E402
+from evaluation.segmentation import Segmentation  # noqa: E402
 from utils.ambisonics import ACN_X, foa_power_map, rotate_foa  # noqa: E402
+from utils.checkpoint import LATEST  # noqa: E402
 from utils.cli import run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
+from utils.errors import ConfigError  # noqa: E402
 from utils.spherical import (  # noqa: E402
     equirect_angles, equirect_pixel, equirect_to_perspective, perspective_directions,
 )
@@ -128,22 +135,6 @@ class ModelScorer:
             prediction = self.criterion.video_projection(video_emb)
             target = self.criterion.audio_projection(audio_emb)
         return F.cosine_similarity(prediction, target, dim=-1)
-
-
-def load_trained(config: str, checkpoint: str, overrides: Sequence[str] = ()):
-    """(config, model, criterion) of a pre-training run, loaded strictly from ``checkpoint``."""
-    from criterions import build_criterion
-    from models import build_model
-    from utils.checkpoint import load_checkpoint, load_state_strict
-    from utils.config import load_config
-
-    cfg = load_config(config, overrides, required=("dataset", "model", "loss"))
-    model = build_model(cfg["model"], load_init=False)
-    criterion = build_criterion(cfg["loss"], feature_dim=model.out_dim)
-    state = load_checkpoint(checkpoint)
-    load_state_strict(model, state["model"], "model", checkpoint)
-    load_state_strict(criterion, state["criterion"], "criterion", checkpoint)
-    return cfg, model, criterion
 
 
 # ==================================================================================================== figures
@@ -230,8 +221,6 @@ def plot_localization(path: str, frame: torch.Tensor, scores: torch.Tensor, titl
 
 def segmentation_colours(num_classes: int):
     """Fixed colours per class; the ignore label (255) black."""
-    from matplotlib.colors import ListedColormap
-
     generator = torch.Generator().manual_seed(0)
     colours = torch.rand(256, 3, generator=generator) * 0.8 + 0.2
     colours[num_classes:] = 0
@@ -261,8 +250,6 @@ def plot_segmentation(path: str, crops: torch.Tensor, truth: torch.Tensor, predi
 
 def read_scalars(run_dir: str) -> dict[str, list[tuple[int, float]]]:
     """Every scalar of ``run_dir/tensorboard`` (or ``run_dir`` itself): tag -> [(step, value)] in step order."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     folder = os.path.join(run_dir, "tensorboard")
     events = EventAccumulator(folder if os.path.isdir(folder) else run_dir, size_guidance={"scalars": 0})
     events.Reload()
@@ -319,15 +306,14 @@ def cmd_sample(args) -> str:
 
 
 def cmd_localize(args) -> str:
-    cfg, model, criterion = load_trained(args.config, args.checkpoint, args.overrides)
-    from datasets import build_dataset
-
+    cfg = load_config(args.config, args.overrides, required=("dataset", "model", "loss"))
+    pretrained = load_pretrained(cfg, args.config, args.checkpoint, with_criterion=True)
     dataset = build_dataset(cfg["dataset"], args.split, seed=cfg["seed"])
     raw = dataset.decode(args.index)
     frames = raw["frames"][0].permute(0, 3, 1, 2)
     data = cfg["dataset"]
     fov = sum(data["viewpoints"]["hfov_deg"]) / 2
-    scores = localization_map(frames, raw["foa"][0], ModelScorer(model, criterion, data), step_deg=args.step,
+    scores = localization_map(frames, raw["foa"][0], ModelScorer(pretrained.model, pretrained.criterion, data), step_deg=args.step,
                               fov_deg=fov, crop_size=data["video"]["crop_size"], rotation_order=data["rotation_order"])
     sources = _known_sources(data["root"], dataset, raw)
     title = f"alignment score of {cfg['model']['name']} ({cfg['loss']['name']})"
@@ -352,15 +338,6 @@ def _known_sources(root: str, dataset, raw: dict) -> list[tuple[float, float]]:
 
 
 def cmd_segmentation(args) -> str:
-    from datasets import build_dataset
-    from datasets.yt360 import SEGMENTATION_CLASSES
-    from engine.state import state_modules
-    from evaluation.pretrained import load_pretrained
-    from evaluation.segmentation import Segmentation
-    from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
-    from utils.config import load_config
-    from utils.errors import ConfigError
-
     run_dir = args.run_dir
     if not os.path.isfile(os.path.join(run_dir, "results.json")):
         folds = glob.glob(os.path.join(glob.escape(run_dir), "fold-*", "results.json"))
@@ -380,10 +357,7 @@ def cmd_segmentation(args) -> str:
     test_set = build_dataset(eval_cfg["dataset"], "test", seed=bench["test_seed"])
     first = test_set[0]
     benchmark = Segmentation(pretrained, bench, first["video"], num_classes=len(SEGMENTATION_CLASSES))
-    path = os.path.join(run_dir, LATEST)
-    state = load_checkpoint(path)
-    for name, module in state_modules(benchmark).items():
-        load_state_strict(module, state[name], name, path)
+    load_benchmark(benchmark, os.path.join(run_dir, LATEST))
     benchmark.eval()
     crops, truth, prediction = [], [], []
     with torch.no_grad():
@@ -401,8 +375,6 @@ def cmd_segmentation(args) -> str:
 
 def _denormalize(frame: torch.Tensor) -> torch.Tensor:
     """(3, H, W) ImageNet-normalised → uint8."""
-    from datasets.augment import IMAGENET_MEAN, IMAGENET_STD
-
     mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
     return ((frame * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
 

@@ -133,7 +133,7 @@ class ClipDataset(Dataset):
                         cache.audio(path, 0.0, 1.0 / audio["rate"], audio["rate"], audio["format"])
                 except DataError:
                     continue
-            if cache.full:
+            if cache.overflowed:
                 break
         return len(cache)
 
@@ -191,10 +191,6 @@ class ClipDataset(Dataset):
             self._reported[item] = True
         if first:
             log.warning("bad sample replaced by another: %s", " ".join(str(err).split()))
-
-    def reported_files(self) -> list[str]:
-        """Files that failed so far (in this process and its DataLoader workers)."""
-        return [self.item_path(item) for item, bad in enumerate(self._reported[:]) if bad]
 
 
 class BadSampleMonitor:

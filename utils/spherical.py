@@ -19,16 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["angular_distance", "equirect_angles", "equirect_pixel", "equirect_to_perspective", "hfov_from_reference",
-           "perspective_directions"]
-
-
-def hfov_from_reference(hf):
-    """Horizontal FOV (radians) of the original's ``hfov_lims`` unit: half-width π·hf on the tangent plane (§3.3),
-    so 0.0707 → 25.0° and 0.25 → 76.3°. Works on floats and tensors."""
-    if isinstance(hf, torch.Tensor):
-        return 2 * torch.atan(math.pi * hf)
-    return 2 * math.atan(math.pi * hf)
+__all__ = ["angular_distance", "equirect_angles", "equirect_pixel", "equirect_to_perspective", "perspective_directions"]
 
 
 def equirect_angles(height: int, width: int, dtype: torch.dtype = torch.float32,

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from utils.spherical import (angular_distance, equirect_angles, equirect_pixel, equirect_to_perspective,
-                             hfov_from_reference)
+from utils.spherical import angular_distance, equirect_angles, equirect_pixel, equirect_to_perspective
 
 H, W = 180, 360  # 1° per pixel
 DEG = math.pi / 180
@@ -116,12 +115,6 @@ def test_cuda_matches_cpu():
     cpu = equirect_to_perspective(frames, *angles, (16, 16))
     gpu = equirect_to_perspective(frames.cuda(), *[a.cuda() for a in angles], (16, 16))
     assert (gpu.cpu().int() - cpu.int()).abs().max() <= 1
-
-
-def test_hfov_from_reference_units():
-    assert math.degrees(hfov_from_reference(0.0707)) == pytest.approx(25.0, abs=0.05)
-    assert math.degrees(hfov_from_reference(0.25)) == pytest.approx(76.3, abs=0.05)
-    assert torch.allclose(hfov_from_reference(torch.tensor([0.25])), torch.tensor([hfov_from_reference(0.25)]))
 
 
 def test_equirect_angles_and_pixels_of_a_1_degree_frame():

@@ -1,18 +1,7 @@
-"""The per-mel-band statistics that normalise the log-mel input (``dataset.audio.stats``): where the file is, what it
-must hold, and how it is computed (one implementation, used by tools/compute_audio_stats.py and by the synthetic
-data generator).
-
-The paper feeds "normalized log mel-spectrograms": every log-mel value is standardised with the mean and std of its
-mel band, (dB − mean[m]) / (std[m] + 1e-5), the same two vectors for the 4 FOA channels and every crop (the
-intensity-vector channels of ``audio.intensity`` are never standardised). The file is an .npz with ``mean`` and
-``std`` (n_mels,) float32, the format of the original's ``MelSpectDB-24khz-257fft-128mels-norm-stats.npz``, plus the
-recipe it was computed with (``rate``, ``n_fft``, ``hop``, ``n_mels``, ``parity``). The recipe is checked against
-the config when the dataset is built, so statistics of another recipe are never used silently; the original's file
-carries no recipe, only its number of bands is checked.
-
-A relative ``stats`` path is relative to ``dataset.root``: the statistics live next to the data they describe and
-follow it when ``root`` is overridden. Computed statistics pool every frame of the 4 channels of random, unrotated
-``audio.clip_duration`` crops of the TRAIN split's audio files (float64 sums).
+"""The per-mel-band statistics that standardise the log-mel input (``dataset.audio.stats``): where the file is (relative
+to ``dataset.root``), what it must hold (mean, std and the audio recipe, checked against the config), how it is
+computed (one implementation, for tools/compute_audio_stats.py and the synthetic data generator), and
+`audio_features`, a dataset section's audio input with its statistics. Details: docs/data.md ("The audio input").
 """
 
 from __future__ import annotations
@@ -109,7 +98,7 @@ def audio_features(dataset_cfg: dict, config: str = "CONFIG", overrides: Sequenc
 # ------------------------------------------------------------------------------------------ computing
 def _train_audio_files(dataset_cfg: dict) -> list[str]:
     """The audio files of the train split's segments (scanned, so that no index cache is written)."""
-    from datasets.yt360 import _scan, read_split_list
+    from datasets.yt360 import _scan, read_split_list  # here: datasets.yt360 imports this module
 
     root = dataset_cfg["root"]
     list_path = dataset_cfg["train_list"] or os.path.join(root, "train.txt")

@@ -1,16 +1,9 @@
-"""Viewing directions and fields of view of the K crops of a 360° sample (spec §3.2, §3.3, §10.2, §10.4).
+"""Viewing directions and fields of view of the K crops of a 360° sample.
 
-Angles follow `utils.spherical` (azimuth positive left, elevation up; radians in code, degrees in the arguments).
-* Centres: azimuth uniform on the circle, elevation uniform in ``elevation_deg`` (as the original's v ∈ [0.33, 0.66]
-  ≈ (−28.8°, +30.6°): uniform in angle, not in area), with a real minimum great-circle separation between the K centres
-  (the original's ``crop_margin`` never applied). Bounded rejection: a fixed pool of candidates is drawn at once and
-  accepted greedily in order (= sequential rejection sampling); if the pool runs out, a deterministic fallback spaces
-  the K centres evenly in azimuth (random offset) at the elevation of the band closest to the horizon.
-  The generator always advances by the same amount, so later draws do not depend on whether the fallback was used.
-* FOV: hfov uniform in ``hfov_deg``; with ``aspect_jitter`` (training only) a log-uniform aspect a ∈ [3/4, 4/3] gives
-  tan(vfov/2) = a·tan(hfov/2), the original's anisotropic stretch of the square output; without it vfov = hfov.
-* The draws come from the generator passed in: the dataset's per-sample generator, so test viewpoints are identical
-  across runs, worker counts and sample order.
+Centres uniform in azimuth and in elevation within a band, at least ``min_separation_deg`` apart (bounded rejection
+with a deterministic fallback; the generator always advances by the same amount); hfov uniform in ``hfov_deg``, and
+with ``aspect_jitter`` a log-uniform aspect in [3/4, 4/3] that sets vfov. Angles follow `utils.spherical`. Details:
+docs/data.md ("Viewpoints"); differences from the original code: docs/paper-fidelity.md.
 """
 
 from __future__ import annotations

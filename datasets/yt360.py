@@ -1,34 +1,11 @@
-"""YT-360: 10-s segments of 360° YouTube videos with first-order ambisonics (spec §2), K viewpoints per sample.
+"""YT-360: 10-s segments of 360° YouTube videos with first-order ambisonics, K viewpoints per sample.
 
-On disk (the original layout, spec §2.1), under ``root``::
-
-    video/{ID}-{T}.mp4                 equirectangular video (width = 2·height), one file per segment
-    audio/{ID}-{T}.m4a                 4-channel FOA (ambiX, or FuMa with ``audio.format: fuma``)
-    segmentation/{ID}-{T}/things-NNNN.png, stuff-NNNN.png   4-fps label maps (``segmentation: true`` only)
-    train.txt, test.txt                one 11-character YouTube id per line (paths configurable)
-    manifest.json                      optional (written by tools/prepare_yt360.py): a listed segment whose files are
-                                       shorter than it says (cut short or replaced since) is skipped and reported
-
-ID may contain ``-`` and ``_``; T (segment start in the full video, seconds) follows the last ``-``.
-
-One sample (``decode`` then ``transform``, spec §2.6, with the fixes of §10):
-1. decode: pick the segment (``sampling: video`` draws one of the video's segments), draw M = ``temporal_clips``
-   time windows (one per equal part of the segment, so AVTS moments never overlap), read each video window and audio
-   window ONCE: frames (M, T, H, W, 3) uint8, FOA (M, 4, S); label maps (M, Hs, Ws) for segmentation.
-2. transform, batched over the K viewpoints: misalignment rotation of the raw FOA (AVSA-Bin, shared by all views),
-   joint flip of video + FOA + labels, K perspective crops of all frames in one call, FOA rotated toward each crop,
-   colour jitter, normalisation, volume jitter, log-mel.
-
-Sample: ``video`` (M·K, 3, T, crop, crop) float, ``audio`` (M·K, 4, frames, n_mels) float, ``position`` (M·K, 3)
-float32 = viewpoint azimuth, elevation (radians), centre time of the video window in the segment (s);
-moment-major (views of moment m are rows m·K … m·K + K − 1). With ``misalign.probability > 0``: ``misaligned`` ()
-bool and ``rotation`` (3, 3) float32, the rotation applied to the FOA direction vector (X, Y, Z) (identity when
-aligned), expressed in the sample's own (possibly mirrored) scene: audio direction = rotation · video direction.
-With ``segmentation``: ``segmentation`` (M·K, crop, crop) int64, labels 0..31, 255 = ignore.
-
-``augment_on: gpu`` (issue #9): the DataLoader workers only decode and draw; step 2 runs after collation on the
-training device (`YT360.device_transform`, called by the engine), batched over the whole batch. `draw` and `apply`
-are shared by both placements, so a sample is the same for the same draws wherever it is finished.
+Files under ``root``: ``video/{ID}-{T}.mp4`` (equirectangular), ``audio/{ID}-{T}.m4a`` (4-channel FOA),
+``segmentation/{ID}-{T}/`` (4-fps label maps), ``train.txt`` / ``test.txt`` and an optional ``manifest.json``. A
+sample is `read` (M time windows decoded once) then `transform` = `draw` (every random choice) + `apply` (misalignment,
+K perspective crops, FOA rotated toward each, joint flip, colour and volume jitter, normalisation, log-mel; batched
+over the views). With ``augment_on: gpu`` the workers stop after `draw` and `device_transform` runs `apply` on the
+collated batch. Layout, sample keys and shapes: docs/data.md ("The sample pipeline").
 """
 
 from __future__ import annotations
@@ -63,9 +40,9 @@ YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 # Segment length in the original layout; only used to tell "mis-cut" from "slightly different" stream lengths.
 MAX_DURATION_MISMATCH_S = 0.5
 _AUDIO_TOLERANCE_S = 0.1  # an audio file may be this much shorter than manifest.json lists (a video: one frame)
-SEGMENTATION_FPS = 4  # label maps per second of segment (spec §2.1)
+SEGMENTATION_FPS = 4  # label maps per second of segment
 
-# The 32 training classes of the segmentation benchmark (spec §8.4): (name, index in the 134-class list of
+# The 32 training classes of the segmentation benchmark: (name, index in the 134-class list of
 # segmentation-classes.txt). Label p is the p-th entry; every other class is ignored (255).
 SEGMENTATION_CLASSES = (
     ("person", 0), ("car", 2), ("airplane", 4), ("boat", 8), ("motorcycle", 3), ("train", 6), ("tv", 62),
@@ -78,7 +55,7 @@ SEGMENTATION_CLASSES = (
 SEGMENTATION_GROUPS = {"things": [p for p, (_, index) in enumerate(SEGMENTATION_CLASSES) if index < 80],
                        "stuff": [p for p, (_, index) in enumerate(SEGMENTATION_CLASSES) if index >= 80]}
 IGNORE_LABEL = 255
-_NOT_A_THING = 80  # things map value for "stuff here"; the stuff value is then added to it (spec §2.1)
+_NOT_A_THING = 80  # things map value for "stuff here"; the stuff value is then added to it
 _LABEL_TABLE = torch.full((512,), IGNORE_LABEL, dtype=torch.uint8)
 _LABEL_TABLE[torch.tensor([index for _, index in SEGMENTATION_CLASSES])] = torch.arange(len(SEGMENTATION_CLASSES),
                                                                                         dtype=torch.uint8)
@@ -173,7 +150,7 @@ def _shorter_than_listed(root: str, segment: list, entry: dict) -> str | None:
 # ------------------------------------------------------------------------------------------ label maps
 def segmentation_labels(things: torch.Tensor, stuff: torch.Tensor) -> torch.Tensor:
     """Training labels (0..31, 255 = ignore) from a things map (COCO 0..79, 80 = not a thing) and a stuff map
-    (0..53, 54 = void) of equal shape (spec §2.1, §8.4): combined = things, or 80 + stuff where things is 80."""
+    (0..53, 54 = void) of equal shape: combined = things, or 80 + stuff where things is 80."""
     combined = torch.where(things == _NOT_A_THING, _NOT_A_THING + stuff.long(), things.long())
     return _LABEL_TABLE[combined.clamp(max=len(_LABEL_TABLE) - 1)]
 
@@ -216,7 +193,7 @@ class YT360(ClipDataset):
         for item, segment in enumerate(self.segments):
             self.video_segments[position[segment[0]]].append(item)
         clips = self.split_cfg["clips_per_video"]
-        if cfg["sampling"] == "video":  # spec §2.3: clips_per_video × int(#segments / #videos)
+        if cfg["sampling"] == "video":  # as the original: clips_per_video × int(#segments / #videos)
             num_units, repeats = len(video_ids), clips * (len(self.segments) // len(video_ids))
         else:
             num_units, repeats = len(self.segments), clips
@@ -305,12 +282,12 @@ class YT360(ClipDataset):
         if part < window:
             raise DataError(f"{self.item_path(item)}: {length:.2f} s long, shorter than {moments} × the "
                             f"{window:g}-s clip window")
-        # One window per equal part of the segment: AVTS moments never overlap (spec §2.4 drew them per chunk too).
+        # One window per equal part of the segment: AVTS moments never overlap (the original drew per chunk too).
         audio_start = (torch.arange(moments) + torch.rand(moments, generator=generator) * (1 - window / part)) * part
         slack = window - video_cfg["clip_duration"]
         if self.cfg["video_placement"] == "centred":
             video_start = audio_start + slack / 2
-        else:  # the original: anywhere inside the audio window (spec §2.4, §10.5)
+        else:  # the original: anywhere inside the audio window
             video_start = audio_start + torch.rand(moments, generator=generator) * slack
         video_path = self.item_path(item)
         audio_path = os.path.join(self.root, "audio", self.segments[item][3])
@@ -325,8 +302,8 @@ class YT360(ClipDataset):
         return raw
 
     def _label_map(self, item: int, video_start: float) -> torch.Tensor:
-        """The 4-fps label map at or just before the end of the video window (spec §8.4), searching back to the
-        window's start only: never a map from outside the window, and index 0 is a valid map (§10.9)."""
+        """The 4-fps label map at or just before the end of the video window, searching back to the window's start
+        only: never a map from outside the window, and index 0 is a valid map (the original code skipped it)."""
         video_id, start = self.segments[item][:2]
         folder = os.path.join(self.root, "segmentation", f"{video_id}-{start}")
         end = video_start + self.cfg["video"]["clip_duration"]
@@ -443,7 +420,7 @@ class YT360(ClipDataset):
         return {key: value.reshape(batch, clips_per_sample, *value.shape[1:]) for key, value in out.items()}
 
     def _misalign(self, generator: torch.Generator):
-        """AVSA-Bin (spec §3.6): with probability p the raw FOA (M, 4, S) is rotated by at least ``min_angle_deg``,
+        """AVSA-Bin: with probability p the raw FOA (M, 4, S) is rotated by at least ``min_angle_deg``,
         the same rotation for every moment and view. Returns (angles (3,) for `apply`: zeros when aligned,
         misaligned () bool, rotation (3, 3))."""
         cfg = self.cfg["misalign"]

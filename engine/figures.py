@@ -4,9 +4,13 @@ which after the rotation toward the viewpoint is the front-facing one, so it dif
 
 from __future__ import annotations
 
+import matplotlib
 import torch
 
-from utils.ambisonics import ACN_X
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
+
+from utils.ambisonics import ACN_X  # noqa: E402
 
 
 def _to_image(frame: torch.Tensor) -> torch.Tensor:
@@ -18,11 +22,6 @@ def _to_image(frame: torch.Tensor) -> torch.Tensor:
 
 def save_batch_figure(batch: dict, path: str, max_samples: int = 4) -> str:
     """batch: ``video`` (B, K, 3, T, H, W), ``audio`` (B, K, 4, Ta, F), ``position`` (B, K, 3). Writes a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     video, audio, position = batch["video"], batch["audio"], batch["position"]
     samples, views = min(video.shape[0], max_samples), video.shape[1]
     fig, axes = plt.subplots(samples, 2 * views, figsize=(2.2 * 2 * views, 2.2 * samples), squeeze=False)

@@ -1,24 +1,13 @@
 #!/usr/bin/env python
 """Throughput of a dataset's sample pipeline, per core and with W DataLoader workers, with per-stage milliseconds,
-next to a straightforward implementation; and (``--stages``) the stage benchmark of the YT-360 transforms alone.
+next to a straightforward implementation; and (``--stages``) the stage benchmark of the 4-view paper setting.
 
     python tools/bench_data.py [CONFIG] [--media gop250|prepared|config] [--workers W] [--samples N]
                                [--repeats R] [--set KEY=VALUE ...] [--json PATH]
     python tools/bench_data.py --stages [--video V.mp4 --audio A.m4a] [--samples 20] [--json PATH]
 
-CONFIG (default ``configs/demo/avsa.yaml``, the synthetic set) gives the ``dataset`` section and ``num_workers``.
-``--media gop250`` replaces its root by generated 640×320 H.264 files (30 fps, keyframe interval 250, 10 s) with
-4-channel 48 kHz AAC, as the original was measured on; ``--media prepared`` by the same files re-encoded by
-``tools/prepare_yt360.py`` (keyframe every 0.5 s, no B-frames, x264 fastdecode, FOA at 24 kHz); ``config``
-(default) keeps the config's root.
-
-Per core: one process, one torch thread, ``dataset[i]`` for N samples (decode + transform), R repeats; samples/s is
-N / CPU seconds of the process (the machine may be shared: CPU time is what a core would give; wall time is shown
-too), median over the repeats. Per-stage ms come from timing the functions the dataset calls. The straightforward
-pipeline decodes every frame from the keyframe and converts each to RGB, then crops and transforms view by view and
-frame by frame and computes log-mel channel by channel (the original's loop structure) on the same windows.
-W workers: wall-clock samples/s of a DataLoader (``seed_worker``: one thread per worker) after its first batch.
-With ``augment_on: gpu`` the workers only decode; the batched device transform is timed separately (on CPU here).
+The stages are the dataset's own, reported to its stage timer (`datasets.base.ClipDataset.timer`). Method and
+results: docs/performance.md ("Data pipeline, whole samples", "Media pipeline stages").
 """
 
 import argparse

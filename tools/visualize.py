@@ -6,19 +6,8 @@
     python tools/visualize.py segmentation EVAL_RUN_DIR [--samples 4] --out segmentation.png
     python tools/visualize.py curves RUN_DIR --out curves.png
 
-* ``sample`` (like the paper's Fig. 4): the equirectangular frame with the K viewpoint outlines and the FOA power
-  heat map (``utils.ambisonics.foa_power_map``) overlaid, then each viewpoint's crop and the log-mel of the X (front)
-  channel of the audio rotated toward it — the dataset's own decoding, viewpoint sampling, projection and features.
-* ``localize``: for every direction of an azimuth/elevation grid the FOA is rotated toward it
-  (``utils.ambisonics.rotate_foa``) and scored against the video crop there by the trained model: the cosine
-  similarity of the criterion's projection heads, the pre-training task's own alignment score (through g_v2a for
-  criteria with translation networks, each direction on its own). The map over the 360° frame peaks where what is
-  seen matches what is heard from that direction: a sound-source localisation map.
-* ``segmentation`` (like the paper's Fig. 5): test viewpoints of an eval-audiovisual-segm.py run, the crop, the
-  ground truth and the prediction of the trained head.
-* ``curves``: the scalars of a run directory's TensorBoard events (loss, accuracies, learning rate, throughput).
-
-Every figure has a fixed size (``FIGURE_SIZE`` at ``DPI``), so PNGs are comparable across runs.
+Every figure has a fixed size (``FIGURE_SIZE`` at ``DPI``), so PNGs are comparable across runs. What each shows: the
+README ("Visualisation").
 """
 
 from __future__ import annotations
@@ -234,7 +223,8 @@ def plot_segmentation(path: str, crops: torch.Tensor, truth: torch.Tensor, predi
     fig = _figure("segmentation")
     axes = fig.subplots(len(crops), 3, squeeze=False)
     for i in range(len(crops)):
-        for j, (image, name) in enumerate(((crops[i], "crop"), (truth[i], "ground truth"), (prediction[i], "prediction"))):
+        panels = ((crops[i], "crop"), (truth[i], "ground truth"), (prediction[i], "prediction"))
+        for j, (image, name) in enumerate(panels):
             ax = axes[i, j]
             if image.dim() == 3:
                 ax.imshow(_frame_image(image))
@@ -313,8 +303,9 @@ def cmd_localize(args) -> str:
     frames = raw["frames"][0].permute(0, 3, 1, 2)
     data = cfg["dataset"]
     fov = sum(data["viewpoints"]["hfov_deg"]) / 2
-    scores = localization_map(frames, raw["foa"][0], ModelScorer(pretrained.model, pretrained.criterion, data), step_deg=args.step,
-                              fov_deg=fov, crop_size=data["video"]["crop_size"], rotation_order=data["rotation_order"])
+    scorer = ModelScorer(pretrained.model, pretrained.criterion, data)
+    scores = localization_map(frames, raw["foa"][0], scorer, step_deg=args.step, fov_deg=fov,
+                              crop_size=data["video"]["crop_size"], rotation_order=data["rotation_order"])
     sources = _known_sources(data["root"], dataset, raw)
     title = f"alignment score of {cfg['model']['name']} ({cfg['loss']['name']})"
     return plot_localization(args.out, frames[frames.shape[0] // 2], scores, title, sources)

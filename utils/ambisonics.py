@@ -1,4 +1,4 @@
-"""First-order ambisonics (FOA): encoding, rotation toward a viewpoint, mirroring, directional power (spec §3.1, §3.5–3.7).
+"""First-order ambisonics (FOA): encoding, rotation toward a viewpoint, mirroring, directional power.
 
 Coordinate convention of the whole project (written here and in `utils/spherical.py` only):
 * azimuth 0 = front, positive to the LEFT; elevation positive UP; radians. Cartesian frame X front, Y left, Z up.
@@ -53,7 +53,7 @@ def _about_y(angle: torch.Tensor) -> torch.Tensor:
 
 
 def _apply_rotation(foa: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
-    """Rotate the sound field: (X, Y, Z) ← rotation·(X, Y, Z), W unchanged. One batched matmul with a 4×4 in ACN order."""
+    """Rotate the sound field: (X, Y, Z) ← rotation·(X, Y, Z), W unchanged (one batched matmul, 4×4 in ACN order)."""
     rotation = rotation.to(foa)
     acn = torch.zeros(*rotation.shape[:-2], 4, 4, dtype=foa.dtype, device=foa.device)
     acn[..., 0, 0] = 1
@@ -63,12 +63,12 @@ def _apply_rotation(foa: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
 
 
 def rotate_foa(foa: torch.Tensor, azimuth, elevation, order: str = "correct") -> torch.Tensor:
-    """Rotate the sound field so that direction (azimuth, elevation) becomes the front, with zero roll (§3.5).
+    """Rotate the sound field so that direction (azimuth, elevation) becomes the front, with zero roll.
 
     foa: (..., 4, S); azimuth, elevation: broadcastable to (...), radians.
     order="correct": R_y(el)·R_z(−az), yaw first then pitch: the viewpoint's direction lands on X′ and its "up" on Z′,
     matching the perspective crop of `utils.spherical.equirect_to_perspective`.
-    order="reference": the original's R_z(−az)·R_y(el) (spec §3.5, §10.1). It is WRONG off the horizon (a source at
+    order="reference": the original code's R_z(−az)·R_y(el). It is WRONG off the horizon (a source at
     (90°, 30°) ends at X′ = 0.866) and exists only to reproduce the released checkpoint, which was trained with it.
     """
     azimuth = torch.as_tensor(azimuth, dtype=foa.dtype, device=foa.device)
@@ -86,7 +86,7 @@ def rotate_foa(foa: torch.Tensor, azimuth, elevation, order: str = "correct") ->
 
 def rotate_foa_yaw(foa: torch.Tensor, angle) -> torch.Tensor:
     """Rotate the sound field about the vertical axis: a source at azimuth α moves to α + angle (AVSA-Bin
-    misalignment, §3.6). foa: (..., 4, S); angle broadcastable to (...)."""
+    misalignment). foa: (..., 4, S); angle broadcastable to (...)."""
     return _apply_rotation(foa, _about_z(torch.as_tensor(angle, dtype=foa.dtype, device=foa.device)))
 
 

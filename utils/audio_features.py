@@ -1,21 +1,11 @@
-"""Log-mel spectrograms of FOA crops, all crops and channels in one call (spec §4.2).
+"""Log-mel spectrograms of FOA crops, all crops and channels in one call, and `AudioFeatures`, a crop's audio input.
 
-Shapes: foa (..., C, S) → (..., C, frames, n_mels), e.g. (B, K, 4, 24000) → (B, K, 4, 100, 128) at 24 kHz, n_fft 512,
-hop 240 (10 ms), 128 mels, 1-s crops. The same filterbank (Slaney mel scale and area normalisation, fmax = rate/2) is
-used in both modes:
-* ``parity=True`` reproduces the original (librosa 0.7.2) for its checkpoint and its statistics file
-  ``MelSpectDB-24khz-257fft-128mels-norm-stats.npz``: MAGNITUDE mel, reflect padding, 10·log10 (so half the usual dB
-  scale), floor at max − 100 per channel, first ``frames`` frames.
-* ``parity=False``: POWER mel, zero padding, 10·log10 (true dB), same floor. Its statistics differ from the original's
-  file: compute them with ``tools/compute_audio_stats.py``.
-Normalisation: (dB − mean[mel]) / (std[mel] + 1e-5), one 128-vector pair for every channel and crop.
-
-``intensity=True`` (not in the paper; ``dataset.audio.intensity``) appends 3 channels from the same STFT: the active
-intensity Re(W*·C), C = Y, Z, X, per mel band over the band's energy density — a plane wave's unit direction, an
-energy-weighted mean direction for mixtures, 0 in silence; never standardised. Per-channel log-mels only see the
-channel MAGNITUDES, which are equal for a source at azimuth a, −a, 180° − a and a − 180°: the paper's input confuses
-front with back and left with right, which caps how well audio-visual spatial alignment can be learned
-(docs/pretraining.md); the intensity channels carry the signs.
+foa (..., C, S) → (..., C, frames, n_mels), e.g. (B, K, 4, 24000) → (B, K, 4, 100, 128) at 24 kHz, n_fft 512, hop 240,
+128 mels, 1-s crops; Slaney mel filterbank. ``parity=True`` reproduces the original's librosa log-mel (magnitude,
+reflect padding, half-scale dB) for its checkpoint and statistics file; ``parity=False`` is a power mel in true dB.
+Standardised per mel band as (dB − mean) / (std + 1e-5). ``intensity=True`` (not in the paper) appends the active
+intensity vector (Y, Z, X) per mel band, which carries the front/back and left/right signs that per-channel log-mels
+lose. Details: docs/data.md ("The audio input").
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Seeding that really seeds: Python, NumPy, torch and every DataLoader worker (the original ignored the
-config's ``seed``, spec §10.22)."""
+"""Seeding that really seeds: Python, NumPy, torch and every DataLoader worker (the original code ignored the config's
+``seed``); and `make_generator`, the one way to make a seeded generator.
+"""
 
 from __future__ import annotations
 

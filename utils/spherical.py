@@ -1,15 +1,12 @@
-"""Sphere geometry of 360° video: gnomonic (perspective) views of equirectangular frames (spec §3.1, §3.3, §3.4).
+"""Sphere geometry of 360° video: the equirectangular grid and gnomonic (perspective) views of equirectangular frames.
 
 Coordinate convention of the whole project (written here and in `utils/ambisonics.py` only):
 * azimuth 0 = front = the centre column of the equirectangular frame, positive to the LEFT (the left image edge is
   +180°, the right edge −180°); elevation positive UP (top row +90°). Angles are radians in code, degrees in configs.
 * Cartesian frame: X front, Y left, Z up; direction (az, el) = (cos az·cos el, sin az·cos el, sin el).
-* Equirect pixel x ∈ [0, W) (pixel edges, centre of pixel i at i + 0.5) ↔ azimuth π·(1 − 2x/W);
-  y ∈ [0, H) ↔ elevation (π/2)·(1 − 2y/H).
-
-A perspective view centred on (az, el) with zero roll has its image x axis pointing right (toward −Y after the yaw) and
-its y axis down; its half-extents on the tangent plane are tan(hfov/2) and tan(vfov/2). Unlike the original NFOV code
-(§10.7) the screen grid is symmetric (pixel centres), yaw is not quantised, and the ±180° seam is interpolated across.
+* Equirect pixel x ∈ [0, W) (pixel edges) ↔ azimuth π·(1 − 2x/W); y ∈ [0, H) ↔ elevation (π/2)·(1 − 2y/H).
+A perspective view centred on (az, el) with zero roll has its image x axis pointing right and its y axis down; its
+half-extents on the tangent plane are tan(hfov/2) and tan(vfov/2) (the original code's grid: docs/paper-fidelity.md).
 """
 
 from __future__ import annotations

@@ -379,7 +379,8 @@ class YT360(ClipDataset):
 
         raw: ``frames`` (B, M, T, H, W, 3) uint8, ``foa`` (B, M, 4, S), optional ``labels`` (B, M, Hs, Ws);
         draws: `draw`'s tensors with a leading B. Returns ``video`` (B, M·K, 3, T, h, w), ``audio``
-        (B, M·K, 4, frames, n_mels), ``segmentation`` (B, M·K, h, w) int64 with labels."""
+        (B, M·K, C, frames, n_mels) (`AudioFeatures`: C = 4, or 7 with intensity channels), ``segmentation``
+        (B, M·K, h, w) int64 with labels. Each stage runs in `stage` (timed when a benchmark sets ``timer``)."""
         frames, foa = raw["frames"], raw["foa"]
         batch, moments = frames.shape[:2]
         num_views = self.cfg["viewpoints"]["num"]

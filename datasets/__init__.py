@@ -26,6 +26,7 @@ from datasets.action import HMDB51, UCF101
 from datasets.base import BadSampleMonitor, ClipDataset
 from datasets.viewpoints import max_viewpoints_for_separation
 from datasets.yt360 import YT360
+from utils.audio_features import AudioFeatures
 from utils.config import Field, Section, register_check, register_section
 
 __all__ = ["DATASETS", "INPUT_KEYS", "SCHEMA", "BadSampleMonitor", "audio_channel_problem", "audio_channels",
@@ -193,7 +194,7 @@ def audio_channels(dataset_cfg: dict) -> int | None:
     """Channels of a crop's audio input (4 FOA log-mels, + 3 with ``audio.intensity``); None: no audio."""
     if dataset_cfg["name"] != "yt360":
         return None
-    return 7 if dataset_cfg["audio"]["intensity"] else 4
+    return AudioFeatures.from_recipe(dataset_cfg["audio"]).channels
 
 
 def audio_channel_problem(dataset_cfg: dict, model_cfg: dict) -> str | None:

@@ -1,23 +1,10 @@
-"""UCF101 and HMDB51 action recognition sets in their official layouts (spec §9), video only.
+"""UCF101 and HMDB51 action recognition sets in their official layouts, video only.
 
-Layouts under ``root``:
-
-    UCF101  ucfTrainTestlist/classInd.txt            "1 ApplyEyeMakeup" …; label = line position (official id − 1)
-            ucfTrainTestlist/{train,test}list0F.txt  "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi [id]"
-            data/<Class>/v_<Class>_gXX_cYY.avi
-    HMDB51  testTrainMulti_7030_splits/<class>_test_splitF.txt  "<video>.avi 1|2|0" (train | test | unused);
-            (the original named this folder ucfTrainTestlist, also accepted)
-            videos/<class>/<video>.avi;  label = position of <class> in the sorted class names
-
-Samples (``mode`` of the split section):
-* ``clip``: one clip at a random time (test: drawn from the (seed, index) generator, so fixed);
-  ``video`` (1, 3, T, H, W).
-* ``video`` (dense evaluation): ``clips_per_video`` clips evenly spaced over the file (25 in the paper), decoded in
-  one pass; ``video`` (N, 3, T, H, W) with the clips on the viewpoint axis, one sample per video.
-``label`` () int64. Video transform (spec §4.1): train = random resized crop (the same box for all frames) → flip →
-colour jitter; test = shorter side resized to ``resize`` → centre crop; then ImageNet normalisation. Clips of videos
-shorter than the clip repeat their last frame (`utils.media.read_video`). AVI files (Xvid/DivX, no audio, sometimes
-without a stated duration or frame count) are decoded by timestamps and never need that metadata.
+``mode: clip``: one clip at a random time per sample (fixed for the test split), ``video`` (1, 3, T, H, W); ``mode:
+video`` (dense evaluation): ``clips_per_video`` evenly spaced clips decoded in one pass, ``video`` (N, 3, T, H, W).
+``label`` () int64. Train: random resized crop (one box for all frames) → flip → colour jitter; test: shorter side
+resized to ``resize`` → centre crop; then ImageNet normalisation. Layouts and details: docs/data.md ("UCF101 and
+HMDB51").
 """
 
 from __future__ import annotations
@@ -41,7 +28,7 @@ _CROP_ATTEMPTS = 10
 
 
 def draw_resized_crop(generator: torch.Generator, height: int, width: int, scale, ratio=_ASPECT_RANGE):
-    """Box (top, left, h, w) of a random resized crop (torchvision semantics, spec §4.1): area ~ U[scale]·H·W,
+    """Box (top, left, h, w) of a random resized crop (torchvision semantics): area ~ U[scale]·H·W,
     aspect log-uniform in ``ratio``, 10 attempts, then the largest central box with an aspect inside ``ratio``."""
     area = height * width
     log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
@@ -158,7 +145,7 @@ class UCF101(_ActionDataset):
         split_file = os.path.join(lists, f"{'train' if split == 'train' else 'test'}list{fold:02d}.txt")
         for path in (class_file, split_file):
             if not os.path.isfile(path):
-                raise ConfigError(f"dataset.root: {path} not found (official UCF101 layout expected, spec §9)")
+                raise ConfigError(f"dataset.root: {path} not found (official UCF101 layout expected: docs/data.md)")
         classes = [tokens[1] for _, tokens in _lines(class_file)]
         position = {name: i for i, name in enumerate(classes)}
         videos, labels = [], []
@@ -180,7 +167,7 @@ class HMDB51(_ActionDataset):
             if os.path.isdir(os.path.join(root, name)):
                 return os.path.join(root, name)
         raise ConfigError(f"dataset.root: no {' or '.join(self.LISTS)} folder under {root} (official HMDB51 layout "
-                          "expected, spec §9)")
+                          "expected: docs/data.md)")
 
     def _index_sources(self, root: str) -> list[str]:
         return [self._lists(root)]

@@ -1,18 +1,7 @@
-"""The per-mel-band statistics that normalise the log-mel input (``dataset.audio.stats``): where the file is, what it
-must hold, and how it is computed (one implementation, used by tools/compute_audio_stats.py and by the synthetic
-data generator).
-
-The paper feeds "normalized log mel-spectrograms": every log-mel value is standardised with the mean and std of its
-mel band, (dB − mean[m]) / (std[m] + 1e-5), the same two vectors for the 4 FOA channels and every crop (the
-intensity-vector channels of ``audio.intensity`` are never standardised). The file is an .npz with ``mean`` and
-``std`` (n_mels,) float32, the format of the original's ``MelSpectDB-24khz-257fft-128mels-norm-stats.npz``, plus the
-recipe it was computed with (``rate``, ``n_fft``, ``hop``, ``n_mels``, ``parity``). The recipe is checked against
-the config when the dataset is built, so statistics of another recipe are never used silently; the original's file
-carries no recipe, only its number of bands is checked.
-
-A relative ``stats`` path is relative to ``dataset.root``: the statistics live next to the data they describe and
-follow it when ``root`` is overridden. Computed statistics pool every frame of the 4 channels of random, unrotated
-``audio.clip_duration`` crops of the TRAIN split's audio files (float64 sums).
+"""The per-mel-band statistics that standardise the log-mel input (``dataset.audio.stats``): where the file is (relative
+to ``dataset.root``), what it must hold (mean, std and the audio recipe, checked against the config), how it is
+computed (one implementation, for tools/compute_audio_stats.py and the synthetic data generator), and
+`audio_features`, a dataset section's audio input with its statistics. Details: docs/data.md ("The audio input").
 """
 
 from __future__ import annotations
@@ -25,12 +14,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from utils.audio_features import load_mel_stats, log_mel
+from utils.audio_features import AudioFeatures, load_mel_stats
 from utils.errors import ConfigError, DataError
 from utils.media import probe_media, read_audio
 
-__all__ = ["COMMAND", "ORIGINAL_STATS", "RECIPE", "compute_stats", "load_stats", "ensure_stats", "make_stats", "require_stats",
-           "stats_file_name", "stats_path", "stats_recipe", "write_stats"]
+__all__ = ["COMMAND", "ORIGINAL_STATS", "RECIPE", "audio_features", "compute_stats", "load_stats", "ensure_stats",
+           "make_stats", "require_stats", "stats_file_name", "stats_path", "stats_recipe", "write_stats"]
 
 RECIPE = ("rate", "n_fft", "hop", "n_mels", "parity")  # the dataset.audio keys the statistics depend on
 ORIGINAL_STATS = "MelSpectDB-24khz-257fft-128mels-norm-stats.npz"  # the released model's, from the authors' repository
@@ -101,10 +90,15 @@ def load_stats(dataset_cfg: dict, config: str = "CONFIG",
     return None if path is None else load_mel_stats(path)
 
 
+def audio_features(dataset_cfg: dict, config: str = "CONFIG", overrides: Sequence[str] = ()) -> AudioFeatures:
+    """The audio input of a YT-360 ``dataset`` section, standardised with its statistics file (`load_stats`)."""
+    return AudioFeatures.from_recipe(dataset_cfg["audio"], load_stats(dataset_cfg, config, overrides))
+
+
 # ------------------------------------------------------------------------------------------ computing
 def _train_audio_files(dataset_cfg: dict) -> list[str]:
     """The audio files of the train split's segments (scanned, so that no index cache is written)."""
-    from datasets.yt360 import _scan, read_split_list
+    from datasets.yt360 import _scan, read_split_list  # here: datasets.yt360 imports this module
 
     root = dataset_cfg["root"]
     list_path = dataset_cfg["train_list"] or os.path.join(root, "train.txt")
@@ -125,7 +119,7 @@ def compute_stats(dataset_cfg: dict, *, crops_per_file: int = 4, max_files: int 
     if 0 < max_files < len(files):
         files = [files[i] for i in sorted(torch.randperm(len(files), generator=generator)[:max_files].tolist())]
     window = round(audio["clip_duration"] * audio["rate"])
-    frames = int(round(audio["clip_duration"] * audio["rate"] / audio["hop"]))
+    features = AudioFeatures.from_recipe(audio)
     total = total_sq = torch.zeros(audio["n_mels"], dtype=torch.float64)
     count, skipped = 0, []
     for path in files:
@@ -143,10 +137,9 @@ def compute_stats(dataset_cfg: dict, *, crops_per_file: int = 4, max_files: int 
             continue
         starts = (torch.rand(crops_per_file, generator=generator) * (foa.shape[-1] - window + 1)).long()
         crops = torch.stack([foa[:, s:s + window] for s in starts.tolist()])  # (crops, 4, window)
-        features = log_mel(crops, audio["rate"], audio["n_fft"], audio["hop"], audio["n_mels"], frames,
-                           parity=audio["parity"]).double().reshape(-1, audio["n_mels"])  # (crops·4·frames, n_mels)
-        total, total_sq = total + features.sum(0), total_sq + features.square().sum(0)
-        count += features.shape[0]
+        mels = features.log_mels(crops).double().reshape(-1, audio["n_mels"])  # (crops·4·frames, n_mels)
+        total, total_sq = total + mels.sum(0), total_sq + mels.square().sum(0)
+        count += mels.shape[0]
     if count == 0:
         raise DataError(f"{dataset_cfg['root']}: none of the {len(files)} train audio files could be read"
                         + (f" (e.g. {skipped[0]})" if skipped else ""))

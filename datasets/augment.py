@@ -1,12 +1,12 @@
-"""Joint audio-visual augmentation of crops, as pure batched functions (spec §3.7, §4.1, §4.2, §10.3).
+"""Joint audio-visual augmentation of crops, as pure batched functions.
 
 Random draws are separated from their application: `draw_clip_augmentation` makes every random choice for N clips
 (a clip = one crop's T frames and its FOA), and the ``apply_*`` functions are deterministic given those draws, on any
 device. So a CPU and a GPU pipeline can be compared with the same draws.
 
 Shapes: video clips (N, 3, T, H, W) float in [0, 1] before `normalize_video`; FOA (N, 4, S) ambiX; azimuth (N,) radians.
-The horizontal flip is JOINT: it mirrors the video, the audio (negate Y) and the viewpoint's azimuth together; the
-original flipped the video alone, making left/right cues inconsistent half of the time (§10.3).
+The horizontal flip is joint: it mirrors the video, the audio (negate Y) and the viewpoint's azimuth together; the
+original code flipped the video alone, making left/right cues inconsistent half of the time.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def apply_color_jitter(clips: torch.Tensor, params: dict[str, torch.Tensor]) -> 
     clips: (N, 3, T, H, W) float in [0, 1] → same shape, clamped to [0, 1]. Brightness, contrast and saturation are
     torchvision's; hue is a rotation about the grey axis in YIQ (not torchvision's HSV shift, ~20× slower on CPU), and
     the result is clamped once at the end rather than after every adjustment. So the whole jitter is one affine map
-    per frame, applied in a single pass (spec §4.1: factors drawn once per clip).
+    per frame, applied in a single pass (factors drawn once per clip, as the original).
     """
     num, channels, frames = clips.shape[:3]
     matrix, offset = colour_jitter_affine(params, clips.mean(dim=(-2, -1)))
@@ -128,7 +128,7 @@ def apply_joint_flip(video: torch.Tensor, foa: torch.Tensor, azimuth: torch.Tens
 
 
 def apply_volume(foa: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
-    """Volume jitter (§4.2): FOA (N, 4, S) × gain (N,), clipped to [−1, 1] as the original did."""
+    """Volume jitter: FOA (N, 4, S) × gain (N,), clipped to [−1, 1] as the original did."""
     return (foa * gain.to(foa).reshape(-1, 1, 1)).clamp(-1, 1)
 
 

@@ -1,10 +1,10 @@
 """Dataset indexes built by scanning the disk, cached as JSON, rebuilt whenever a file or a list changes.
 
-The original cached its YT-360 index forever (spec §2.2, §10.11): adding, removing or replacing a file, or editing
-a split list, silently kept the stale index. Here the cache stores a fingerprint of every file it was built from
-(relative name, size, modification time) and is rebuilt when the fingerprint differs. Computing the fingerprint
-costs one directory walk and one ``stat`` per file, far less than rebuilding (which, for UCF/HMDB, parses every
-list file). A cache that cannot be written (read-only dataset folder) only costs a warning.
+The original code cached its YT-360 index forever, so adding, removing or replacing a file, or editing a split list,
+silently kept the stale index. Here the cache stores a fingerprint of every file it was built from (relative name,
+size, modification time) and is rebuilt when the fingerprint differs. Computing the fingerprint costs one directory
+walk and one ``stat`` per file, far less than rebuilding (which, for UCF/HMDB, parses every list file). A cache that
+cannot be written (read-only dataset folder) only costs a warning.
 """
 
 from __future__ import annotations

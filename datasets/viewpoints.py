@@ -1,16 +1,9 @@
-"""Viewing directions and fields of view of the K crops of a 360° sample (spec §3.2, §3.3, §10.2, §10.4).
+"""Viewing directions and fields of view of the K crops of a 360° sample.
 
-Angles follow `utils.spherical` (azimuth positive left, elevation up; radians in code, degrees in the arguments).
-* Centres: azimuth uniform on the circle, elevation uniform in ``elevation_deg`` (as the original's v ∈ [0.33, 0.66]
-  ≈ (−28.8°, +30.6°): uniform in angle, not in area), with a real minimum great-circle separation between the K centres
-  (the original's ``crop_margin`` never applied). Bounded rejection: a fixed pool of candidates is drawn at once and
-  accepted greedily in order (= sequential rejection sampling); if the pool runs out, a deterministic fallback spaces
-  the K centres evenly in azimuth (random offset) at the elevation of the band closest to the horizon.
-  The generator always advances by the same amount, so later draws do not depend on whether the fallback was used.
-* FOV: hfov uniform in ``hfov_deg``; with ``aspect_jitter`` (training only) a log-uniform aspect a ∈ [3/4, 4/3] gives
-  tan(vfov/2) = a·tan(hfov/2), the original's anisotropic stretch of the square output; without it vfov = hfov.
-* Test splits: `viewpoint_generator(seed, index)` gives each sample its own generator, so test viewpoints are identical
-  across runs, worker counts and sample order.
+Centres uniform in azimuth and in elevation within a band, at least ``min_separation_deg`` apart (bounded rejection
+with a deterministic fallback; the generator always advances by the same amount); hfov uniform in ``hfov_deg``, and
+with ``aspect_jitter`` a log-uniform aspect in [3/4, 4/3] that sets vfov. Angles follow `utils.spherical`. Details:
+docs/data.md ("Viewpoints"); differences from the original code: docs/paper-fidelity.md.
 """
 
 from __future__ import annotations
@@ -23,7 +16,7 @@ import torch
 
 from utils.spherical import angular_distance
 
-__all__ = ["Viewpoints", "max_viewpoints_for_separation", "sample_viewpoints", "viewpoint_generator"]
+__all__ = ["Viewpoints", "max_viewpoints_for_separation", "sample_viewpoints"]
 
 _CANDIDATES_PER_VIEW = 32
 _ASPECT_RANGE = (3 / 4, 4 / 3)
@@ -37,10 +30,6 @@ class Viewpoints:
     elevation: torch.Tensor
     hfov: torch.Tensor
     vfov: torch.Tensor
-
-    def position(self, clip_time: float) -> torch.Tensor:
-        """The sample dict's ``position`` (K, 3): azimuth, elevation (rad), clip time (s)."""
-        return torch.stack([self.azimuth, self.elevation, torch.full_like(self.azimuth, clip_time)], dim=1)
 
 
 def _fallback_elevation(elevation_deg) -> float:
@@ -60,11 +49,6 @@ def max_viewpoints_for_separation(min_separation_deg: float, elevation_deg=(-28.
     if cos_step < -1:
         return 1
     return max(1, math.floor(2 * math.pi / math.acos(min(cos_step, 1.0)) + 1e-9))
-
-
-def viewpoint_generator(seed: int, index: int) -> torch.Generator:
-    """Per-sample generator for fixed test viewpoints: depends only on (seed, index)."""
-    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(index)) % (2**63))
 
 
 def _uniform(n: int, low: float, high: float, generator) -> torch.Tensor:

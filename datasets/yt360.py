@@ -1,34 +1,11 @@
-"""YT-360: 10-s segments of 360° YouTube videos with first-order ambisonics (spec §2), K viewpoints per sample.
+"""YT-360: 10-s segments of 360° YouTube videos with first-order ambisonics, K viewpoints per sample.
 
-On disk (the original layout, spec §2.1), under ``root``::
-
-    video/{ID}-{T}.mp4                 equirectangular video (width = 2·height), one file per segment
-    audio/{ID}-{T}.m4a                 4-channel FOA (ambiX, or FuMa with ``audio.format: fuma``)
-    segmentation/{ID}-{T}/things-NNNN.png, stuff-NNNN.png   4-fps label maps (``segmentation: true`` only)
-    train.txt, test.txt                one 11-character YouTube id per line (paths configurable)
-    manifest.json                      optional (written by tools/prepare_yt360.py): a listed segment whose files are
-                                       shorter than it says (cut short or replaced since) is skipped and reported
-
-ID may contain ``-`` and ``_``; T (segment start in the full video, seconds) follows the last ``-``.
-
-One sample (``decode`` then ``transform``, spec §2.6, with the fixes of §10):
-1. decode: pick the segment (``sampling: video`` draws one of the video's segments), draw M = ``temporal_clips``
-   time windows (one per equal part of the segment, so AVTS moments never overlap), read each video window and audio
-   window ONCE: frames (M, T, H, W, 3) uint8, FOA (M, 4, S); label maps (M, Hs, Ws) for segmentation.
-2. transform, batched over the K viewpoints: misalignment rotation of the raw FOA (AVSA-Bin, shared by all views),
-   joint flip of video + FOA + labels, K perspective crops of all frames in one call, FOA rotated toward each crop,
-   colour jitter, normalisation, volume jitter, log-mel.
-
-Sample: ``video`` (M·K, 3, T, crop, crop) float, ``audio`` (M·K, 4, frames, n_mels) float, ``position`` (M·K, 3)
-float32 = viewpoint azimuth, elevation (radians), centre time of the video window in the segment (s);
-moment-major (views of moment m are rows m·K … m·K + K − 1). With ``misalign.probability > 0``: ``misaligned`` ()
-bool and ``rotation`` (3, 3) float32, the rotation applied to the FOA direction vector (X, Y, Z) (identity when
-aligned), expressed in the sample's own (possibly mirrored) scene: audio direction = rotation · video direction.
-With ``segmentation``: ``segmentation`` (M·K, crop, crop) int64, labels 0..31, 255 = ignore.
-
-``augment_on: gpu`` (issue #9): the DataLoader workers only decode and draw; step 2 runs after collation on the
-training device (`YT360.device_transform`, called by the engine), batched over the whole batch. `draw` and `apply`
-are shared by both placements, so a sample is the same for the same draws wherever it is finished.
+Files under ``root``: ``video/{ID}-{T}.mp4`` (equirectangular), ``audio/{ID}-{T}.m4a`` (4-channel FOA),
+``segmentation/{ID}-{T}/`` (4-fps label maps), ``train.txt`` / ``test.txt`` and an optional ``manifest.json``. A
+sample is `read` (M time windows decoded once) then `transform` = `draw` (every random choice) + `apply` (misalignment,
+K perspective crops, FOA rotated toward each, joint flip, colour and volume jitter, normalisation, log-mel; batched
+over the views). With ``augment_on: gpu`` the workers stop after `draw` and `device_transform` runs `apply` on the
+collated batch. Layout, sample keys and shapes: docs/data.md ("The sample pipeline").
 """
 
 from __future__ import annotations
@@ -44,12 +21,12 @@ import torch
 from PIL import Image
 
 from datasets import augment
-from datasets.audio_stats import load_stats
+from datasets.audio_stats import audio_features
 from datasets.base import ClipDataset
 from datasets.index import cached_index
 from datasets.viewpoints import sample_viewpoints
-from utils.ambisonics import rotate_foa, rotate_foa_yaw
-from utils.audio_features import log_mel
+from utils.ambisonics import (foa_rotation_matrix, mirror_rotation, random_rotation_angles, rotate_foa,
+                              rotate_foa_angles)
 from utils.errors import ConfigError, DataError
 from utils.media import DecodeCache, probe_media
 from utils.spherical import equirect_to_perspective
@@ -63,9 +40,9 @@ YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 # Segment length in the original layout; only used to tell "mis-cut" from "slightly different" stream lengths.
 MAX_DURATION_MISMATCH_S = 0.5
 _AUDIO_TOLERANCE_S = 0.1  # an audio file may be this much shorter than manifest.json lists (a video: one frame)
-SEGMENTATION_FPS = 4  # label maps per second of segment (spec §2.1)
+SEGMENTATION_FPS = 4  # label maps per second of segment
 
-# The 32 training classes of the segmentation benchmark (spec §8.4): (name, index in the 134-class list of
+# The 32 training classes of the segmentation benchmark: (name, index in the 134-class list of
 # segmentation-classes.txt). Label p is the p-th entry; every other class is ignored (255).
 SEGMENTATION_CLASSES = (
     ("person", 0), ("car", 2), ("airplane", 4), ("boat", 8), ("motorcycle", 3), ("train", 6), ("tv", 62),
@@ -78,7 +55,7 @@ SEGMENTATION_CLASSES = (
 SEGMENTATION_GROUPS = {"things": [p for p, (_, index) in enumerate(SEGMENTATION_CLASSES) if index < 80],
                        "stuff": [p for p, (_, index) in enumerate(SEGMENTATION_CLASSES) if index >= 80]}
 IGNORE_LABEL = 255
-_NOT_A_THING = 80  # things map value for "stuff here"; the stuff value is then added to it (spec §2.1)
+_NOT_A_THING = 80  # things map value for "stuff here"; the stuff value is then added to it
 _LABEL_TABLE = torch.full((512,), IGNORE_LABEL, dtype=torch.uint8)
 _LABEL_TABLE[torch.tensor([index for _, index in SEGMENTATION_CLASSES])] = torch.arange(len(SEGMENTATION_CLASSES),
                                                                                         dtype=torch.uint8)
@@ -173,7 +150,7 @@ def _shorter_than_listed(root: str, segment: list, entry: dict) -> str | None:
 # ------------------------------------------------------------------------------------------ label maps
 def segmentation_labels(things: torch.Tensor, stuff: torch.Tensor) -> torch.Tensor:
     """Training labels (0..31, 255 = ignore) from a things map (COCO 0..79, 80 = not a thing) and a stuff map
-    (0..53, 54 = void) of equal shape (spec §2.1, §8.4): combined = things, or 80 + stuff where things is 80."""
+    (0..53, 54 = void) of equal shape: combined = things, or 80 + stuff where things is 80."""
     combined = torch.where(things == _NOT_A_THING, _NOT_A_THING + stuff.long(), things.long())
     return _LABEL_TABLE[combined.clamp(max=len(_LABEL_TABLE) - 1)]
 
@@ -216,7 +193,7 @@ class YT360(ClipDataset):
         for item, segment in enumerate(self.segments):
             self.video_segments[position[segment[0]]].append(item)
         clips = self.split_cfg["clips_per_video"]
-        if cfg["sampling"] == "video":  # spec §2.3: clips_per_video × int(#segments / #videos)
+        if cfg["sampling"] == "video":  # as the original: clips_per_video × int(#segments / #videos)
             num_units, repeats = len(video_ids), clips * (len(self.segments) // len(video_ids))
         else:
             num_units, repeats = len(self.segments), clips
@@ -230,9 +207,8 @@ class YT360(ClipDataset):
         self.viewpoint_args = {"min_separation_deg": views["min_separation_deg"],
                                "elevation_deg": tuple(views["elevation_deg"]), "hfov_deg": tuple(hfov),
                                "aspect_jitter": views["aspect_jitter"] and self.augment}
-        audio = cfg["audio"]
-        self.mel_stats = load_stats(cfg, config, overrides)  # a missing file's error names config + overrides
-        self.mel_frames = int(round(audio["clip_duration"] * audio["rate"] / audio["hop"]))
+        # a missing statistics file's error names config + overrides
+        self.audio_features = audio_features(cfg, config, overrides)
         self._durations: dict[int, float] = {}  # usable seconds of the items probed so far (bad ones: never)
 
     # ---------------------------------------------------------------------------------------------- decode
@@ -268,7 +244,8 @@ class YT360(ClipDataset):
         """Seconds where both streams exist, after checking what the pipeline relies on (once per file and
         process: opening both containers costs ~2 ms a sample)."""
         if item not in self._durations:
-            self._durations[item] = self._probe(item)
+            with self.stage("probe"):
+                self._durations[item] = self._probe(item)
         return self._durations[item]
 
     def _probe(self, item: int) -> float:
@@ -305,12 +282,12 @@ class YT360(ClipDataset):
         if part < window:
             raise DataError(f"{self.item_path(item)}: {length:.2f} s long, shorter than {moments} × the "
                             f"{window:g}-s clip window")
-        # One window per equal part of the segment: AVTS moments never overlap (spec §2.4 drew them per chunk too).
+        # One window per equal part of the segment: AVTS moments never overlap (the original drew per chunk too).
         audio_start = (torch.arange(moments) + torch.rand(moments, generator=generator) * (1 - window / part)) * part
         slack = window - video_cfg["clip_duration"]
         if self.cfg["video_placement"] == "centred":
             video_start = audio_start + slack / 2
-        else:  # the original: anywhere inside the audio window (spec §2.4, §10.5)
+        else:  # the original: anywhere inside the audio window
             video_start = audio_start + torch.rand(moments, generator=generator) * slack
         video_path = self.item_path(item)
         audio_path = os.path.join(self.root, "audio", self.segments[item][3])
@@ -320,12 +297,13 @@ class YT360(ClipDataset):
                            for s in audio_start])
         raw = {"frames": frames, "foa": foa, "video_start": video_start, "item": item}
         if self.cfg["segmentation"]:
-            raw["labels"] = torch.stack([self._label_map(item, float(s)) for s in video_start])
+            with self.stage("label maps"):
+                raw["labels"] = torch.stack([self._label_map(item, float(s)) for s in video_start])
         return raw
 
     def _label_map(self, item: int, video_start: float) -> torch.Tensor:
-        """The 4-fps label map at or just before the end of the video window (spec §8.4), searching back to the
-        window's start only: never a map from outside the window, and index 0 is a valid map (§10.9)."""
+        """The 4-fps label map at or just before the end of the video window, searching back to the window's start
+        only: never a map from outside the window, and index 0 is a valid map (the original code skipped it)."""
         video_id, start = self.segments[item][:2]
         folder = os.path.join(self.root, "segmentation", f"{video_id}-{start}")
         end = video_start + self.cfg["video"]["clip_duration"]
@@ -348,11 +326,16 @@ class YT360(ClipDataset):
         sample for the same draws."""
         draws = self.draw(raw, generator)
         sample = {key: draws.pop(key) for key in ("position", "misaligned", "rotation") if key in draws}
-        heavy = {key: raw[key] for key in ("frames", "foa", "labels") if key in raw}
         if self.cfg["augment_on"] == "gpu":
-            return {**sample, "raw": heavy, "draws": draws}
-        one = self.apply({k: v[None] for k, v in heavy.items()}, {k: v[None] for k, v in draws.items()})
-        return {**sample, **{key: value[0] for key, value in one.items()}}
+            return {**sample, "raw": {key: raw[key] for key in _HEAVY if key in raw}, "draws": draws}
+        return {**sample, **self.apply_one(raw, draws)}
+
+    def apply_one(self, raw: dict, draws: dict) -> dict:
+        """`apply` for one sample: raw (see `read`) and draws (see `draw`) without a batch dimension → ``video``,
+        ``audio`` (and ``segmentation``) of the sample."""
+        one = self.apply({key: raw[key][None] for key in _HEAVY if key in raw},
+                         {key: value[None] for key, value in draws.items()})
+        return {key: value[0] for key, value in one.items()}
 
     def device_transform(self, batch: dict) -> dict:
         """Finish a collated ``augment_on: gpu`` batch on its device (every stage one call for the whole batch);
@@ -384,7 +367,7 @@ class YT360(ClipDataset):
             if flip:
                 azimuth = -azimuth
                 if "rotation" in draws:  # the misalignment as seen in the mirrored scene
-                    draws["rotation"] = _MIRROR @ draws["rotation"] @ _MIRROR
+                    draws["rotation"] = mirror_rotation(draws["rotation"])
         draws["flip"] = flip
         clip_time = raw["video_start"] + self.cfg["video"]["clip_duration"] / 2
         draws["position"] = torch.stack([azimuth, draws["elevation"], clip_time.repeat_interleave(num_views)],
@@ -396,7 +379,8 @@ class YT360(ClipDataset):
 
         raw: ``frames`` (B, M, T, H, W, 3) uint8, ``foa`` (B, M, 4, S), optional ``labels`` (B, M, Hs, Ws);
         draws: `draw`'s tensors with a leading B. Returns ``video`` (B, M·K, 3, T, h, w), ``audio``
-        (B, M·K, 4, frames, n_mels), ``segmentation`` (B, M·K, h, w) int64 with labels."""
+        (B, M·K, C, frames, n_mels) (`AudioFeatures`: C = 4, or 7 with intensity channels), ``segmentation``
+        (B, M·K, h, w) int64 with labels. Each stage runs in `stage` (timed when a benchmark sets ``timer``)."""
         frames, foa = raw["frames"], raw["foa"]
         batch, moments = frames.shape[:2]
         num_views = self.cfg["viewpoints"]["num"]
@@ -404,79 +388,48 @@ class YT360(ClipDataset):
         device = frames.device
         size = (self.cfg["video"]["crop_size"],) * 2
         draws = {key: value.to(device, non_blocking=True) for key, value in draws.items()}
-        if "misalign_angles" in draws:  # AVSA-Bin: the raw FOA, before the views (identity when aligned)
-            foa = _rotate(foa, draws["misalign_angles"][:, None, :])  # (B, 1, 3): every moment alike
         views = [draws[name].reshape(batch, moments, num_views) for name in ("azimuth", "elevation", "hfov", "vfov")]
-        crops = equirect_to_perspective(frames.permute(0, 1, 2, 5, 3, 4), *views, size)  # (B, M, K·T, 3, h, w)
-        clips = augment.views_to_clips(crops.flatten(0, 2), batch * clips_per_sample)  # (N, 3, T, h, w), N = B·M·K
         azimuth, elevation = draws["azimuth"].flatten(), draws["elevation"].flatten()
-        foa = rotate_foa(foa.repeat_interleave(num_views, dim=1).flatten(0, 1), azimuth, elevation,
-                         self.cfg["rotation_order"])  # (N, 4, S)
         labels = None
-        if "labels" in raw:  # same grid as the video, nearest sampling: labels are never blended
-            labels = equirect_to_perspective(raw["labels"][:, :, None, None], *views, size,
-                                             mode="nearest").flatten(0, 2)[:, 0]  # (N, h, w)
-        flip = draws["flip"].repeat_interleave(clips_per_sample)  # (N,)
-        clips, foa, _ = augment.apply_joint_flip(clips, foa, azimuth, flip)
-        if labels is not None:
-            labels = torch.where(flip[:, None, None], labels.flip(-1), labels)
-        if self.augment:
-            params = {key: draws[key].flatten(0, 1) for key in _JITTER_KEYS}
-            if self.cfg["color_jitter"]:
-                clips = augment.apply_color_jitter(clips, params)
-            if self.cfg["volume_jitter"]:
-                foa = augment.apply_volume(foa, params["gain"])
-        audio_cfg = self.cfg["audio"]
-        out = {"video": augment.normalize_video(clips),
-               "audio": log_mel(foa, audio_cfg["rate"], audio_cfg["n_fft"], audio_cfg["hop"], audio_cfg["n_mels"],
-                                self.mel_frames, stats=self.mel_stats, parity=audio_cfg["parity"],
-                                intensity=audio_cfg["intensity"])}
+        with self.stage("crops"):
+            crops = equirect_to_perspective(frames.permute(0, 1, 2, 5, 3, 4), *views, size)  # (B, M, K·T, 3, h, w)
+            if "labels" in raw:  # same grid as the video, nearest sampling: labels are never blended
+                labels = equirect_to_perspective(raw["labels"][:, :, None, None], *views, size,
+                                                 mode="nearest").flatten(0, 2)[:, 0]  # (N, h, w), N = B·M·K
+        with self.stage("rotation"):
+            if "misalign_angles" in draws:  # AVSA-Bin: the raw FOA, before the views (identity when aligned)
+                foa = rotate_foa_angles(foa, draws["misalign_angles"][:, None, :])  # (B, 1, 3): every moment alike
+            foa = rotate_foa(foa.repeat_interleave(num_views, dim=1).flatten(0, 1), azimuth, elevation,
+                             self.cfg["rotation_order"])  # (N, 4, S)
+        with self.stage("video transforms"):
+            clips = augment.views_to_clips(crops.flatten(0, 2), batch * clips_per_sample)  # (N, 3, T, h, w)
+            flip = draws["flip"].repeat_interleave(clips_per_sample)  # (N,)
+            clips, foa, _ = augment.apply_joint_flip(clips, foa, azimuth, flip)
+            if labels is not None:
+                labels = torch.where(flip[:, None, None], labels.flip(-1), labels)
+            if self.augment:
+                params = {key: draws[key].flatten(0, 1) for key in _JITTER_KEYS}
+                if self.cfg["color_jitter"]:
+                    clips = augment.apply_color_jitter(clips, params)
+                if self.cfg["volume_jitter"]:
+                    foa = augment.apply_volume(foa, params["gain"])
+            video = augment.normalize_video(clips)
+        with self.stage("log-mel"):
+            out = {"video": video, "audio": self.audio_features.features(foa)}
         if labels is not None:
             out["segmentation"] = labels.long()
         return {key: value.reshape(batch, clips_per_sample, *value.shape[1:]) for key, value in out.items()}
 
     def _misalign(self, generator: torch.Generator):
-        """AVSA-Bin (spec §3.6): with probability p the raw FOA (M, 4, S) is rotated by at least ``min_angle_deg``,
+        """AVSA-Bin: with probability p the raw FOA (M, 4, S) is rotated by at least ``min_angle_deg``,
         the same rotation for every moment and view. Returns (angles (3,) for `apply`: zeros when aligned,
         misaligned () bool, rotation (3, 3))."""
         cfg = self.cfg["misalign"]
-        angles = _draw_rotation(generator, cfg["mode"], math.radians(cfg["min_angle_deg"]))
+        angles = random_rotation_angles(generator, cfg["mode"], math.radians(cfg["min_angle_deg"]))
         if float(torch.rand(1, generator=generator)) >= cfg["probability"]:
             return torch.zeros(3), torch.tensor(False), torch.eye(3)
-        return angles, torch.tensor(True), _rotation_matrix(angles)
+        return angles, torch.tensor(True), foa_rotation_matrix(angles)
 
 
 _JITTER_KEYS = ("brightness", "contrast", "saturation", "hue", "jitter_order", "gain")
-# FOA of three plane waves from X, Y and Z (W = 0), one per sample: rotating it gives the rotation matrix's columns.
-_UNIT_WAVES = torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
-_ACN_XYZ = [3, 1, 2]
-_MIRROR = torch.diag(torch.tensor([1.0, -1.0, 1.0]))  # left-right mirror of (X, Y, Z)
-
-
-def _rotate(foa: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
-    """The FOA rotation of ``angles`` (..., 3) = (azimuth, elevation, yaw): toward (azimuth, elevation), then yaw."""
-    return rotate_foa_yaw(rotate_foa(foa, angles[..., 0], angles[..., 1]), angles[..., 2])
-
-
-def _rotation_matrix(angles: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) matrix acting on (X, Y, Z) of the FOA rotation of ``angles`` (..., 3)."""
-    return _rotate(_UNIT_WAVES, angles)[..., _ACN_XYZ, :]
-
-
-def _draw_rotation(generator: torch.Generator, mode: str, min_angle: float, candidates: int = 64) -> torch.Tensor:
-    """A random FOA rotation by at least ``min_angle`` radians, as (azimuth, elevation, yaw) angles for `_rotate`.
-
-    yaw: angle ~ ±U[min_angle, π] about the vertical. 3d: uniform on SO(3) (Z-Y-Z Euler angles with cos β uniform)
-    conditioned on the rotation angle: the first of ``candidates`` draws that is large enough (min_angle ≤ 150°
-    fails all 64 with probability < 1e-10; the largest is then taken)."""
-    if mode == "yaw":
-        magnitude = min_angle + (math.pi - min_angle) * torch.rand((), generator=generator)
-        angle = torch.where(torch.rand((), generator=generator) < 0.5, -magnitude, magnitude)
-        return torch.stack([torch.tensor(0.0), torch.tensor(0.0), angle])
-    alpha, gamma = (2 * torch.rand(2, candidates, generator=generator) - 1) * math.pi
-    beta = torch.acos(2 * torch.rand(candidates, generator=generator) - 1)
-    options = torch.stack([alpha, beta, gamma], dim=-1)  # (candidates, 3)
-    matrices = _rotation_matrix(options)
-    angles = torch.acos(((matrices.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1))
-    large = (angles >= min_angle).nonzero()
-    return options[int(large[0]) if len(large) else int(angles.argmax())]
+_HEAVY = ("frames", "foa", "labels")  # what `apply` reads of a raw sample

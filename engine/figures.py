@@ -4,9 +4,13 @@ which after the rotation toward the viewpoint is the front-facing one, so it dif
 
 from __future__ import annotations
 
+import matplotlib
 import torch
 
-FRONT = 3  # ambiX channel order W, Y, Z, X
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
+
+from utils.ambisonics import ACN_X  # noqa: E402
 
 
 def _to_image(frame: torch.Tensor) -> torch.Tensor:
@@ -18,11 +22,6 @@ def _to_image(frame: torch.Tensor) -> torch.Tensor:
 
 def save_batch_figure(batch: dict, path: str, max_samples: int = 4) -> str:
     """batch: ``video`` (B, K, 3, T, H, W), ``audio`` (B, K, 4, Ta, F), ``position`` (B, K, 3). Writes a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     video, audio, position = batch["video"], batch["audio"], batch["position"]
     samples, views = min(video.shape[0], max_samples), video.shape[1]
     fig, axes = plt.subplots(samples, 2 * views, figsize=(2.2 * 2 * views, 2.2 * samples), squeeze=False)
@@ -32,7 +31,7 @@ def save_batch_figure(batch: dict, path: str, max_samples: int = 4) -> str:
             crop_ax.imshow(_to_image(video[b, k, :, video.shape[3] // 2]).numpy())
             azimuth, elevation = torch.rad2deg(position[b, k, :2]).tolist()
             crop_ax.set_title(f"#{b} view {k}: az {azimuth:.0f}° el {elevation:.0f}°", fontsize=7)
-            mel_ax.imshow(audio[b, k, FRONT].float().T.numpy(), origin="lower", aspect="auto", cmap="magma")
+            mel_ax.imshow(audio[b, k, ACN_X].float().T.numpy(), origin="lower", aspect="auto", cmap="magma")
             mel_ax.set_title("log-mel (X, front)", fontsize=7)
             for ax in (crop_ax, mel_ax):
                 ax.set_xticks([])

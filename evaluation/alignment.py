@@ -1,21 +1,15 @@
-"""AVC-Bin and AVSA-Bin (paper Table 1, spec §8.1–§8.2): a 2-way classifier on frozen audio and video features.
+"""AVC-Bin and AVSA-Bin (paper Table 1): a 2-way classifier on frozen audio and video features.
 
 Per viewpoint the classifier sees (v, a) — or (â, a) with ``use_transf``, â = g_v2a(v) the audio predicted from the
 video over the K viewpoints by the pre-trained translation network — and the K viewpoints' logits are averaged
 into the sample's prediction. Training minimises the cross-entropy of every viewpoint (labels repeated K times).
-
-* AVSA-Bin: label 1 iff the sample's audio was rotated away from the video (``batch["misaligned"]``); the test
-  set's viewpoints and rotations are fixed by the test dataset's seed.
-* AVC-Bin: each sample is paired with its own audio (label 0) and with the audio of another sample of the batch
-  (label 1, viewpoint k with viewpoint k). The partners are a derangement of the batch (never a sample with
-  itself, even for B = 2; the original's randint(0, B−1) could not handle B = 1, spec §10.30); at test time the
-  derangement is drawn from a generator seeded by the test seed and the batch's sample indices, so the test
-  pairs are identical in every epoch and run.
+AVSA-Bin: label 1 iff the sample's audio was rotated away from the video (``batch["misaligned"]``). AVC-Bin: each
+sample with its own audio (0) and with that of another sample of the batch (1): a derangement, never a sample with
+itself (the original code's draw failed for a batch of 1), fixed at test time by the test seed and the batch's indices.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,6 +18,7 @@ from evaluation.metrics import TopKMeter
 from evaluation.pretrained import Frozen, Pretrained, Translation
 from models.classifiers import PairClassifier
 from utils.errors import DataError
+from utils.seeding import make_generator
 
 
 def derangement(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -35,12 +30,6 @@ def derangement(n: int, generator: torch.Generator | None = None) -> torch.Tenso
         perm = torch.randperm(n, generator=generator)
         if (perm != identity).all():
             return perm
-
-
-def fixed_generator(seed: int, indices: torch.Tensor) -> torch.Generator:
-    """A generator determined by a seed and a batch's dataset indices (the same batch → the same draws)."""
-    state = np.random.SeedSequence([int(seed), *indices.tolist()]).generate_state(2)
-    return torch.Generator().manual_seed(int(state[0]) << 31 ^ int(state[1]))
 
 
 def correspondence_pairs(video_feat: torch.Tensor, audio_feat: torch.Tensor, partner: torch.Tensor):
@@ -94,7 +83,8 @@ class AlignmentProbe(nn.Module):
             if video_feat.shape[0] < 2:
                 raise DataError("AVC-Bin pairs each sample with another sample of its batch, but a batch holds 1 "
                                 "sample: use a batch size (per process) of at least 2 that leaves no test batch of 1")
-            generator = fixed_generator(self.test_seed, batch["index"].cpu()) if fixed else None
+            # the same test batch gives the same pairs: a generator of the test seed and the batch's indices
+            generator = make_generator(self.test_seed, *batch["index"].tolist(), mode="mixed") if fixed else None
             partner = derangement(video_feat.shape[0], generator)
             video_feat, audio_feat, labels = correspondence_pairs(video_feat, audio_feat, partner)
         return self.classifier(video_feat, audio_feat), labels
@@ -112,4 +102,4 @@ class AlignmentProbe(nn.Module):
     @torch.no_grad()
     def evaluate(self, batch: dict, meter: TopKMeter) -> None:
         logits, labels = self.logits_and_labels(batch, fixed=True)
-        meter.update(logits.mean(1), labels)  # the K viewpoints' logits averaged (spec §8.1)
+        meter.update(logits.mean(1), labels)  # the K viewpoints' logits averaged, as the original

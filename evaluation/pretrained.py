@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from engine.state import state_modules
 from utils.checkpoint import load_checkpoint, load_state_strict
 from utils.errors import CheckpointError, ConfigError
 from utils.files import file_sha256
@@ -35,22 +36,23 @@ class Pretrained:
 
 
 def load_pretrained(pretrain_cfg: dict, pretrain_path: str, checkpoint: str | None = None, *, scratch: bool = False,
-                    translation: bool = False) -> Pretrained:
+                    translation: bool = False, with_criterion: bool = False) -> Pretrained:
     """Build and load the pre-trained model of ``pretrain_cfg`` (a resolved config read from ``pretrain_path``).
 
     translation: also rebuild the criterion and require translation networks (``criterion.has_translation``).
+    with_criterion: also rebuild the criterion, of any kind (tools/visualize.py scores with its projection heads).
     """
     from criterions import build_criterion
     from models import build_model
 
     model = build_model(pretrain_cfg["model"], load_init=False)
     criterion = None
-    if translation:
+    if translation or with_criterion:
         if "loss" not in pretrain_cfg:
-            raise ConfigError(f"{pretrain_path}: loss: this benchmark uses the pre-trained translation networks, "
-                              f"but the pre-training config has no loss section")
+            needs = "this benchmark uses the pre-trained translation networks" if translation else "it is needed"
+            raise ConfigError(f"{pretrain_path}: loss: {needs}, but the pre-training config has no loss section")
         criterion = build_criterion(pretrain_cfg["loss"], feature_dim=model.out_dim)
-        if not getattr(criterion, "has_translation", False):
+        if translation and not getattr(criterion, "has_translation", False):
             raise ConfigError(f"{pretrain_path}: loss.translation: this benchmark uses the pre-trained translation "
                               f"networks (use_transf / use_context), but {pretrain_cfg['model']['name']} was "
                               f"pre-trained without them; use a notransf / no-context benchmark config")
@@ -65,9 +67,18 @@ def load_pretrained(pretrain_cfg: dict, pretrain_path: str, checkpoint: str | No
     load_state_strict(model, state["model"], "model", path)
     if criterion is not None:
         if not state.get("criterion"):
-            raise CheckpointError(f"{path}: has no criterion entry (the translation networks are needed)")
+            needs = "the translation networks are needed" if translation else "the criterion is needed"
+            raise CheckpointError(f"{path}: has no criterion entry ({needs})")
         load_state_strict(criterion, state["criterion"], "criterion", path)
     return Pretrained(model, criterion, path, file_sha256(path), run_dir)
+
+
+def load_benchmark(benchmark: nn.Module, path: str) -> None:
+    """Load a trained benchmark (head, and the encoders it trained) strictly from its checkpoint ``path``
+    (``<eval run dir>/checkpoint.pth``): ``--test-only`` and tools/visualize.py."""
+    state = load_checkpoint(path)
+    for name, module in state_modules(benchmark).items():
+        load_state_strict(module, state[name], name, path)
 
 
 class Translation(nn.Module):

@@ -50,10 +50,9 @@ from engine.compat import result_part
 from engine.data import batches, finish_on_device, share_decoded, to_device
 from engine.loop import autocast, fit
 from engine.run import Run, start_run
-from engine.state import check_resume, state_modules
+from engine.state import check_resume
 from evaluation.features import FeatureDraws
-from evaluation.pretrained import Pretrained, load_pretrained
-from utils.checkpoint import load_checkpoint, load_state_strict
+from evaluation.pretrained import Pretrained, load_benchmark, load_pretrained
 from utils.config import load_config, read_config, validate_config
 from utils.distributed import all_reduce_sum
 from utils.errors import CheckpointError, ConfigError
@@ -248,9 +247,7 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
                 raise CheckpointError(f"--test-only: no trained benchmark in {path}; run without --test-only first")
             check_resume(run.run_dir, eval_cfg, run.inputs)  # the head of these weights and settings
             run.commit()
-            state = load_checkpoint(path)
-            for name, module in state_modules(benchmark).items():
-                load_state_strict(module, state[name], name, path)
+            load_benchmark(benchmark, path)
             benchmark.to(run.device)
         else:
             fit_set = train_set

@@ -20,7 +20,6 @@ import pytest
 import yaml
 
 from utils.config import load_config
-from utils.spherical import hfov_from_reference
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIDELITY_DOC = os.path.join(REPO, "docs", "paper-fidelity.md")
@@ -43,8 +42,13 @@ MIN30_VARIANT = "this project: run name of the 30° AVSA-Bin variant"
 
 
 def hf_degrees(*hf: float) -> list[float]:
-    """The original's FOV unit (tangent-plane half-width π·hf) in degrees, to the 0.1° the configs write."""
-    return [round(math.degrees(hfov_from_reference(x)), 1) for x in hf]
+    """The original's FOV unit (``hfov_lims``: tangent-plane half-width π·hf, so hfov = 2·atan(π·hf)) in degrees, to
+    the 0.1° the configs write."""
+    return [round(math.degrees(2 * math.atan(math.pi * x)), 1) for x in hf]
+
+
+def test_the_originals_fov_unit():
+    assert hf_degrees(0.0707, 0.25) == [25.0, 76.3]
 
 
 def pins(source: str, values: dict) -> list[tuple[str, object, str]]:

@@ -129,7 +129,8 @@ def test_eval_checkpoint_init_from_and_visualize_refuse_it(tmp_path, capsys):
 
     cfg = load_config(avsa, [f"model.init_from={path}"])
     _refused(capsys, lambda argv: build_model(cfg["model"]), [])  # curriculum phase 2 loading phase 1
-    _refused(capsys, lambda argv: _module("tools/visualize.py").load_trained(avsa, path), [])
+    _refused(capsys, _module("tools/visualize.py").main,
+             ["localize", avsa, "--checkpoint", path, "--out", str(tmp_path / "localize.png")])
     assert not marker.exists()
     # the payload is live: an ordinary unpickler runs it
     pickle.loads(pickle.dumps(_Payload(marker)))  # noqa: S301 (the point of the test)

@@ -1,24 +1,13 @@
 #!/usr/bin/env python
 """Throughput of a dataset's sample pipeline, per core and with W DataLoader workers, with per-stage milliseconds,
-next to a straightforward implementation; and (``--stages``) the stage benchmark of the YT-360 transforms alone.
+next to a straightforward implementation; and (``--stages``) the stage benchmark of the 4-view paper setting.
 
     python tools/bench_data.py [CONFIG] [--media gop250|prepared|config] [--workers W] [--samples N]
                                [--repeats R] [--set KEY=VALUE ...] [--json PATH]
     python tools/bench_data.py --stages [--video V.mp4 --audio A.m4a] [--samples 20] [--json PATH]
 
-CONFIG (default ``configs/demo/avsa.yaml``, the synthetic set) gives the ``dataset`` section and ``num_workers``.
-``--media gop250`` replaces its root by generated 640×320 H.264 files (30 fps, keyframe interval 250, 10 s) with
-4-channel 48 kHz AAC, as the original was measured on; ``--media prepared`` by the same files re-encoded by
-``tools/prepare_yt360.py`` (keyframe every 0.5 s, no B-frames, x264 fastdecode, FOA at 24 kHz); ``config``
-(default) keeps the config's root.
-
-Per core: one process, one torch thread, ``dataset[i]`` for N samples (decode + transform), R repeats; samples/s is
-N / CPU seconds of the process (the machine may be shared: CPU time is what a core would give; wall time is shown
-too), median over the repeats. Per-stage ms come from timing the functions the dataset calls. The straightforward
-pipeline decodes every frame from the keyframe and converts each to RGB, then crops and transforms view by view and
-frame by frame and computes log-mel channel by channel (the original's loop structure) on the same windows.
-W workers: wall-clock samples/s of a DataLoader (``seed_worker``: one thread per worker) after its first batch.
-With ``augment_on: gpu`` the workers only decode; the batched device transform is timed separately (on CPU here).
+The stages are the dataset's own, reported to its stage timer (`datasets.base.ClipDataset.timer`). Method and
+results: docs/performance.md ("Data pipeline, whole samples", "Media pipeline stages").
 """
 
 import argparse
@@ -38,26 +27,22 @@ import torch  # noqa: E402
 import torchvision.transforms.functional as TF  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-import datasets.augment as augment_module  # noqa: E402
-import datasets.base as base_module  # noqa: E402
-import datasets.yt360 as yt360_module  # noqa: E402
 from datasets import build_dataset  # noqa: E402
 from datasets.audio_stats import ensure_stats  # noqa: E402
-from datasets.augment import (  # noqa: E402
-    apply_color_jitter, apply_joint_flip, draw_clip_augmentation, normalize_video, views_to_clips,
-)
+from datasets.augment import IMAGENET_MEAN, IMAGENET_STD, draw_clip_augmentation  # noqa: E402
 from datasets.viewpoints import sample_viewpoints  # noqa: E402
+from tools.prepare_yt360 import cut_audio, cut_video  # noqa: E402
 from utils.ambisonics import rotate_foa  # noqa: E402
 from utils.audio_features import log_mel  # noqa: E402
 from utils.cli import run_main  # noqa: E402
-from utils.config import load_config  # noqa: E402
+from utils.config import load_config, validate_config  # noqa: E402
 from utils.files import write_json  # noqa: E402
+from utils.media import open_media, probe_media, read_audio  # noqa: E402
 from utils.seeding import seed_worker  # noqa: E402
-from utils.media import open_media, probe_media, read_audio, read_video  # noqa: E402
 from utils.spherical import equirect_to_perspective  # noqa: E402
 
 VIEWS, FRAMES, FPS, CROP, AUDIO_RATE = 4, 8, 16, (112, 112), 24000
-VIDEO_SECONDS, AUDIO_SECONDS = FRAMES / FPS, 1.0
+AUDIO_SECONDS = 1.0
 STAGES = ("decode video", "decode audio", "crops", "rotation", "log-mel", "video transforms")
 TRANSFORM_STAGES = ("crops", "rotation", "log-mel", "video transforms")
 
@@ -95,33 +80,40 @@ def write_test_media(folder: str, seconds: float = 10.0, height: int = 320) -> t
     return video_path, audio_path
 
 
-def transform_batched(frames, foa, generator):
-    """The pipeline as the datasets use it: every stage one batched call. frames (T, H, W, 3) uint8, foa (4, S)."""
-    timings = {}
-    start = time.perf_counter()
-    views = sample_viewpoints(VIEWS, generator, min_separation_deg=30, aspect_jitter=True)
-    crops = equirect_to_perspective(frames.permute(0, 3, 1, 2), views.azimuth, views.elevation, views.hfov,
-                                    views.vfov, CROP)
-    timings["crops"] = time.perf_counter() - start
-    start = time.perf_counter()
-    rotated = rotate_foa(foa.expand(VIEWS, -1, -1), views.azimuth, views.elevation)
-    timings["rotation"] = time.perf_counter() - start
-    start = time.perf_counter()
-    draws = draw_clip_augmentation(generator, VIEWS)
-    clips, rotated, _ = apply_joint_flip(views_to_clips(crops, VIEWS), rotated, views.azimuth, draws["flip"])
-    video = normalize_video(apply_color_jitter(clips, draws))
-    timings["video transforms"] = time.perf_counter() - start
-    start = time.perf_counter()
-    audio = log_mel(rotated, parity=True)
-    timings["log-mel"] = time.perf_counter() - start
-    assert video.shape == (VIEWS, 3, FRAMES, *CROP) and audio.shape == (VIEWS, 4, 100, 128)
-    return timings
+class StageTimer:
+    """The dataset's stage timer (`datasets.base.ClipDataset.timer`): seconds per stage, summed over calls, of
+    ``clock`` (default: this process's CPU time)."""
+
+    def __init__(self, clock=time.process_time):
+        self.clock, self.totals = clock, {}
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = self.clock()
+        try:
+            yield
+        finally:
+            self.totals[stage] = self.totals.get(stage, 0.0) + self.clock() - start
 
 
-def transform_straightforward(frames, foa, generator, views_per_sample=VIEWS, crop=CROP, mel=None):
+@contextmanager
+def timing(dataset, timer: StageTimer):
+    """Report ``dataset``'s stages to ``timer`` inside the block."""
+    dataset.timer = timer
+    try:
+        yield timer
+    finally:
+        dataset.timer = None
+
+
+def paper_log_mels(foa: torch.Tensor) -> torch.Tensor:
+    """The paper's log-mels (24 kHz, 512-point FFT, hop 240, 128 mels, 1-s crops, the original's magnitude scale)."""
+    return log_mel(foa, parity=True)
+
+
+def transform_straightforward(frames, foa, generator, views_per_sample=VIEWS, crop=CROP, log_mels=paper_log_mels):
     """Per-view, per-frame crops and transforms and per-channel log-mel (the original's loop structure).
-    frames (T, H, W, 3) uint8, foa (4, S); mel: `log_mel` keyword arguments (default: the paper's)."""
-    mel = mel or {"parity": True}
+    frames (T, H, W, 3) uint8, foa (4, S); log_mels: (C, S) → (C, frames, n_mels) (default: the paper's)."""
     num_frames = frames.shape[0]
     timings = {}
     start = time.perf_counter()
@@ -136,7 +128,7 @@ def transform_straightforward(frames, foa, generator, views_per_sample=VIEWS, cr
     timings["rotation"] = time.perf_counter() - start
     start = time.perf_counter()
     draws = draw_clip_augmentation(generator, views_per_sample)
-    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    mean, std = list(IMAGENET_MEAN), list(IMAGENET_STD)
     adjust = (TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue)
     names = ("brightness", "contrast", "saturation", "hue")
     video = []
@@ -152,32 +144,46 @@ def transform_straightforward(frames, foa, generator, views_per_sample=VIEWS, cr
         video.append(torch.stack(clip, dim=1))
     timings["video transforms"] = time.perf_counter() - start
     start = time.perf_counter()
-    audio = [torch.stack([log_mel(channel[None], **mel)[0] for channel in rotated[k]])
+    audio = [torch.stack([log_mels(channel[None])[0] for channel in rotated[k]])
              for k in range(views_per_sample)]
     timings["log-mel"] = time.perf_counter() - start
     assert video[0].shape == (3, num_frames, *crop) and audio[0].shape[0] == 4
     return timings
 
 
-def bench(pairs, samples: int, seed: int = 0) -> dict:
-    """Mean ms per sample of each stage over ``samples`` random windows of the (video, audio) file ``pairs``."""
+# The 4-view paper setting of the stage benchmark as a dataset section: 8 frames at 16 fps, 112×112 crops, 1 s of 24 kHz
+# FOA, the original's log-mel; four views at least 30° apart; the train split's augmentation.
+STAGE_DATASET = {"name": "yt360", "sampling": "clip", "video": {"clip_duration": FRAMES / FPS, "fps": FPS,
+                                                                "crop_size": CROP[0]},
+                 "audio": {"clip_duration": AUDIO_SECONDS, "rate": AUDIO_RATE, "parity": True},
+                 "viewpoints": {"num": VIEWS, "min_separation_deg": 30.0}}
+
+
+def stage_dataset(folder: str, video: str, audio: str):
+    """The train split of a YT-360 dataset of `STAGE_DATASET` whose segments are all the (``video``, ``audio``) pair."""
+    root = link_media(os.path.join(folder, "stages"), video, audio)
+    section = {**STAGE_DATASET, "root": root, "cache_dir": os.path.join(root, ".cache")}
+    cfg = validate_config({"dataset": section}, {}, "tools/bench_data.py --stages", required=("dataset",))
+    return build_dataset(cfg["dataset"], "train", seed=0)
+
+
+def bench(dataset, samples: int, seed: int = 0) -> dict:
+    """Mean wall-clock ms per sample of each stage: the dataset's pipeline (its stage timer; the draws count to
+    "crops", as the straightforward pipeline draws its viewpoints there) and the straightforward one on the same
+    decoded windows."""
     generator = torch.Generator().manual_seed(seed)
     totals = {impl: dict.fromkeys(STAGES, 0.0) for impl in ("batched", "straightforward")}
     for index in range(samples + 1):  # the first sample warms caches (filterbanks, codecs) and is not counted
-        video_path, audio_path = pairs[index % len(pairs)]
-        duration = min(probe_media(video_path).duration, probe_media(audio_path).duration)
-        audio_start = float(torch.rand(1, generator=generator)) * (duration - AUDIO_SECONDS)
-        video_start = audio_start + float(torch.rand(1, generator=generator)) * (AUDIO_SECONDS - VIDEO_SECONDS)
-        start = time.perf_counter()
-        frames = read_video(video_path, video_start, VIDEO_SECONDS, FPS)
-        decode_video = time.perf_counter() - start
-        start = time.perf_counter()
-        foa = read_audio(audio_path, audio_start, AUDIO_SECONDS, AUDIO_RATE)
-        decode_audio = time.perf_counter() - start
-        for impl, transform in (("batched", transform_batched), ("straightforward", transform_straightforward)):
-            timings = transform(frames, foa, generator)
-            timings.update({"decode video": decode_video, "decode audio": decode_audio})
-            if index > 0:
+        position = index % len(dataset)
+        with timing(dataset, StageTimer(time.perf_counter)) as timer:
+            raw = dataset.decode(position)
+            with timer("crops"):
+                draws = dataset.draw(raw, dataset.generator(position, "transform"))
+            dataset.apply_one(raw, draws)
+        plain = transform_straightforward(raw["frames"][0], raw["foa"][0], generator)
+        plain.update({stage: timer.totals[stage] for stage in ("decode video", "decode audio")})
+        if index > 0:
+            for impl, timings in (("batched", timer.totals), ("straightforward", plain)):
                 for stage in STAGES:
                     totals[impl][stage] += timings[stage] * 1000 / samples
     return totals
@@ -187,13 +193,6 @@ def bench(pairs, samples: int, seed: int = 0) -> dict:
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "demo",
                               "avsa.yaml")
 MEDIA_IDS = tuple(f"bench{letter * 6}" for letter in "ABCDEFGH")
-# Functions the YT-360 pipeline calls, grouped into the reported stages (module, attribute, stage).
-TIMED = [(yt360_module, "probe_media", "probe"), (base_module, "read_video", "decode video"),
-         (base_module, "read_audio", "decode audio"), (yt360_module.YT360, "_label_map", "label maps"),
-         (yt360_module, "equirect_to_perspective", "crops"), (yt360_module, "rotate_foa", "rotation"),
-         (yt360_module, "log_mel", "log-mel")] + [
-    (augment_module, name, "video transforms") for name in
-    ("views_to_clips", "apply_joint_flip", "apply_color_jitter", "normalize_video", "apply_volume")]
 
 
 def write_media_root(folder: str, kind: str, seconds: float = 10.0, height: int = 320) -> str:
@@ -206,10 +205,14 @@ def write_media_root(folder: str, kind: str, seconds: float = 10.0, height: int 
     video, audio = write_test_media(folder, seconds, height) if not os.path.isfile(
         os.path.join(folder, "bench.mp4")) else (os.path.join(folder, "bench.mp4"), os.path.join(folder, "bench.m4a"))
     if kind == "prepared":
-        from tools.prepare_yt360 import cut_audio, cut_video
         cut_video(video, os.path.join(folder, "prepared.mp4"), 0.0, seconds, height, 0.5, 20)  # prepare_yt360's
         cut_audio(audio, os.path.join(folder, "prepared.m4a"), 0.0, seconds, 24000)  # defaults: fastdecode, 24 kHz
         video, audio = os.path.join(folder, "prepared.mp4"), os.path.join(folder, "prepared.m4a")
+    return link_media(root, video, audio)
+
+
+def link_media(root: str, video: str, audio: str) -> str:
+    """A YT-360 root whose eight segments (both splits) are links to the same (video, audio) pair."""
     for sub in ("video", "audio"):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
     for video_id in MEDIA_IDS:
@@ -219,33 +222,6 @@ def write_media_root(folder: str, kind: str, seconds: float = 10.0, height: int 
         with open(os.path.join(root, f"{split}.txt"), "w") as f:
             f.write("".join(f"{i}\n" for i in MEDIA_IDS))
     return root
-
-
-@contextmanager
-def stage_timers(totals: dict):
-    """Add the CPU seconds spent in each of `TIMED`'s functions to ``totals[stage]`` (outermost calls only)."""
-    depth = [0]
-    originals = [(module, name, getattr(module, name)) for module, name, _ in TIMED]
-
-    def timed(function, stage):
-        def wrapper(*args, **kwargs):
-            depth[0] += 1
-            start = time.process_time()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                depth[0] -= 1
-                if depth[0] == 0:
-                    totals[stage] = totals.get(stage, 0.0) + time.process_time() - start
-        return wrapper
-
-    for (module, name, function), (_, _, stage) in zip(originals, TIMED):
-        setattr(module, name, timed(function, stage))
-    try:
-        yield totals
-    finally:
-        for module, name, function in originals:
-            setattr(module, name, function)
 
 
 def read_video_straightforward(path, start, duration, fps):
@@ -270,20 +246,17 @@ def per_core(dataset, samples: int, repeats: int, straightforward: bool) -> dict
     cfg = dataset.cfg
     views, crop = cfg["viewpoints"]["num"], (cfg["video"]["crop_size"],) * 2
     audio = cfg["audio"]
-    mel = {"rate": audio["rate"], "n_fft": audio["n_fft"], "hop": audio["hop"], "n_mels": audio["n_mels"],
-           "frames": dataset.mel_frames, "parity": audio["parity"]}
     dataset[0]  # warm-up: index, filterbanks, codecs
     runs = []
     for repeat in range(repeats):
         dataset.set_epoch(repeat + 1)
-        stages: dict = {}
-        with stage_timers(stages):
+        with timing(dataset, StageTimer()) as timer:
             cpu, wall = time.process_time(), time.perf_counter()
             for index in range(samples):
                 dataset[index % len(dataset)]
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         run = {"cpu_s": cpu / samples, "wall_s": wall / samples,
-               "stages_ms": {k: 1000 * v / samples for k, v in stages.items()}}
+               "stages_ms": {k: 1000 * v / samples for k, v in timer.totals.items()}}
         if straightforward:
             generator = torch.Generator().manual_seed(repeat)
             plain_cpu = plain_wall = 0.0
@@ -298,7 +271,7 @@ def per_core(dataset, samples: int, repeats: int, straightforward: bool) -> dict
                 frames = read_video_straightforward(video_path, video_start, cfg["video"]["clip_duration"],
                                                     cfg["video"]["fps"])
                 foa = read_audio(audio_path, audio_start, audio["clip_duration"], audio["rate"])
-                transform_straightforward(frames, foa, generator, views, crop, mel)
+                transform_straightforward(frames, foa, generator, views, crop, dataset.audio_features.log_mels)
                 plain_cpu += time.process_time() - start_cpu
                 plain_wall += time.perf_counter() - start_wall
             run.update(straightforward_cpu_s=plain_cpu / samples, straightforward_wall_s=plain_wall / samples)
@@ -387,7 +360,7 @@ def stage_benchmark(args) -> dict:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as folder:
         video, audio = (args.video, args.audio) if args.video and args.audio else write_test_media(folder)
-        totals = bench([(video, audio)], args.samples)
+        totals = bench(stage_dataset(folder, video, audio), args.samples)
     print(f"ms per {VIEWS}-view sample ({FRAMES} frames at {FPS} fps, {CROP[0]}×{CROP[1]} crops, 1 s of 24 kHz FOA), "
           f"1 thread, mean of {args.samples}")
     print(f"{'stage':<18}{'batched':>10}{'straightforward':>18}")

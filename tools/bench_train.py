@@ -34,12 +34,13 @@ import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from criterions import build_criterion  # noqa: E402
-from datasets import audio_channels, build_dataset  # noqa: E402
+from datasets import build_dataset  # noqa: E402
 from engine.data import finish_on_device, make_loader, start_epoch, to_device  # noqa: E402
 from engine.loop import to_channels_last  # noqa: E402
 from engine.optim import build_optimizer  # noqa: E402
 from engine.pretext import PretextTask  # noqa: E402
 from models import build_model  # noqa: E402
+from utils.audio_features import AudioFeatures  # noqa: E402
 from utils.cli import run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.seeding import seed_everything  # noqa: E402
@@ -56,8 +57,7 @@ def crop_shapes(data: dict) -> tuple[tuple[int, ...], tuple[int, ...]]:
     section (C: 4 log-mels, + 3 intensity-vector channels with ``audio.intensity``)."""
     frames = int(round(data["video"]["clip_duration"] * data["video"]["fps"]))
     crop = data["video"]["crop_size"]
-    mel_frames = int(round(data["audio"]["clip_duration"] * data["audio"]["rate"] / data["audio"]["hop"]))
-    return (3, frames, crop, crop), (audio_channels(data), mel_frames, data["audio"]["n_mels"])
+    return (3, frames, crop, crop), AudioFeatures.from_recipe(data["audio"]).shape
 
 
 def flops_per_crop(model, cfg: dict, device) -> dict:

@@ -3,8 +3,8 @@
 
     python tools/make_synthetic_data.py data/synthetic --preset demo --seed 0
 
-Files that already exist are complete and are kept, so running it again is instant. What is written: the docstring
-of `datasets/synthetic.py`.
+Files that already exist are complete and are kept, so running it again is instant. What is written: docs/data.md
+("The synthetic dataset"); the generator is the package `datasets/synthetic/`.
 """
 
 import argparse

@@ -6,19 +6,8 @@
     python tools/visualize.py segmentation EVAL_RUN_DIR [--samples 4] --out segmentation.png
     python tools/visualize.py curves RUN_DIR --out curves.png
 
-* ``sample`` (like the paper's Fig. 4): the equirectangular frame with the K viewpoint outlines and the FOA power
-  heat map (``utils.ambisonics.foa_power_map``) overlaid, then each viewpoint's crop and the log-mel of the X (front)
-  channel of the audio rotated toward it — the dataset's own decoding, viewpoint sampling, projection and features.
-* ``localize``: for every direction of an azimuth/elevation grid the FOA is rotated toward it
-  (``utils.ambisonics.rotate_foa``) and scored against the video crop there by the trained model: the cosine
-  similarity of the criterion's projection heads, the pre-training task's own alignment score (through g_v2a for
-  criteria with translation networks, each direction on its own). The map over the 360° frame peaks where what is
-  seen matches what is heard from that direction: a sound-source localisation map.
-* ``segmentation`` (like the paper's Fig. 5): test viewpoints of an eval-audiovisual-segm.py run, the crop, the
-  ground truth and the prediction of the trained head.
-* ``curves``: the scalars of a run directory's TensorBoard events (loss, accuracies, learning rate, throughput).
-
-Every figure has a fixed size (``FIGURE_SIZE`` at ``DPI``), so PNGs are comparable across runs.
+Every figure has a fixed size (``FIGURE_SIZE`` at ``DPI``), so PNGs are comparable across runs. What each shows: the
+README ("Visualisation").
 """
 
 from __future__ import annotations
@@ -38,11 +27,24 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from utils.ambisonics import foa_power_map, rotate_foa  # noqa: E402
+from datasets import build_dataset  # noqa: E402
+from datasets.audio_stats import audio_features  # noqa: E402
+from datasets.augment import IMAGENET_MEAN, IMAGENET_STD, normalize_video  # noqa: E402
+from datasets.yt360 import SEGMENTATION_CLASSES  # noqa: E402
+from evaluation.pretrained import load_benchmark, load_pretrained  # noqa: E402
+from evaluation.segmentation import Segmentation  # noqa: E402
+from utils.ambisonics import ACN_X, foa_power_map, rotate_foa  # noqa: E402
 from utils.cli import run_main  # noqa: E402
+from utils.config import load_config  # noqa: E402
+from utils.errors import ConfigError  # noqa: E402
 from utils.runs import finished_run_directory, latest_checkpoint, read_results, results_path  # noqa: E402
-from utils.spherical import equirect_to_perspective, perspective_directions  # noqa: E402
+from utils.spherical import (  # noqa: E402
+    equirect_angles, equirect_pixel, equirect_to_perspective, perspective_directions,
+)
 
 FIGURE_SIZE = {"sample": (12.0, 9.0), "localize": (12.0, 9.0), "segmentation": (9.0, 9.0), "curves": (12.0, 8.0)}
 DPI = 100
@@ -53,11 +55,6 @@ Scorer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torc
 
 
 # ==================================================================================================== geometry
-
-
-def equirect_xy(azimuth: torch.Tensor, elevation: torch.Tensor, width: int, height: int):
-    """Directions (radians) → equirectangular pixel coordinates (the convention of utils.spherical)."""
-    return (math.pi - azimuth) * width / (2 * math.pi), (math.pi / 2 - elevation) * height / math.pi
 
 
 def viewpoint_outline(azimuth: float, elevation: float, hfov: float, vfov: float, width: int, height: int,
@@ -71,7 +68,7 @@ def viewpoint_outline(azimuth: float, elevation: float, hfov: float, vfov: float
              [(samples - 1, c) for c in reversed(range(samples))] + [(r, 0) for r in reversed(range(samples))]
     xs, ys = [], []
     for r, c in border:
-        x, y = equirect_xy(az[r, c], el[r, c], width, height)
+        x, y = equirect_pixel(az[r, c], el[r, c], height, width)
         if xs and not math.isnan(xs[-1]) and abs(float(x) - xs[-1]) > width / 2:
             xs.append(math.nan)
             ys.append(math.nan)
@@ -80,24 +77,15 @@ def viewpoint_outline(azimuth: float, elevation: float, hfov: float, vfov: float
     return xs, ys
 
 
-def direction_grid(step_deg: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cell centres of an equirectangular grid with ``step_deg`` cells: azimuth (C,) from +180° (left edge) to −180°,
-    elevation (R,) from +90° (top) down; radians."""
-    cols, rows = round(360 / step_deg), round(180 / step_deg)
-    azimuth = math.pi * (1 - 2 * (torch.arange(cols) + 0.5) / cols)
-    elevation = math.pi / 2 * (1 - 2 * (torch.arange(rows) + 0.5) / rows)
-    return azimuth, elevation
-
-
 def localization_map(frames: torch.Tensor, foa: torch.Tensor, score: Scorer, *, step_deg: float = 10.0,
                      fov_deg: float = 75.0, crop_size: int = 32, rotation_order: str = "correct",
                      chunk: int = 96) -> torch.Tensor:
     """Alignment score of every grid direction: the video crop there against the FOA rotated toward it.
 
-    frames (T, 3, H, W) uint8 equirectangular; foa (4, S) ambiX. Returns (R, C) scores on ``direction_grid(step_deg)``
-    (row 0 = top, column 0 = azimuth +180°, as the frame).
+    frames (T, 3, H, W) uint8 equirectangular; foa (4, S) ambiX. Returns (R, C) = (180°, 360°) / ``step_deg`` scores
+    at the cell centres of `utils.spherical.equirect_angles` (row 0 = top, column 0 = azimuth +180°, as the frame).
     """
-    azimuth, elevation = direction_grid(step_deg)
+    azimuth, elevation = equirect_angles(round(180 / step_deg), round(360 / step_deg))
     grid_az = azimuth[None, :].expand(len(elevation), -1).reshape(-1)
     grid_el = elevation[:, None].expand(-1, len(azimuth)).reshape(-1)
     fov = math.radians(fov_deg)
@@ -120,24 +108,12 @@ class ModelScorer:
     ``audio_head`` with translation networks, else v through ``video_projection`` vs a through ``audio_projection``)."""
 
     def __init__(self, model: torch.nn.Module, criterion: torch.nn.Module, dataset_cfg: dict):
-        from datasets.audio_stats import load_stats
-
         self.model, self.criterion = model.eval(), criterion.eval()
-        self.audio = dataset_cfg["audio"]
-        self.stats = load_stats(dataset_cfg)  # the file under dataset.root, as training read it
-        self.frames = int(round(self.audio["clip_duration"] * self.audio["rate"] / self.audio["hop"]))
+        self.audio_features = audio_features(dataset_cfg)  # the statistics under dataset.root, as training read them
 
     @torch.no_grad()
     def __call__(self, clips, foa, azimuth, elevation) -> torch.Tensor:
-        import torch.nn.functional as F
-
-        from datasets.augment import normalize_video
-        from utils.audio_features import log_mel
-
-        audio = self.audio
-        mels = log_mel(foa, audio["rate"], audio["n_fft"], audio["hop"], audio["n_mels"], self.frames,
-                       stats=self.stats, parity=audio["parity"], intensity=audio["intensity"])
-        video_emb, audio_emb = self.model(normalize_video(clips), mels)
+        video_emb, audio_emb = self.model(normalize_video(clips), self.audio_features.features(foa))
         if self.criterion.has_translation:
             position = torch.stack([azimuth, elevation, torch.zeros_like(azimuth)], dim=1)[:, None]
             audio_pred, _ = self.criterion.predict(video_emb[:, None], audio_emb[:, None], position)
@@ -147,22 +123,6 @@ class ModelScorer:
             prediction = self.criterion.video_projection(video_emb)
             target = self.criterion.audio_projection(audio_emb)
         return F.cosine_similarity(prediction, target, dim=-1)
-
-
-def load_trained(config: str, checkpoint: str, overrides: Sequence[str] = ()):
-    """(config, model, criterion) of a pre-training run, loaded strictly from ``checkpoint``."""
-    from criterions import build_criterion
-    from models import build_model
-    from utils.checkpoint import load_checkpoint, load_state_strict
-    from utils.config import load_config
-
-    cfg = load_config(config, overrides, required=("dataset", "model", "loss"))
-    model = build_model(cfg["model"], load_init=False)
-    criterion = build_criterion(cfg["loss"], feature_dim=model.out_dim)
-    state = load_checkpoint(checkpoint)
-    load_state_strict(model, state["model"], "model", checkpoint)
-    load_state_strict(criterion, state["criterion"], "criterion", checkpoint)
-    return cfg, model, criterion
 
 
 # ==================================================================================================== figures
@@ -184,11 +144,11 @@ def _frame_image(frame: torch.Tensor):
     return frame.permute(1, 2, 0).numpy()
 
 
-def plot_sample(path: str, frame: torch.Tensor, power: torch.Tensor, viewpoints, crops: torch.Tensor,
-                mels: torch.Tensor) -> str:
-    """frame (3, H, W) uint8; power (h, w) FOA beam power; viewpoints with (K,) azimuth/elevation/hfov/vfov;
-    crops (K, 3, h, w) uint8; mels (K, Ta, F) log-mel of the X channel of the FOA rotated toward each view
-    (W is the same for every view)."""
+def plot_sample(path: str, frame: torch.Tensor, power: torch.Tensor, views: dict[str, torch.Tensor],
+                crops: torch.Tensor, mels: torch.Tensor) -> str:
+    """frame (3, H, W) uint8; power (h, w) FOA beam power; views: (K,) ``azimuth``, ``elevation``, ``hfov``,
+    ``vfov`` (radians); crops (K, 3, h, w) uint8; mels (K, Ta, F) log-mel of the X channel of the FOA rotated toward
+    each view (W is the same for every view)."""
     num_views = crops.shape[0]
     fig = _figure("sample")
     grid = fig.add_gridspec(3, num_views, height_ratios=[2.2, 1, 1])
@@ -199,10 +159,10 @@ def plot_sample(path: str, frame: torch.Tensor, power: torch.Tensor, viewpoints,
     ax.imshow(decibels.clamp_min(-12).numpy(), extent=(0, width, height, 0), cmap="inferno", alpha=0.45)
     colours = plt.get_cmap("tab10")
     for k in range(num_views):
-        xs, ys = viewpoint_outline(*(float(getattr(viewpoints, a)[k]) for a in ("azimuth", "elevation", "hfov", "vfov")),
+        xs, ys = viewpoint_outline(*(float(views[a][k]) for a in ("azimuth", "elevation", "hfov", "vfov")),
                                    width, height)
         ax.plot(xs, ys, color=colours(k), linewidth=2)
-        x, y = equirect_xy(viewpoints.azimuth[k], viewpoints.elevation[k], width, height)
+        x, y = equirect_pixel(views["azimuth"][k], views["elevation"][k], height, width)
         ax.text(float(x), float(y), str(k), color=colours(k), ha="center", va="center", fontsize=12, weight="bold")
     ax.set_xticks([0, width / 4, width / 2, 3 * width / 4, width], ["180°", "90°", "0°", "−90°", "−180°"])
     ax.set_yticks([0, height / 2, height], ["90°", "0°", "−90°"])
@@ -210,8 +170,8 @@ def plot_sample(path: str, frame: torch.Tensor, power: torch.Tensor, viewpoints,
     for k in range(num_views):
         crop_ax, mel_ax = fig.add_subplot(grid[1, k]), fig.add_subplot(grid[2, k])
         crop_ax.imshow(_frame_image(crops[k]))
-        crop_ax.set_title(f"view {k}: az {math.degrees(viewpoints.azimuth[k]):.0f}° "
-                          f"el {math.degrees(viewpoints.elevation[k]):.0f}°", fontsize=9, color=colours(k))
+        crop_ax.set_title(f"view {k}: az {math.degrees(views['azimuth'][k]):.0f}° "
+                          f"el {math.degrees(views['elevation'][k]):.0f}°", fontsize=9, color=colours(k))
         mel_ax.imshow(mels[k].T.numpy(), origin="lower", aspect="auto", cmap="magma")
         mel_ax.set_title("log-mel of X (the view's front)", fontsize=8)
         for a in (crop_ax, mel_ax):
@@ -222,7 +182,8 @@ def plot_sample(path: str, frame: torch.Tensor, power: torch.Tensor, viewpoints,
 
 def plot_localization(path: str, frame: torch.Tensor, scores: torch.Tensor, title: str,
                       sources: Sequence[tuple[float, float]] = ()) -> str:
-    """frame (3, H, W) uint8; scores (R, C) on direction_grid; sources: known (azimuth, elevation) radians to mark."""
+    """frame (3, H, W) uint8; scores (R, C) at the cell centres of `equirect_angles`; sources: known (azimuth,
+    elevation) radians to mark."""
     height, width = frame.shape[1:]
     fig = _figure("localize")
     ax_frame, ax_map = fig.subplots(2, 1)
@@ -234,11 +195,11 @@ def plot_localization(path: str, frame: torch.Tensor, scores: torch.Tensor, titl
                           interpolation="bilinear")
     fig.colorbar(image, ax=ax_map, fraction=0.025, label="alignment score")
     row, col = divmod(int(scores.argmax()), scores.shape[1])
-    azimuth, elevation = direction_grid(180 / scores.shape[0])
-    x, y = equirect_xy(azimuth[col], elevation[row], width, height)
+    azimuth, elevation = equirect_angles(*scores.shape)
+    x, y = equirect_pixel(azimuth[col], elevation[row], height, width)
     ax_map.plot([float(x)], [float(y)], marker="+", markersize=18, color="white", mew=3)
     for az, el in sources:
-        sx, sy = equirect_xy(torch.tensor(az), torch.tensor(el), width, height)
+        sx, sy = equirect_pixel(az, el, height, width)
         ax_map.plot([float(sx)], [float(sy)], marker="o", markersize=14, mfc="none", color="lime", mew=2)
     ax_frame.set_title("360° frame")
     ax_map.set_title(f"{title}; maximum (+) at az {math.degrees(azimuth[col]):.0f}°, "
@@ -248,8 +209,6 @@ def plot_localization(path: str, frame: torch.Tensor, scores: torch.Tensor, titl
 
 def segmentation_colours(num_classes: int):
     """Fixed colours per class; the ignore label (255) black."""
-    from matplotlib.colors import ListedColormap
-
     generator = torch.Generator().manual_seed(0)
     colours = torch.rand(256, 3, generator=generator) * 0.8 + 0.2
     colours[num_classes:] = 0
@@ -263,7 +222,8 @@ def plot_segmentation(path: str, crops: torch.Tensor, truth: torch.Tensor, predi
     fig = _figure("segmentation")
     axes = fig.subplots(len(crops), 3, squeeze=False)
     for i in range(len(crops)):
-        for j, (image, name) in enumerate(((crops[i], "crop"), (truth[i], "ground truth"), (prediction[i], "prediction"))):
+        panels = ((crops[i], "crop"), (truth[i], "ground truth"), (prediction[i], "prediction"))
+        for j, (image, name) in enumerate(panels):
             ax = axes[i, j]
             if image.dim() == 3:
                 ax.imshow(_frame_image(image))
@@ -279,8 +239,6 @@ def plot_segmentation(path: str, crops: torch.Tensor, truth: torch.Tensor, predi
 
 def read_scalars(run_dir: str) -> dict[str, list[tuple[int, float]]]:
     """Every scalar of ``run_dir/tensorboard`` (or ``run_dir`` itself): tag -> [(step, value)] in step order."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     folder = os.path.join(run_dir, "tensorboard")
     events = EventAccumulator(folder if os.path.isdir(folder) else run_dir, size_guidance={"scalars": 0})
     events.Reload()
@@ -317,46 +275,36 @@ def plot_curves(path: str, scalars: dict[str, list[tuple[int, float]]], title: s
 # ==================================================================================================== commands
 
 
-def _dataset(config: str, overrides: Sequence[str], split: str):
-    from datasets import build_dataset
-    from utils.config import load_config
-
-    cfg = load_config(config, overrides, required=("dataset",))
-    return cfg, build_dataset(cfg["dataset"], split, seed=cfg.get("seed", 0))
-
-
 def cmd_sample(args) -> str:
-    from datasets.viewpoints import sample_viewpoints, viewpoint_generator
-    from utils.audio_features import log_mel
-
-    cfg, dataset = _dataset(args.config, args.overrides, args.split)
+    """Sample ``--index`` of the split as the dataset makes it (its decoding, draws and stages), with crops of at
+    least 96 pixels to be seen; the first moment's K views."""
+    cfg = load_config(args.config, args.overrides, required=("dataset",))
+    data = cfg["dataset"]
+    data["video"]["crop_size"] = max(data["video"]["crop_size"], 96)
+    dataset = build_dataset(data, args.split, seed=cfg["seed"])
     raw = dataset.decode(args.index)
-    frames = raw["frames"][0].permute(0, 3, 1, 2)  # first moment: (T, 3, H, W)
-    foa = raw["foa"][0]
-    views_cfg, audio = cfg["dataset"]["viewpoints"], cfg["dataset"]["audio"]
-    viewpoints = sample_viewpoints(views_cfg["num"], viewpoint_generator(args.index, 0), **dataset.viewpoint_args)
-    middle = frames[frames.shape[0] // 2: frames.shape[0] // 2 + 1]
-    size = max(cfg["dataset"]["video"]["crop_size"], 96)  # larger than the training crops, to be seen
-    crops = equirect_to_perspective(middle, viewpoints.azimuth, viewpoints.elevation, viewpoints.hfov,
-                                    viewpoints.vfov, (size, size))
-    rotated = rotate_foa(foa.expand(views_cfg["num"], -1, -1), viewpoints.azimuth, viewpoints.elevation,
-                         cfg["dataset"]["rotation_order"])
-    mels = log_mel(rotated, audio["rate"], audio["n_fft"], audio["hop"], audio["n_mels"], dataset.mel_frames)[:, 3]
-    power = foa_power_map(foa, 90, 180)
-    return plot_sample(args.out, middle[0], power, viewpoints, crops, mels)
+    draws = dataset.draw(raw, dataset.generator(args.index, "transform"))
+    sample = dataset.apply_one(raw, draws)
+    num_views = data["viewpoints"]["num"]
+    views = {name: draws[name][:num_views] for name in ("azimuth", "elevation", "hfov", "vfov")}  # before any flip
+    middle = raw["frames"].shape[1] // 2
+    crops = _denormalize(sample["video"][:num_views, :, middle])  # (K, 3, h, w)
+    power = foa_power_map(raw["foa"][0], 90, 180)
+    return plot_sample(args.out, raw["frames"][0, middle].permute(2, 0, 1), power, views, crops,
+                       sample["audio"][:num_views, ACN_X])
 
 
 def cmd_localize(args) -> str:
-    cfg, model, criterion = load_trained(args.config, args.checkpoint, args.overrides)
-    from datasets import build_dataset
-
+    cfg = load_config(args.config, args.overrides, required=("dataset", "model", "loss"))
+    pretrained = load_pretrained(cfg, args.config, args.checkpoint, with_criterion=True)
     dataset = build_dataset(cfg["dataset"], args.split, seed=cfg["seed"])
     raw = dataset.decode(args.index)
     frames = raw["frames"][0].permute(0, 3, 1, 2)
     data = cfg["dataset"]
     fov = sum(data["viewpoints"]["hfov_deg"]) / 2
-    scores = localization_map(frames, raw["foa"][0], ModelScorer(model, criterion, data), step_deg=args.step,
-                              fov_deg=fov, crop_size=data["video"]["crop_size"], rotation_order=data["rotation_order"])
+    scorer = ModelScorer(pretrained.model, pretrained.criterion, data)
+    scores = localization_map(frames, raw["foa"][0], scorer, step_deg=args.step, fov_deg=fov,
+                              crop_size=data["video"]["crop_size"], rotation_order=data["rotation_order"])
     sources = _known_sources(data["root"], dataset, raw)
     title = f"alignment score of {cfg['model']['name']} ({cfg['loss']['name']})"
     return plot_localization(args.out, frames[frames.shape[0] // 2], scores, title, sources)
@@ -380,15 +328,6 @@ def _known_sources(root: str, dataset, raw: dict) -> list[tuple[float, float]]:
 
 
 def cmd_segmentation(args) -> str:
-    from datasets import build_dataset
-    from datasets.yt360 import SEGMENTATION_CLASSES
-    from engine.state import state_modules
-    from evaluation.pretrained import load_pretrained
-    from evaluation.segmentation import Segmentation
-    from utils.checkpoint import load_checkpoint, load_state_strict
-    from utils.config import load_config
-    from utils.errors import ConfigError
-
     run_dir = finished_run_directory(args.run_dir)  # the run directory, or the eval directory of a one-fold evaluation
     if run_dir is None:
         raise ConfigError(f"{args.run_dir}: no results.json: not a finished eval-audiovisual-segm.py run directory "
@@ -403,10 +342,7 @@ def cmd_segmentation(args) -> str:
     test_set = build_dataset(eval_cfg["dataset"], "test", seed=bench["test_seed"])
     first = test_set[0]
     benchmark = Segmentation(pretrained, bench, first["video"], num_classes=len(SEGMENTATION_CLASSES))
-    path = latest_checkpoint(run_dir)
-    state = load_checkpoint(path)
-    for name, module in state_modules(benchmark).items():
-        load_state_strict(module, state[name], name, path)
+    load_benchmark(benchmark, latest_checkpoint(run_dir))
     benchmark.eval()
     crops, truth, prediction = [], [], []
     with torch.no_grad():
@@ -424,8 +360,6 @@ def cmd_segmentation(args) -> str:
 
 def _denormalize(frame: torch.Tensor) -> torch.Tensor:
     """(3, H, W) ImageNet-normalised → uint8."""
-    from datasets.augment import IMAGENET_MEAN, IMAGENET_STD
-
     mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
     return ((frame * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
 

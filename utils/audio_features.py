@@ -1,27 +1,18 @@
-"""Log-mel spectrograms of FOA crops, all crops and channels in one call (spec §4.2).
+"""Log-mel spectrograms of FOA crops, all crops and channels in one call, and `AudioFeatures`, a crop's audio input.
 
-Shapes: foa (..., C, S) → (..., C, frames, n_mels), e.g. (B, K, 4, 24000) → (B, K, 4, 100, 128) at 24 kHz, n_fft 512,
-hop 240 (10 ms), 128 mels, 1-s crops. The same filterbank (Slaney mel scale and area normalisation, fmax = rate/2) is
-used in both modes:
-* ``parity=True`` reproduces the original (librosa 0.7.2) for its checkpoint and its statistics file
-  ``MelSpectDB-24khz-257fft-128mels-norm-stats.npz``: MAGNITUDE mel, reflect padding, 10·log10 (so half the usual dB
-  scale), floor at max − 100 per channel, first ``frames`` frames.
-* ``parity=False``: POWER mel, zero padding, 10·log10 (true dB), same floor. Its statistics differ from the original's
-  file: compute them with ``tools/compute_audio_stats.py``.
-Normalisation: (dB − mean[mel]) / (std[mel] + 1e-5), one 128-vector pair for every channel and crop.
-
-``intensity=True`` (not in the paper; ``dataset.audio.intensity``) appends 3 channels from the same STFT: the active
-intensity Re(W*·C), C = Y, Z, X, per mel band over the band's energy density — a plane wave's unit direction, an
-energy-weighted mean direction for mixtures, 0 in silence; never standardised. Per-channel log-mels only see the
-channel MAGNITUDES, which are equal for a source at azimuth a, −a, 180° − a and a − 180°: the paper's input confuses
-front with back and left with right, which caps how well audio-visual spatial alignment can be learned
-(docs/pretraining.md); the intensity channels carry the signs.
+foa (..., C, S) → (..., C, frames, n_mels), e.g. (B, K, 4, 24000) → (B, K, 4, 100, 128) at 24 kHz, n_fft 512, hop 240,
+128 mels, 1-s crops; Slaney mel filterbank. ``parity=True`` reproduces the original's librosa log-mel (magnitude,
+reflect padding, half-scale dB) for its checkpoint and statistics file; ``parity=False`` is a power mel in true dB.
+Standardised per mel band as (dB − mean) / (std + 1e-5). ``intensity=True`` (not in the paper) appends the active
+intensity vector (Y, Z, X) per mel band, which carries the front/back and left/right signs that per-channel log-mels
+lose. Details: docs/data.md ("The audio input").
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,12 +21,14 @@ from torchaudio.transforms import MelSpectrogram
 
 from utils.errors import DataError
 
-__all__ = ["LogMel", "load_mel_stats", "log_mel"]
+__all__ = ["AudioFeatures", "FOA_CHANNELS", "INTENSITY_CHANNELS", "LogMel", "load_mel_stats", "log_mel"]
 
 _AMIN = 1e-10
 _TOP_DB = 100.0
 _STD_EPS = 1e-5
 _IV_FLOOR = 1e-6  # of the crop's largest band energy: silent bands give ≈ 0 instead of the direction of noise
+FOA_CHANNELS = 4  # one log-mel per FOA channel W, Y, Z, X
+INTENSITY_CHANNELS = 3  # Y, Z, X of the intensity vector, with ``intensity``
 
 
 @functools.lru_cache(maxsize=8)
@@ -134,3 +127,49 @@ def log_mel(foa: torch.Tensor, rate: int = 24000, n_fft: int = 512, hop: int = 2
     channels = foa.shape[-2]
     return torch.cat([(features[..., :channels, :, :] - mean) / (std + _STD_EPS), features[..., channels:, :, :]],
                      dim=-3)
+
+
+@dataclass(frozen=True, eq=False)
+class AudioFeatures:
+    """The audio input of one crop, the one place that knows its recipe: ``channels`` (4 log-mels, + 3 intensity-vector
+    channels with ``intensity``), ``frames``, ``n_mels``, the statistics that standardise it, and the features
+    themselves (``features(foa)``: (..., 4, S) → (..., channels, frames, n_mels)).
+
+    ``from_recipe`` reads a ``dataset.audio``-like dict; ``datasets.audio_stats.audio_features`` adds a dataset's
+    statistics file. stats: None (not standardised) or (mean, std) (n_mels,) tensors."""
+
+    rate: int
+    n_fft: int
+    hop: int
+    n_mels: int
+    frames: int
+    parity: bool = False
+    intensity: bool = False
+    stats: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @classmethod
+    def from_recipe(cls, audio: dict, stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> "AudioFeatures":
+        """From a dict with ``clip_duration`` (s), ``rate``, ``n_fft``, ``hop``, ``n_mels``, ``parity``, ``intensity``:
+        frames = round(clip_duration · rate / hop)."""
+        return cls(audio["rate"], audio["n_fft"], audio["hop"], audio["n_mels"],
+                   int(round(audio["clip_duration"] * audio["rate"] / audio["hop"])), audio["parity"],
+                   audio["intensity"], stats)
+
+    @property
+    def channels(self) -> int:
+        return FOA_CHANNELS + (INTENSITY_CHANNELS if self.intensity else 0)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(channels, frames, n_mels) of one crop's input."""
+        return self.channels, self.frames, self.n_mels
+
+    def features(self, foa: torch.Tensor) -> torch.Tensor:
+        """(..., 4, S) FOA → the encoder's input (..., channels, frames, n_mels) (`log_mel`, any device)."""
+        return log_mel(foa, self.rate, self.n_fft, self.hop, self.n_mels, self.frames, stats=self.stats,
+                       parity=self.parity, intensity=self.intensity)
+
+    def log_mels(self, foa: torch.Tensor) -> torch.Tensor:
+        """(..., C, S) → (..., C, frames, n_mels): the recipe's log-mels alone, neither standardised nor with intensity
+        channels (what the statistics are computed from)."""
+        return log_mel(foa, self.rate, self.n_fft, self.hop, self.n_mels, self.frames, parity=self.parity)

@@ -323,7 +323,7 @@ class DecodeCache:
         return len(self._entries)
 
     @property
-    def full(self) -> bool:
+    def overflowed(self) -> bool:
         """True once an entry had to be dropped or refused: the cache holds less than what was read."""
         return self._overflowed
 

@@ -1,15 +1,12 @@
-"""Sphere geometry of 360° video: gnomonic (perspective) views of equirectangular frames (spec §3.1, §3.3, §3.4).
+"""Sphere geometry of 360° video: the equirectangular grid and gnomonic (perspective) views of equirectangular frames.
 
 Coordinate convention of the whole project (written here and in `utils/ambisonics.py` only):
 * azimuth 0 = front = the centre column of the equirectangular frame, positive to the LEFT (the left image edge is
   +180°, the right edge −180°); elevation positive UP (top row +90°). Angles are radians in code, degrees in configs.
 * Cartesian frame: X front, Y left, Z up; direction (az, el) = (cos az·cos el, sin az·cos el, sin el).
-* Equirect pixel x ∈ [0, W) (pixel edges, centre of pixel i at i + 0.5) ↔ azimuth π·(1 − 2x/W);
-  y ∈ [0, H) ↔ elevation (π/2)·(1 − 2y/H).
-
-A perspective view centred on (az, el) with zero roll has its image x axis pointing right (toward −Y after the yaw) and
-its y axis down; its half-extents on the tangent plane are tan(hfov/2) and tan(vfov/2). Unlike the original NFOV code
-(§10.7) the screen grid is symmetric (pixel centres), yaw is not quantised, and the ±180° seam is interpolated across.
+* Equirect pixel x ∈ [0, W) (pixel edges) ↔ azimuth π·(1 − 2x/W); y ∈ [0, H) ↔ elevation (π/2)·(1 − 2y/H).
+A perspective view centred on (az, el) with zero roll has its image x axis pointing right and its y axis down; its
+half-extents on the tangent plane are tan(hfov/2) and tan(vfov/2) (the original code's grid: docs/paper-fidelity.md).
 """
 
 from __future__ import annotations
@@ -19,15 +16,22 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["angular_distance", "equirect_to_perspective", "hfov_from_reference", "perspective_directions"]
+__all__ = ["angular_distance", "equirect_angles", "equirect_pixel", "equirect_to_perspective", "perspective_directions"]
 
 
-def hfov_from_reference(hf):
-    """Horizontal FOV (radians) of the original's ``hfov_lims`` unit: half-width π·hf on the tangent plane (§3.3),
-    so 0.0707 → 25.0° and 0.25 → 76.3°. Works on floats and tensors."""
-    if isinstance(hf, torch.Tensor):
-        return 2 * torch.atan(math.pi * hf)
-    return 2 * math.atan(math.pi * hf)
+def equirect_angles(height: int, width: int, dtype: torch.dtype = torch.float32,
+                    device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Azimuth (W,) and elevation (H,), radians, of the pixel centres of an H × W equirectangular frame: from just
+    inside +180° (column 0) to just inside −180°, and from just below +90° (row 0) to just above −90°."""
+    azimuth = math.pi * (1 - 2 * (torch.arange(width, dtype=dtype, device=device) + 0.5) / width)
+    elevation = math.pi / 2 * (1 - 2 * (torch.arange(height, dtype=dtype, device=device) + 0.5) / height)
+    return azimuth, elevation
+
+
+def equirect_pixel(azimuth, elevation, height: int, width: int):
+    """Pixel coordinates (x, y) of directions on an H × W equirectangular frame, measured from its top-left corner
+    (pixel i spans [i, i + 1)): x = (π − azimuth)·W/2π, y = (π/2 − elevation)·H/π. Tensors or floats."""
+    return (math.pi - azimuth) * (width / (2 * math.pi)), (math.pi / 2 - elevation) * (height / math.pi)
 
 
 def angular_distance(azimuth_a, elevation_a, azimuth_b, elevation_b) -> torch.Tensor:
@@ -84,8 +88,8 @@ def equirect_to_perspective(equirect: torch.Tensor, azimuth, elevation, hfov, vf
     h, w = size
     # Pixel coordinates of every ray in the frame with one column of circular padding on each side (it carries
     # bilinear interpolation across the ±180° seam).
-    column = (math.pi - ray_azimuth) * (width / (2 * math.pi)) + 1
-    row = (math.pi / 2 - ray_elevation) * (height / math.pi)
+    column, row = equirect_pixel(ray_azimuth, ray_elevation, height, width)
+    column = column + 1
     # Only the rows the views see (plus one for the interpolation) are converted to float and sampled.
     top = max(int(row.min().floor()) - 1, 0)
     bottom = min(int(row.max().ceil()) + 1, height)

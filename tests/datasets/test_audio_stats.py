@@ -67,7 +67,7 @@ def test_command_line_writes_the_configs_file_with_its_recipe(root, tmp_path, ca
         assert data["mean"].shape == data["std"].shape == (32,) and -100 < float(data["mean"].mean()) < 0
     # the file serves the config it was made for, and no other recipe
     cfg = load_config(str(config), ["dataset.audio.parity=true"])["dataset"]
-    assert build_dataset(cfg, "train", seed=0).mel_stats[0].shape == (32,)
+    assert build_dataset(cfg, "train", seed=0).audio_features.stats[0].shape == (32,)
     with pytest.raises(ConfigError, match=r"holds the statistics of another audio recipe: parity true \(config: "
                                           r"false\); name another file, or recompute it with: python "
                                           r"tools/compute_audio_stats.py CONFIG"):

@@ -224,8 +224,8 @@ def test_same_seed_same_bytes_other_seed_differs(root, tmp_path):
 
 def test_h264_is_encoded_until_two_encodes_agree(tmp_path, monkeypatch):
     """libx264 sometimes gives another stream for an encode right after other work in the process (9 of 550 demo
-    files differed between two generations); `_write_video` keeps encoding until two results agree."""
-    from datasets import synthetic
+    files differed between two generations); `write_video` keeps encoding until two results agree."""
+    from datasets.synthetic import encode
     outputs = iter([b"first, noisy", b"steady", b"steady", b"never reached"])
     calls = []
 
@@ -234,13 +234,13 @@ def test_h264_is_encoded_until_two_encodes_agree(tmp_path, monkeypatch):
         with open(target, "wb") as f:
             f.write(next(outputs))
 
-    monkeypatch.setattr(synthetic, "_encode_video", fake_encode)
+    monkeypatch.setattr(encode, "_encode_video", fake_encode)
     path = tmp_path / "v" / "clip.mp4"
-    synthetic._write_video(str(path), np.zeros((2, 8, 16, 3), np.uint8), 16, "h264")
+    encode.write_video(str(path), np.zeros((2, 8, 16, 3), np.uint8), 16, "h264")
     assert path.read_bytes() == b"steady" and len(calls) == 3
     assert sorted(os.listdir(path.parent)) == ["clip.mp4"]  # no temporary file left
     calls.clear()
-    synthetic._write_video(str(tmp_path / "a.avi"), np.zeros((2, 8, 16, 3), np.uint8), 16, "mpeg4")
+    encode.write_video(str(tmp_path / "a.avi"), np.zeros((2, 8, 16, 3), np.uint8), 16, "mpeg4")
     assert calls == ["mpeg4"]  # the MPEG-4 encoder is deterministic: encoded once
 
 

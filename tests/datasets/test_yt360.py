@@ -15,6 +15,7 @@ from datasets import build_dataset
 from datasets.augment import IMAGENET_MEAN, IMAGENET_STD
 from tests.datasets.media_fixtures import (equirect_directions, plane_wave_foa, write_audio, write_label_maps,
                                            write_lists, write_segment, yt360_config)
+from utils.audio_features import AudioFeatures
 from utils.errors import ConfigError, DataError
 from utils.media import probe_media
 
@@ -40,7 +41,7 @@ def corpus(tmp_path_factory):
 
 def _identity_log_mel(monkeypatch):
     """Let the sample's `audio` be the rotated FOA waveform (N, 4, S) so that directions can be measured."""
-    monkeypatch.setattr(yt360, "log_mel", lambda foa, *args, **kwargs: foa)
+    monkeypatch.setattr(AudioFeatures, "features", lambda self, foa: foa)
 
 
 def _unnormalise(video):

@@ -50,3 +50,19 @@ def test_config_benchmark(config, tmp_path, capsys, augment_on):
     assert results["loader"]["samples"] >= 4 and results["loader"]["samples_per_s"] > 0
     assert ("device_transform_cpu_ms_per_sample" in results["loader"]) == (augment_on == "gpu")
     assert "samples/s" in capsys.readouterr().out
+
+
+def test_stage_benchmark_times_the_datasets_stages(tmp_path):
+    tool = _tool()
+    video, audio = tool.write_test_media(str(tmp_path), seconds=2.0, height=64)
+    out = str(tmp_path / "stages.json")
+    assert tool.main(["--stages", "--video", video, "--audio", audio, "--samples", "1", "--json", out]) == 0
+    with open(out) as f:
+        results = json.load(f)
+    for impl in ("batched", "straightforward"):
+        stages = results["ms_per_sample"][impl]
+        assert set(stages) == set(tool.STAGES) and all(ms > 0 for ms in stages.values()), (impl, stages)
+        assert results["transforms_total_ms"][impl] == pytest.approx(sum(stages[s] for s in tool.TRANSFORM_STAGES))
+    # the same decoded windows for both
+    assert results["ms_per_sample"]["batched"]["decode video"] == results["ms_per_sample"]["straightforward"][
+        "decode video"]

@@ -9,8 +9,10 @@ import sys
 import pytest
 import torch
 
-from utils.ambisonics import encode_foa
-from utils.spherical import angular_distance
+from datasets import build_dataset
+from utils.ambisonics import ACN_X, encode_foa
+from utils.config import load_config
+from utils.spherical import angular_distance, equirect_angles
 from tests.scripts import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -42,7 +44,7 @@ def frontal_beam_power(clips, foa, azimuth, elevation):
 
 
 def _peak(scores):
-    azimuth, elevation = vis.direction_grid(180 / scores.shape[0])
+    azimuth, elevation = equirect_angles(*scores.shape)
     row, col = divmod(int(scores.argmax()), scores.shape[1])
     return azimuth[col], elevation[row]
 
@@ -147,6 +149,30 @@ def test_sample_and_localize_commands_on_a_synthetic_scene(tiny_data, tmp_path):
     assert vis.main(["localize", config, *sets, "--checkpoint", str(tmp_path / "c.pth"), "--step", "30",
                      "--out", str(tmp_path / "loc.png")]) == 0
     assert png_size(tmp_path / "loc.png") == expected_size("localize")
+
+
+def test_sample_figure_shows_the_datasets_own_sample(tiny_data, tmp_path, monkeypatch):
+    """The views drawn and the log-mels shown are those of the dataset's sample at that index (its draws from its
+    per-sample generator), for the test split and a moment of the train split."""
+    config = os.path.join(ROOT, "configs", "demo", "avsa.yaml")
+    shown = {}
+    monkeypatch.setattr(vis, "plot_sample", lambda path, frame, power, views, crops, mels: shown.update(
+        views=views, crops=crops, mels=mels) or path)
+    for split in ("test", "train"):
+        data = [f"dataset.root={tiny_data / 'yt360'}", "dataset.decode_cache_mb=0", "dataset.decode_cache_dir=null"]
+        vis.main(["sample", config, "--split", split, "--index", "2", *(a for d in data for a in ("--set", d)),
+                  "--out", str(tmp_path / "s.png")])
+        cfg = load_config(config, data)
+        dataset = build_dataset(cfg["dataset"], split, seed=cfg["seed"])
+        sample = dataset[2]
+        num_views = cfg["dataset"]["viewpoints"]["num"]
+        assert shown["crops"].shape == (num_views, 3, 96, 96) and shown["crops"].dtype == torch.uint8
+        assert torch.equal(shown["mels"], sample["audio"][:num_views, ACN_X])
+        azimuth = sample["position"][:num_views, 0]
+        if split == "train" and not torch.equal(shown["views"]["azimuth"], azimuth):  # a flipped sample
+            azimuth = -azimuth
+        assert torch.equal(shown["views"]["azimuth"], azimuth)
+        assert torch.equal(shown["views"]["elevation"], sample["position"][:num_views, 1])
 
 
 def test_segmentation_figure_of_a_directory_without_results_is_a_config_error(tmp_path):

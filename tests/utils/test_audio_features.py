@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from utils.audio_features import LogMel, load_mel_stats, log_mel
+from utils.audio_features import AudioFeatures, LogMel, load_mel_stats, log_mel
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "reference-assets")
 RATE = 24000
@@ -88,3 +88,23 @@ def test_stats_round_trip(tmp_path):
     np.savez(path, mean=np.full(128, -30.0, np.float32), std=np.full(128, 20.0, np.float32))
     foa = _foa()
     assert torch.allclose(LogMel(stats=path)(foa), (log_mel(foa) + 30.0) / (20.0 + 1e-5), atol=1e-4)
+
+
+@pytest.mark.parametrize("intensity", [False, True])
+def test_audio_features_of_a_recipe(intensity):
+    """One crop's input as the dataset section describes it: 0.5 s at 24 kHz with hop 240 = 50 frames; 4 log-mels,
+    7 channels with the intensity vector; the standardised log-mels are (dB − mean) / (std + 1e-5), the intensity
+    channels are left as they are."""
+    recipe = {"clip_duration": 0.5, "rate": 24000, "n_fft": 512, "hop": 240, "n_mels": 40, "parity": False,
+              "intensity": intensity}
+    stats = (torch.full((40,), -30.0), torch.full((40,), 20.0))
+    features = AudioFeatures.from_recipe(recipe, stats)
+    assert features.shape == ((7 if intensity else 4), 50, 40) and features.channels == features.shape[0]
+    foa = 0.1 * torch.randn(2, 4, 12000, generator=torch.Generator().manual_seed(1))
+    plain = features.log_mels(foa)
+    assert plain.shape == (2, 4, 50, 40)
+    out = features.features(foa)
+    assert out.shape == (2, *features.shape)
+    torch.testing.assert_close(out[:, :4], (plain + 30.0) / (20.0 + 1e-5), rtol=0, atol=1e-5)
+    if intensity:  # unit-free directions: at most 1 in magnitude, never standardised
+        assert out[:, 4:].norm(dim=1).max() <= 1.0 + 1e-4

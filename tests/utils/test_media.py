@@ -198,10 +198,10 @@ def test_decode_cache_drops_least_recently_used_beyond_its_size(tmp_path, counte
         copies.append(str(path))
     cache.video(copies[0], 0, 0.1, 10)
     cache.video(copies[1], 0, 0.1, 10)
-    assert len(cache) == 2 and not cache.full
+    assert len(cache) == 2 and not cache.overflowed
     cache.video(copies[0], 0, 0.1, 10)      # copy 0 becomes the most recent
     cache.video(copies[2], 0, 0.1, 10)      # evicts copy 1
-    assert len(cache) == 2 and cache.full
+    assert len(cache) == 2 and cache.overflowed
     assert [key[1] for key in cache._entries] == [copies[0], copies[2]]
     tiny = DecodeCache(max_mb=0.01)         # an entry larger than the cache is served, not kept
     assert torch.equal(tiny.video(counter_video, 0.5, 0.2, 10), read_video(counter_video, 0.5, 0.2, 10))

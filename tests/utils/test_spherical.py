@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from utils.spherical import angular_distance, equirect_to_perspective, hfov_from_reference
+from utils.spherical import angular_distance, equirect_angles, equirect_pixel, equirect_to_perspective
 
 H, W = 180, 360  # 1° per pixel
 DEG = math.pi / 180
@@ -117,7 +117,11 @@ def test_cuda_matches_cpu():
     assert (gpu.cpu().int() - cpu.int()).abs().max() <= 1
 
 
-def test_hfov_from_reference_units():
-    assert math.degrees(hfov_from_reference(0.0707)) == pytest.approx(25.0, abs=0.05)
-    assert math.degrees(hfov_from_reference(0.25)) == pytest.approx(76.3, abs=0.05)
-    assert torch.allclose(hfov_from_reference(torch.tensor([0.25])), torch.tensor([hfov_from_reference(0.25)]))
+def test_equirect_angles_and_pixels_of_a_1_degree_frame():
+    azimuth, elevation = equirect_angles(H, W, torch.float64)
+    assert torch.rad2deg(azimuth[[0, 179, 180, -1]]).tolist() == pytest.approx([179.5, 0.5, -0.5, -179.5])
+    assert torch.rad2deg(elevation[[0, 89, 90, -1]]).tolist() == pytest.approx([89.5, 0.5, -0.5, -89.5])
+    x, y = equirect_pixel(azimuth, elevation, H, W)  # pixel centres: i + ½
+    torch.testing.assert_close(x, torch.arange(W, dtype=torch.float64) + 0.5)
+    torch.testing.assert_close(y, torch.arange(H, dtype=torch.float64) + 0.5)
+    assert equirect_pixel(math.pi, math.pi / 2, H, W) == (0.0, 0.0)  # the top-left corner

@@ -10,12 +10,9 @@ features are replaced by the pre-trained g_v2a's audio prediction from them.
 from evaluation.alignment import AlignmentProbe
 from evaluation.runner import run_script
 from utils.cli import run_main
-from utils.errors import ConfigError
 
 
 def build(cfg: dict, pretrained, train_set, test_set) -> AlignmentProbe:
-    if cfg["dataset"]["misalign"]["probability"] <= 0:
-        raise ConfigError("<eval config>: dataset.misalign.probability: AVSA-Bin needs misaligned samples (> 0)")
     bench = cfg["benchmark"]
     return AlignmentProbe(pretrained, bench["head"], pairs="avsa", use_transf=bench["use_transf"],
                           test_seed=bench["test_seed"])

@@ -20,10 +20,10 @@ from criterions import build_criterion  # noqa: E402
 from datasets import build_dataset  # noqa: E402
 from engine import DEBUG_OVERRIDES, PretextTask, debug_directory, fit, resumable, start_run  # noqa: E402
 from engine.figures import save_batch_figure  # noqa: E402
+from engine.schema import PRETRAIN_SCHEMA  # noqa: E402
 from models import build_model  # noqa: E402
 from utils.cli import base_parser, run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
-from utils.errors import ConfigError  # noqa: E402
 from utils.logs import run_directory  # noqa: E402
 
 
@@ -34,10 +34,7 @@ def main(argv=None) -> int:
                              "line per step, and debug-batch.png of the first batch")
     args = parser.parse_args(argv)
     overrides = args.overrides + (list(DEBUG_OVERRIDES) if args.debug else [])
-    cfg = load_config(args.config, overrides, required=("dataset", "model", "loss"))
-    if cfg["loss"]["name"] == "avts" and cfg["loss"]["moments"] != cfg["dataset"]["temporal_clips"]:
-        raise ConfigError(f"{args.config}: loss.moments: {cfg['loss']['moments']} must equal dataset.temporal_clips "
-                          f"({cfg['dataset']['temporal_clips']}): the moments are the dataset's temporal clips")
+    cfg = load_config(args.config, overrides, required=("dataset", "model", "loss"), schema=PRETRAIN_SCHEMA)
 
     run_dir = run_directory(cfg["model"], args.output)
     run = start_run(cfg, debug_directory(run_dir) if args.debug else run_dir, quiet=args.quiet)

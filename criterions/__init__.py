@@ -23,7 +23,7 @@ from torch import nn
 
 from criterions.cross_modal import AVC, AVSA, AVTS, POOLS, CrossModalContrast
 from criterions.infonce import NEGATIVE_SETS
-from utils.config import REQUIRED, Field, Section, register_section
+from utils.config import REQUIRED, Field, Section
 
 __all__ = ["CRITERIA", "LOSS_SCHEMA", "build_criterion", "CrossModalContrast", "AVC", "AVTS", "AVSA"]
 
@@ -52,7 +52,15 @@ def _check_loss(section: dict) -> str | None:
 
 _POOL = Field(str, "max", choices=list(POOLS), help="pools the K viewpoints of a moment into one clip")
 
-LOSS_SCHEMA = register_section("loss", Section(
+def _check_moments(cfg: dict) -> str | None:
+    loss, data = cfg.get("loss"), cfg.get("dataset")
+    if loss is None or data is None or loss["name"] != "avts" or loss["moments"] == data.get("temporal_clips"):
+        return None
+    return (f"loss.moments: {loss['moments']} must equal dataset.temporal_clips ({data.get('temporal_clips')}): the "
+            f"moments are the dataset's temporal clips")
+
+
+LOSS_SCHEMA = Section(
     {
         "name": Field(str, REQUIRED, help="criterion: avc | avts | avsa"),
         "temperature": Field(float, 0.07, min=1e-6, help="InfoNCE temperature τ"),
@@ -69,8 +77,9 @@ LOSS_SCHEMA = register_section("loss", Section(
                  "translation": _translation_section("transformer")},
     },
     check=_check_loss,
+    config_check=_check_moments,
     optional=True,
-))
+)
 
 
 def build_criterion(loss_cfg: Mapping, feature_dim: int = 512) -> nn.Module:

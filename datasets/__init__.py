@@ -26,7 +26,7 @@ from datasets.action import HMDB51, UCF101
 from datasets.base import BadSampleMonitor, ClipDataset
 from datasets.viewpoints import max_viewpoints_for_separation
 from datasets.yt360 import YT360
-from utils.config import Field, Section, register_check, register_section
+from utils.config import Field, Section
 
 __all__ = ["DATASETS", "INPUT_KEYS", "SCHEMA", "BadSampleMonitor", "audio_channel_problem", "audio_channels",
            "build_dataset"]
@@ -171,9 +171,8 @@ def _check_yt360(section: dict) -> str | None:
     return None
 
 
-SCHEMA = register_section("dataset", Section(
-    _COMMON, tag="name", variants={"yt360": _YT360, "ucf101": _ACTION, "hmdb51": _ACTION}, check=_check,
-    help="what the data is, where it is, and how samples are drawn and augmented"))
+SCHEMA = Section(_COMMON, tag="name", variants={"yt360": _YT360, "ucf101": _ACTION, "hmdb51": _ACTION}, check=_check,
+                 help="what the data is, where it is, and how samples are drawn and augmented")
 
 
 _VIDEO_INPUT = ("video.clip_duration", "video.fps", "video.crop_size")
@@ -204,13 +203,6 @@ def audio_channel_problem(dataset_cfg: dict, model_cfg: dict) -> str | None:
     return (f"dataset.audio.intensity: {str(dataset_cfg['audio']['intensity']).lower()} gives {channels} audio "
             f"channels per crop (4 log-mels{' + 3 intensity-vector' if channels == 7 else ''}), but "
             f"model.audio.in_channels is {expected}")
-
-
-def _check_audio_input(cfg: dict) -> str | None:
-    return audio_channel_problem(cfg["dataset"], cfg["model"]) if "dataset" in cfg and "model" in cfg else None
-
-
-register_check(_check_audio_input)
 
 
 # ------------------------------------------------------------------------------------------ registry

@@ -821,9 +821,11 @@ def _write_audio_stats(root: str, log) -> None:
     """The log-mel statistics file that the demo configs name (the audio recipe of `DEMO_CONFIG`), next to the YT-360
     data, computed as tools/compute_audio_stats.py does (`datasets.audio_stats.make_stats`); kept when present."""
     from datasets.audio_stats import make_stats, stats_path
-    from utils.config import load_config
+    from datasets import SCHEMA
+    from utils.config import Schema, read_config, validate_config
 
-    data = load_config(DEMO_CONFIG, [f"dataset.root={os.path.join(root, 'yt360')}"], required=("dataset",))["dataset"]
+    raw, origins = read_config(DEMO_CONFIG, [f"dataset.root={os.path.join(root, 'yt360')}"])
+    data = validate_config({"dataset": raw["dataset"]}, origins, DEMO_CONFIG, schema=Schema(dataset=SCHEMA))["dataset"]
     if not os.path.isfile(stats_path(data)):
         log(f"synthetic data: log-mel statistics {stats_path(data)}")
         make_stats(data, log=log)

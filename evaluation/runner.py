@@ -51,9 +51,11 @@ from engine.compat import result_part
 from engine.data import batches, finish_on_device, share_decoded, to_device
 from engine.loop import autocast, fit
 from engine.run import Run, start_run
+from engine.schema import PRETRAIN_SCHEMA
 from engine.state import check_resume, state_modules
 from evaluation.features import FeatureDraws
 from evaluation.pretrained import Pretrained, load_pretrained
+from evaluation.schema import EVAL_SCHEMA
 from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
 from utils.config import load_config, read_config, validate_config
 from utils.distributed import all_reduce_sum
@@ -118,14 +120,14 @@ def input_differences(eval_cfg: dict, pretrain_cfg: dict) -> list[tuple[str, obj
 def resolve_configs(config: str, pretrain_config: str, overrides: Sequence[str] = ()) -> tuple[dict, dict]:
     """(eval config with ``overrides``, pre-training config), the eval's ``dataset`` completed with the
     pre-training's input recipe (the module docstring); one-line ConfigError for an explicit disagreement."""
-    pretrain_cfg = load_config(pretrain_config, required=("model",))
+    pretrain_cfg = load_config(pretrain_config, required=("model",), schema=PRETRAIN_SCHEMA)
     keys = _inherited_keys(read_config(config, overrides)[0].get("dataset"), pretrain_cfg)
     recipe: dict = {}
     for key in keys:
         _set(recipe, key, copy.deepcopy(_get(pretrain_cfg["dataset"], key)))
     raw, origins = read_config(config, overrides, under={"dataset": recipe} if recipe else None,
                                under_source=pretrain_config)
-    eval_cfg = validate_config(raw, origins, config, required=("benchmark", "dataset"))
+    eval_cfg = validate_config(raw, origins, config, required=("benchmark", "dataset"), schema=EVAL_SCHEMA)
     problem = audio_channel_problem(eval_cfg["dataset"], pretrain_cfg["model"])
     if problem:  # e.g. a model pre-trained with intensity-vector channels, evaluated on log-mels only
         raise ConfigError(f"{config}: {problem} in the pre-training config {pretrain_config}")
@@ -254,7 +256,7 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
     pretrained = load_pretrained(pretrain_cfg, args.pretrain_config, args.checkpoint, scratch=bench["scratch"],
                                  translation=bool(bench.get("use_transf") or bench.get("use_context")))
     run = start_run(eval_cfg, output or default_run_dir(pretrained, eval_cfg), quiet=args.quiet, log_name="eval.log",
-                    inputs={PRETRAINED: pretrained.sha256})
+                    inputs={PRETRAINED: pretrained.sha256}, schema=EVAL_SCHEMA)
     try:
         run.logger.info(f"benchmark {bench['name']} ({bench['task']}) of "
                         f"{'randomly initialised encoders (scratch)' if bench['scratch'] else pretrained.checkpoint}")
@@ -272,7 +274,7 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
             path = os.path.join(run.run_dir, LATEST)
             if not os.path.isfile(path):
                 raise CheckpointError(f"--test-only: no trained benchmark in {path}; run without --test-only first")
-            check_resume(run.run_dir, eval_cfg, run.inputs)  # the head of these weights and settings
+            check_resume(run.run_dir, eval_cfg, run.inputs, EVAL_SCHEMA)  # the head of these weights and settings
             run.commit()
             state = load_checkpoint(path)
             for name, module in state_modules(benchmark).items():

@@ -22,7 +22,11 @@ checked against the class list by the dataset). ``segmentation``: ``use_audio``,
 (true = the End-to-end row), ``head`` {fpn_dim, segm_dim, normalize} (spec §8.4); the 32 classes are the dataset's.
 """
 
-from utils.config import REQUIRED, Field, Section, register_section
+from datasets import SCHEMA as DATASET_SCHEMA
+from collections.abc import Iterable
+
+from engine.schema import OPTIMIZER, PRETRAIN_SCHEMA, RUN_KEYS
+from utils.config import REQUIRED, Field, Schema, Section, read_config
 
 TASKS = ("avc-bin", "avsa-bin", "action", "segmentation")
 
@@ -47,7 +51,17 @@ _PAIR = {
     **_FEATURE_DRAWS,
 }
 
-BENCHMARK = register_section("benchmark", Section({
+def _check_task_data(cfg: dict) -> str | None:
+    """What a task needs of the eval config's dataset."""
+    task, data = cfg["benchmark"]["task"] if "benchmark" in cfg else None, cfg.get("dataset", {})
+    if task == "avsa-bin" and data.get("misalign", {}).get("probability", 1.0) <= 0:
+        return "dataset.misalign.probability: AVSA-Bin needs misaligned samples (> 0)"
+    if task == "segmentation" and data.get("segmentation") is False:
+        return "dataset.segmentation: must be true (the label maps are the targets)"
+    return None
+
+
+BENCHMARK = Section({
     "name": Field(str, REQUIRED, help="eval run directory: <pretrain run dir>/eval-<name>/fold-<NN>"),
     "task": Field(str, REQUIRED, choices=list(TASKS)),
     "scratch": Field(bool, False, help="evaluate randomly initialised encoders (nothing is loaded)"),
@@ -77,4 +91,12 @@ BENCHMARK = register_section("benchmark", Section({
         }, check=lambda head: ("segm_dim: must be a multiple of 32 (GroupNorm with 32 groups)"
                                if head["segm_dim"] % 32 else None)),
     },
-}, optional=True))
+}, config_check=_check_task_data, optional=True)
+
+EVAL_SCHEMA = Schema(RUN_KEYS, optimizer=OPTIMIZER, dataset=DATASET_SCHEMA, benchmark=BENCHMARK)
+
+
+def config_schema(path: str, overrides: Iterable[str] = ()) -> Schema:
+    """`EVAL_SCHEMA` for an eval config (one with a ``benchmark`` section), `PRETRAIN_SCHEMA` otherwise: for the tools
+    that read either kind (tools/check_config.py, tools/check_dataset.py, tools/compute_audio_stats.py, ...)."""
+    return EVAL_SCHEMA if "benchmark" in read_config(path, overrides)[0] else PRETRAIN_SCHEMA

@@ -23,7 +23,8 @@ from models.audio import Conv2D
 from models.av import AVModel
 from models.video import BLOCKS_PER_STAGE, R2Plus1D
 from utils.checkpoint import load_checkpoint, load_state_strict
-from utils.config import REQUIRED, Field, Section, register_section
+from datasets import audio_channel_problem
+from utils.config import REQUIRED, Field, Section
 from utils.errors import ConfigError
 
 __all__ = ["AVModel", "R2Plus1D", "Conv2D", "VIDEO_ENCODERS", "AUDIO_ENCODERS", "MODEL_SCHEMA", "build_model",
@@ -40,7 +41,11 @@ def _check_model(section: dict) -> str | None:
     return None
 
 
-MODEL_SCHEMA = register_section("model", Section({
+def _check_audio_input(cfg: dict) -> str | None:
+    return audio_channel_problem(cfg["dataset"], cfg["model"]) if "dataset" in cfg and "model" in cfg else None
+
+
+MODEL_SCHEMA = Section({
     "name": Field(str, REQUIRED, help="run name: the run directory is <model_dir>/<name>"),
     "model_dir": Field(str, "checkpoints", help="parent directory of the run directories"),
     "init_from": Field(str, None, nullable=True,
@@ -56,7 +61,7 @@ MODEL_SCHEMA = register_section("model", Section({
         "width": Field(int, 64, min=1, help="channels of the first stage; embedding size = 8·width"),
         "in_channels": Field(int, 4, min=1, help="input spectrogram channels (4 for FOA)"),
     }),
-}, check=_check_model))
+}, check=_check_model, config_check=_check_audio_input)
 
 
 def build_video_encoder(video_cfg: Mapping):

@@ -9,6 +9,7 @@ import torch
 from criterions import build_criterion
 from engine import PretextTask, fit, start_run
 from models import build_model
+from engine.schema import PRETRAIN_SCHEMA
 from utils.config import load_config
 from tests.scripts import load_script
 
@@ -25,7 +26,7 @@ CRITERION = {"transformer": 12_872_192, "none": 131_328}
 
 def _load(name):
     return load_config(os.path.join(REPO, "configs", "main", "avsa", f"{name}.yaml"),
-                       required=("dataset", "model", "loss"))
+                       required=("dataset", "model", "loss"), schema=PRETRAIN_SCHEMA)
 
 
 def _shapes(dataset_cfg):

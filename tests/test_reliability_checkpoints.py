@@ -101,9 +101,10 @@ def _refused(capsys, main, argv):
 def _demo_model_state():
     from criterions import build_criterion
     from models import build_model
+    from engine.schema import PRETRAIN_SCHEMA
     from utils.config import load_config
 
-    cfg = load_config(os.path.join(REPO, "configs/demo/avsa.yaml"))
+    cfg = load_config(os.path.join(REPO, "configs/demo/avsa.yaml"), schema=PRETRAIN_SCHEMA)
     model = build_model(cfg["model"], load_init=False)
     return {"model": model.state_dict(), "criterion": build_criterion(cfg["loss"], model.out_dim).state_dict()}
 
@@ -125,9 +126,10 @@ def test_eval_checkpoint_init_from_and_visualize_refuse_it(tmp_path, capsys):
              [os.path.join(REPO, "configs/demo/benchmark/avsa.yaml"), avsa, "--checkpoint", path,
               "--output", str(tmp_path / "eval")])
     from models import build_model
+    from engine.schema import PRETRAIN_SCHEMA
     from utils.config import load_config
 
-    cfg = load_config(avsa, [f"model.init_from={path}"])
+    cfg = load_config(avsa, [f"model.init_from={path}"], schema=PRETRAIN_SCHEMA)
     _refused(capsys, lambda argv: build_model(cfg["model"]), [])  # curriculum phase 2 loading phase 1
     _refused(capsys, lambda argv: _module("tools/visualize.py").load_trained(avsa, path), [])
     assert not marker.exists()

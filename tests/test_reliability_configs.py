@@ -17,6 +17,7 @@ import pytest
 from datasets.audio_stats import write_stats
 from datasets.viewpoints import max_viewpoints_for_separation
 from utils.cli import run_main
+from engine.schema import PRETRAIN_SCHEMA
 from utils.config import load_config
 from tests.datasets.media_fixtures import write_lists, write_segment
 from tests.scripts import load_script
@@ -174,7 +175,7 @@ CASES = [
      ["@REPO/configs/demo/benchmark/avsa.yaml", "@REPO/configs/demo/avsa.yaml"],
      "benchmark.task: this script runs avc-bin benchmarks, the config is 'avsa-bin'"),
     ("avts-moments", "main", "base: @REPO/configs/main/avsa/AVTS.yaml\ndataset: {temporal_clips: 3}\n", ["@CFG"],
-     "@CFG: loss.moments: 2 must equal dataset.temporal_clips (3)"),
+     "@REPO/configs/main/avsa/AVTS.yaml: loss.moments: 2 must equal dataset.temporal_clips (3)"),
     # -- evaluation inputs that differ from the pre-training's (inherited unless set; set differently: an error)
     ("input-mismatch-set", "eval-avsa", "base: @REPO/configs/benchmark/avsa/avsa-transf-4crop.yaml\n",
      ["@CFG", "@REPO/configs/main/avsa/Cur-Loc4-TransfD2-reference.yaml", "--set", "dataset.rotation_order=correct"],
@@ -207,7 +208,7 @@ def places(tmp_path_factory):
     yt360 = str(root / "yt360")  # one segment, and the demo recipe's statistics under another name
     write_segment(yt360, "aaaaaaaaaaa-0", seconds=1.5, size=(64, 32))
     write_lists(yt360, train=["aaaaaaaaaaa"], test=["aaaaaaaaaaa"])
-    demo_audio = load_config(os.path.join(REPO, "configs/demo/avsa.yaml"))["dataset"]["audio"]
+    demo_audio = load_config(os.path.join(REPO, "configs/demo/avsa.yaml"), schema=PRETRAIN_SCHEMA)["dataset"]["audio"]
     write_stats(os.path.join(yt360, "demo-stats.npz"), np.zeros(40), np.ones(40), demo_audio)
     return {"@HMDB": str(root / "hmdb51"), "@EMPTY": str(root / "empty"), "@YT360": yt360}
 

@@ -50,6 +50,7 @@ from datasets.viewpoints import sample_viewpoints  # noqa: E402
 from utils.ambisonics import rotate_foa  # noqa: E402
 from utils.audio_features import log_mel  # noqa: E402
 from utils.cli import run_main  # noqa: E402
+from evaluation.schema import config_schema  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.files import write_json  # noqa: E402
 from utils.seeding import seed_worker  # noqa: E402
@@ -344,7 +345,7 @@ def bench_config(args) -> dict:
         os.makedirs(folder, exist_ok=True)
         overrides.append(f"dataset.root={write_media_root(folder, args.media)}")
         overrides.append(f"dataset.cache_dir={os.path.join(folder, args.media, '.cache')}")
-    cfg = load_config(args.config, overrides, required=("dataset",))
+    cfg = load_config(args.config, overrides, required=("dataset",), schema=config_schema(args.config, overrides))
     if args.media != "config":  # generated media: their normalisation is part of the pipeline measured
         ensure_stats(cfg["dataset"])
     dataset = build_dataset(cfg["dataset"], "train", seed=cfg["seed"])

@@ -23,6 +23,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from criterions import build_criterion  # noqa: E402
+from engine.schema import PRETRAIN_SCHEMA  # noqa: E402
 from models import build_model  # noqa: E402
 from utils.checkpoint import load_checkpoint, load_state_strict, save_checkpoint  # noqa: E402
 from utils.cli import run_main  # noqa: E402
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value (dotted key, YAML value); repeatable")
     args = parser.parse_args(argv)
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(args.config, args.overrides, schema=PRETRAIN_SCHEMA)
     reference = load_checkpoint(args.input, require_avsa=False)
     save_checkpoint(convert_reference_state(reference, cfg, args.input), args.output)
     print(f"wrote {args.output} (epoch {int(reference['epoch'])})")

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from engine.schema import PRETRAIN_SCHEMA  # noqa: E402
+from evaluation.schema import EVAL_SCHEMA  # noqa: E402
 from utils.cli import run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.errors import ConfigError  # noqa: E402
@@ -318,7 +320,8 @@ def build_plan(suite: Suite, *, only: Sequence[str] = (), runs_root: str | None 
     jobs: dict[str, Job] = {}
     if suite.data:
         jobs["data"] = Job("data", "data", suite.data, suite.data_done)
-    pretrain_cfgs = {source: load_config(path, suite.pretrain_overrides.get(source, ()), required=("model",))
+    pretrain_cfgs = {source: load_config(path, suite.pretrain_overrides.get(source, ()), required=("model",),
+                                         schema=PRETRAIN_SCHEMA)
                      for source, path in suite.pretrain.items()}
     default_dirs = {source: os.path.join(cfg["model"]["model_dir"], cfg["model"]["name"])
                     for source, cfg in pretrain_cfgs.items()}
@@ -350,7 +353,7 @@ def build_plan(suite: Suite, *, only: Sequence[str] = (), runs_root: str | None 
         plan.runs[(source, seed)] = directory
         plan.pretrain_keys[(source, seed)] = key
         argv = ("main-video-ssl.py", suite.pretrain[source], *_sets(overrides), "--output", directory)
-        epochs = load_config(suite.pretrain[source], overrides)["optimizer"]["epochs"]
+        epochs = load_config(suite.pretrain[source], overrides, schema=PRETRAIN_SCHEMA)["optimizer"]["epochs"]
         jobs[key] = Job(key, "pretrain", argv, os.path.join(directory, "checkpoint.pth"), tuple(needs), epochs,
                         distributed=True)
         return key
@@ -379,7 +382,7 @@ def _sets(overrides: Sequence[str]) -> list[str]:
 def _eval_job(plan: Plan, suite: Suite, cell: Cell, source: str, seed: int, pretrain_job, run_dir,
               kinetics_checkpoint: str | None, runs_root: str | None) -> str:
     overrides = [*cell.overrides, *([f"seed={seed}"] if suite.seeded_runs else [])]
-    eval_cfg = load_config(cell.evaluation, overrides, required=("benchmark", "dataset"))
+    eval_cfg = load_config(cell.evaluation, overrides, required=("benchmark", "dataset"), schema=EVAL_SCHEMA)
     bench = eval_cfg["benchmark"]
     needs = ["data"] if suite.data else []
     if source == KINETICS:
@@ -470,7 +473,7 @@ def is_done(job: Job) -> bool:
 
         args, _ = base_parser("").parse_known_args(job.argv[1:])
         state = load_checkpoint(job.done, mmap=True)
-        cfg = load_config(args.config, args.overrides, required=("dataset", "model", "loss"))
+        cfg = load_config(args.config, args.overrides, required=("dataset", "model", "loss"), schema=PRETRAIN_SCHEMA)
         return int(state.get("epoch", 0)) >= job.epochs and not config_differences(state.get("config", {}), cfg)[0]
     if job.kind == "eval":
         from evaluation.runner import eval_parser, stale_results
@@ -683,7 +686,7 @@ def _format_seeds(values: dict[int, float]) -> str:
 
 def misalignment_protocol(config: str, overrides: Sequence[str] = ()) -> str | None:
     """How an AVSA-Bin evaluation config labels its test samples, in words (None for other tasks)."""
-    cfg = load_config(config, overrides, required=("benchmark", "dataset"))
+    cfg = load_config(config, overrides, required=("benchmark", "dataset"), schema=EVAL_SCHEMA)
     if cfg["benchmark"]["task"] != "avsa-bin":
         return None
     misalign = cfg["dataset"]["misalign"]
@@ -775,7 +778,7 @@ def gate_test_clips(suite: Suite) -> dict[str, int]:
         row = next(r for t in suite.tables if t.key == table for r in t.rows if r.label[0] == method)
         config = row.cells[column].evaluation
         if config not in sizes:
-            cfg = load_config(config, required=("benchmark", "dataset"))
+            cfg = load_config(config, required=("benchmark", "dataset"), schema=EVAL_SCHEMA)
             try:
                 sizes[config] = len(build_dataset(cfg["dataset"], "test", seed=cfg["benchmark"]["test_seed"]))
             except Exception:  # noqa: BLE001 - the count is informative; a missing dataset must not stop the report

@@ -154,9 +154,10 @@ def load_trained(config: str, checkpoint: str, overrides: Sequence[str] = ()):
     from criterions import build_criterion
     from models import build_model
     from utils.checkpoint import load_checkpoint, load_state_strict
+    from engine.schema import PRETRAIN_SCHEMA
     from utils.config import load_config
 
-    cfg = load_config(config, overrides, required=("dataset", "model", "loss"))
+    cfg = load_config(config, overrides, required=("dataset", "model", "loss"), schema=PRETRAIN_SCHEMA)
     model = build_model(cfg["model"], load_init=False)
     criterion = build_criterion(cfg["loss"], feature_dim=model.out_dim)
     state = load_checkpoint(checkpoint)
@@ -319,9 +320,10 @@ def plot_curves(path: str, scalars: dict[str, list[tuple[int, float]]], title: s
 
 def _dataset(config: str, overrides: Sequence[str], split: str):
     from datasets import build_dataset
+    from evaluation.schema import config_schema
     from utils.config import load_config
 
-    cfg = load_config(config, overrides, required=("dataset",))
+    cfg = load_config(config, overrides, required=("dataset",), schema=config_schema(config, overrides))
     return cfg, build_dataset(cfg["dataset"], split, seed=cfg.get("seed", 0))
 
 
@@ -383,7 +385,9 @@ def cmd_segmentation(args) -> str:
     from datasets import build_dataset
     from datasets.yt360 import SEGMENTATION_CLASSES
     from engine.state import state_modules
+    from engine.schema import PRETRAIN_SCHEMA
     from evaluation.pretrained import load_pretrained
+    from evaluation.schema import EVAL_SCHEMA
     from evaluation.segmentation import Segmentation
     from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
     from utils.config import load_config
@@ -399,9 +403,9 @@ def cmd_segmentation(args) -> str:
                           f"(<pretrain run>/eval-<benchmark>/fold-01)")
     with open(os.path.join(run_dir, "results.json"), encoding="utf-8") as f:
         results = json.load(f)
-    eval_cfg = load_config(os.path.join(run_dir, "config.yaml"), required=("benchmark", "dataset"))
+    eval_cfg = load_config(os.path.join(run_dir, "config.yaml"), required=("benchmark", "dataset"), schema=EVAL_SCHEMA)
     pretrain_path = results["pretrained"]["config"]
-    pretrain_cfg = load_config(pretrain_path, required=("model",))
+    pretrain_cfg = load_config(pretrain_path, required=("model",), schema=PRETRAIN_SCHEMA)
     bench = eval_cfg["benchmark"]
     pretrained = load_pretrained(pretrain_cfg, pretrain_path, results["pretrained"]["checkpoint"],
                                  scratch=bench["scratch"], translation=bench["use_context"])

@@ -7,6 +7,7 @@ import torch
 
 from criterions import AVC, AVSA, AVTS, LOSS_SCHEMA, build_criterion
 from models.translation import SelfAttention
+from engine.schema import PRETRAIN_SCHEMA
 from utils.config import load_config
 from utils.errors import ConfigError
 
@@ -67,7 +68,7 @@ def test_direction_encoding_uses_positions():
 
 
 def _paper_criterion(name: str):
-    cfg = load_config(os.path.join(PAPER_CONFIGS, name), required=("loss",))
+    cfg = load_config(os.path.join(PAPER_CONFIGS, name), required=("loss",), schema=PRETRAIN_SCHEMA)
     return build_criterion(cfg["loss"], feature_dim=512).eval()
 
 

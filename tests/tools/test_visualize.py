@@ -138,9 +138,10 @@ def test_sample_and_localize_commands_on_a_synthetic_scene(tiny_data, tmp_path):
     from criterions import build_criterion
     from models import build_model
     from utils.checkpoint import save_checkpoint
+    from engine.schema import PRETRAIN_SCHEMA
     from utils.config import load_config
 
-    cfg = load_config(config, data)
+    cfg = load_config(config, data, schema=PRETRAIN_SCHEMA)
     model = build_model(cfg["model"], load_init=False)
     criterion = build_criterion(cfg["loss"], feature_dim=model.out_dim)
     save_checkpoint({"model": model.state_dict(), "criterion": criterion.state_dict()}, str(tmp_path / "c.pth"))

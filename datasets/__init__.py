@@ -28,8 +28,7 @@ from datasets.viewpoints import max_viewpoints_for_separation
 from datasets.yt360 import YT360
 from utils.config import Field, Section
 
-__all__ = ["DATASETS", "INPUT_KEYS", "SCHEMA", "BadSampleMonitor", "audio_channel_problem", "audio_channels",
-           "build_dataset"]
+__all__ = ["DATASETS", "INPUT_KEYS", "SCHEMA", "BadSampleMonitor", "audio_channels", "build_dataset"]
 
 # ------------------------------------------------------------------------------------------ config schema
 
@@ -66,9 +65,9 @@ _AUDIO = Section({
                         "(made by tools/compute_audio_stats.py; datasets/audio_stats.py); null: not normalised"),
     "parity": Field(bool, False, help="log-mel exactly as the original (magnitude, half-scale dB, spec §4.2)"),
     "intensity": Field(bool, False,
-                       help="append 3 intensity-vector channels (Y, Z, X per mel band; model.audio.in_channels 7): "
-                            "the sign of each sound's direction, which per-channel log-mels lose (front/back and "
-                            "left/right look alike); not in the paper"),
+                       help="append 3 intensity-vector channels (Y, Z, X per mel band; model.audio.in_channels "
+                            "follows): the sign of each sound's direction, which per-channel log-mels lose "
+                            "(front/back and left/right look alike); not in the paper"),
 })
 
 def _check_viewpoints(views: dict) -> str | None:
@@ -193,16 +192,6 @@ def audio_channels(dataset_cfg: dict) -> int | None:
     if dataset_cfg["name"] != "yt360":
         return None
     return 7 if dataset_cfg["audio"]["intensity"] else 4
-
-
-def audio_channel_problem(dataset_cfg: dict, model_cfg: dict) -> str | None:
-    """Why the audio encoder of ``model_cfg`` cannot read this dataset's audio input, or None."""
-    channels, expected = audio_channels(dataset_cfg), model_cfg["audio"]["in_channels"]
-    if channels is None or channels == expected:
-        return None
-    return (f"dataset.audio.intensity: {str(dataset_cfg['audio']['intensity']).lower()} gives {channels} audio "
-            f"channels per crop (4 log-mels{' + 3 intensity-vector' if channels == 7 else ''}), but "
-            f"model.audio.in_channels is {expected}")
 
 
 # ------------------------------------------------------------------------------------------ registry

@@ -820,8 +820,8 @@ def _check_manifest(root: str, params: dict) -> None:
 def _write_audio_stats(root: str, log) -> None:
     """The log-mel statistics file that the demo configs name (the audio recipe of `DEMO_CONFIG`), next to the YT-360
     data, computed as tools/compute_audio_stats.py does (`datasets.audio_stats.make_stats`); kept when present."""
-    from datasets.audio_stats import make_stats, stats_path
     from datasets import SCHEMA
+    from datasets.audio_stats import make_stats, stats_path
     from utils.config import Schema, read_config, validate_config
 
     raw, origins = read_config(DEMO_CONFIG, [f"dataset.root={os.path.join(root, 'yt360')}"])

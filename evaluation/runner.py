@@ -46,7 +46,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from datasets import INPUT_KEYS, SCHEMA, audio_channel_problem, build_dataset
+from datasets import INPUT_KEYS, SCHEMA, build_dataset
 from engine.compat import result_part
 from engine.data import batches, finish_on_device, share_decoded, to_device
 from engine.loop import autocast, fit
@@ -56,6 +56,7 @@ from engine.state import check_resume, state_modules
 from evaluation.features import FeatureDraws
 from evaluation.pretrained import Pretrained, load_pretrained
 from evaluation.schema import EVAL_SCHEMA
+from models import audio_input_problem
 from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
 from utils.config import load_config, read_config, validate_config
 from utils.distributed import all_reduce_sum
@@ -128,7 +129,7 @@ def resolve_configs(config: str, pretrain_config: str, overrides: Sequence[str] 
     raw, origins = read_config(config, overrides, under={"dataset": recipe} if recipe else None,
                                under_source=pretrain_config)
     eval_cfg = validate_config(raw, origins, config, required=("benchmark", "dataset"), schema=EVAL_SCHEMA)
-    problem = audio_channel_problem(eval_cfg["dataset"], pretrain_cfg["model"])
+    problem = audio_input_problem(eval_cfg["dataset"], pretrain_cfg["model"])
     if problem:  # e.g. a model pre-trained with intensity-vector channels, evaluated on log-mels only
         raise ConfigError(f"{config}: {problem} in the pre-training config {pretrain_config}")
     differences = input_differences(eval_cfg, pretrain_cfg)  # only explicit settings can differ

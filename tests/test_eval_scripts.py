@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from datasets.yt360 import SEGMENTATION_CLASSES
-from utils.checkpoint import load_checkpoint, save_checkpoint
 from engine.schema import PRETRAIN_SCHEMA
 from evaluation.schema import EVAL_SCHEMA
+from utils.checkpoint import load_checkpoint, save_checkpoint
 from utils.config import load_config
 from utils.errors import CheckpointError, ConfigError
 from tests.scripts import load_script

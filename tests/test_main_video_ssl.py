@@ -8,9 +8,9 @@ import torch
 
 from criterions import build_criterion
 from engine import PretextTask, fit, start_run
-from models import build_model
 from engine.schema import PRETRAIN_SCHEMA
-from utils.config import load_config
+from models import build_model
+from utils.config import load_config, read_config
 from tests.scripts import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -182,6 +182,11 @@ def test_debug_is_a_few_steps_in_its_own_directory_and_leaves_the_real_run_alone
     assert main(args) == 0
     before = _files(real)
     assert load_checkpoint(real / "checkpoint.pth")["step"] == 4
+    # the demo config leaves model.audio.in_channels to its dataset: config.yaml and the checkpoint hold the 7
+    saved = read_config(str(real / "config.yaml"))[0]
+    assert "in_channels" not in read_config(args[0])[0]["model"]["audio"]
+    assert saved["model"]["audio"]["in_channels"] == 7 == load_checkpoint(real / "checkpoint.pth")["config"]["model"][
+        "audio"]["in_channels"]
 
     assert main(args + ["--debug"]) == 0
     assert _files(real) == before  # not one byte, not one timestamp of the real run changed

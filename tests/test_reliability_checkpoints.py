@@ -100,8 +100,8 @@ def _refused(capsys, main, argv):
 
 def _demo_model_state():
     from criterions import build_criterion
-    from models import build_model
     from engine.schema import PRETRAIN_SCHEMA
+    from models import build_model
     from utils.config import load_config
 
     cfg = load_config(os.path.join(REPO, "configs/demo/avsa.yaml"), schema=PRETRAIN_SCHEMA)
@@ -125,8 +125,8 @@ def test_eval_checkpoint_init_from_and_visualize_refuse_it(tmp_path, capsys):
     _refused(capsys, _module("eval-avsa.py").main,
              [os.path.join(REPO, "configs/demo/benchmark/avsa.yaml"), avsa, "--checkpoint", path,
               "--output", str(tmp_path / "eval")])
-    from models import build_model
     from engine.schema import PRETRAIN_SCHEMA
+    from models import build_model
     from utils.config import load_config
 
     cfg = load_config(avsa, [f"model.init_from={path}"], schema=PRETRAIN_SCHEMA)

@@ -47,10 +47,10 @@ from datasets.augment import (  # noqa: E402
     apply_color_jitter, apply_joint_flip, draw_clip_augmentation, normalize_video, views_to_clips,
 )
 from datasets.viewpoints import sample_viewpoints  # noqa: E402
+from evaluation.schema import config_schema  # noqa: E402
 from utils.ambisonics import rotate_foa  # noqa: E402
 from utils.audio_features import log_mel  # noqa: E402
 from utils.cli import run_main  # noqa: E402
-from evaluation.schema import config_schema  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.files import write_json  # noqa: E402
 from utils.seeding import seed_worker  # noqa: E402

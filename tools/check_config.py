@@ -12,8 +12,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import yaml  # noqa: E402
 
-from utils.cli import run_main  # noqa: E402
 from evaluation.schema import config_schema  # noqa: E402
+from utils.cli import run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
 
 

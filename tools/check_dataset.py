@@ -21,8 +21,8 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 from datasets import build_dataset  # noqa: E402
-from utils.cli import available_cores, run_main  # noqa: E402
 from evaluation.schema import config_schema  # noqa: E402
+from utils.cli import available_cores, run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.errors import DataError  # noqa: E402
 

@@ -20,9 +20,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from datasets.audio_stats import make_stats  # noqa: E402
+from evaluation.schema import config_schema  # noqa: E402
 from utils.audio_features import load_mel_stats  # noqa: E402
 from utils.cli import run_main  # noqa: E402
-from evaluation.schema import config_schema  # noqa: E402
 from utils.config import load_config  # noqa: E402
 
 

@@ -152,9 +152,9 @@ class ModelScorer:
 def load_trained(config: str, checkpoint: str, overrides: Sequence[str] = ()):
     """(config, model, criterion) of a pre-training run, loaded strictly from ``checkpoint``."""
     from criterions import build_criterion
+    from engine.schema import PRETRAIN_SCHEMA
     from models import build_model
     from utils.checkpoint import load_checkpoint, load_state_strict
-    from engine.schema import PRETRAIN_SCHEMA
     from utils.config import load_config
 
     cfg = load_config(config, overrides, required=("dataset", "model", "loss"), schema=PRETRAIN_SCHEMA)
@@ -384,8 +384,8 @@ def _known_sources(root: str, dataset, raw: dict) -> list[tuple[float, float]]:
 def cmd_segmentation(args) -> str:
     from datasets import build_dataset
     from datasets.yt360 import SEGMENTATION_CLASSES
-    from engine.state import state_modules
     from engine.schema import PRETRAIN_SCHEMA
+    from engine.state import state_modules
     from evaluation.pretrained import load_pretrained
     from evaluation.schema import EVAL_SCHEMA
     from evaluation.segmentation import Segmentation

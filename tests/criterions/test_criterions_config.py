@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from criterions import AVC, AVSA, AVTS, LOSS_SCHEMA, build_criterion
-from models.translation import SelfAttention
 from engine.schema import PRETRAIN_SCHEMA
+from models.translation import SelfAttention
 from utils.config import load_config
 from utils.errors import ConfigError
 
@@ -52,6 +52,24 @@ def test_invalid_loss_sections():
         _validate({"name": "avs"})
     with pytest.raises(ConfigError, match=r"loss\.moments: 1 is below the minimum 2"):
         _validate({"name": "avts", "moments": 1})
+
+
+def test_avts_moments_follow_the_dataset_temporal_clips():
+    def resolve(loss: dict, **dataset) -> dict:
+        cfg = {"dataset": {"name": "yt360", "root": "data", **dataset}, "loss": loss}
+        return PRETRAIN_SCHEMA.validate(cfg, "", lambda key: "test.yaml")["loss"]
+
+    assert resolve({"name": "avts"}, temporal_clips=3)["moments"] == 3
+    assert build_criterion(resolve({"name": "avts"}, temporal_clips=2), feature_dim=8).moments == 2
+    assert resolve({"name": "avts", "moments": 3}, temporal_clips=3)["moments"] == 3
+    assert "moments" not in resolve({"name": "avc"}, temporal_clips=3)
+    with pytest.raises(ConfigError, match=r"^test\.yaml: loss\.moments: 2 must equal dataset\.temporal_clips \(3\)"):
+        resolve({"name": "avts", "moments": 2}, temporal_clips=3)
+    with pytest.raises(ConfigError, match=r"^test\.yaml: dataset\.temporal_clips: 1, but AVTS \(loss\.name avts\) "
+                                          r"needs at least 2 moments per sample"):
+        resolve({"name": "avts"})
+    with pytest.raises(ConfigError, match=r"loss\.moments: null takes dataset\.temporal_clips"):
+        PRETRAIN_SCHEMA.validate({"loss": {"name": "avts"}}, "", lambda key: "t")
 
 
 def test_direction_encoding_uses_positions():

@@ -13,9 +13,9 @@ import pytest
 import datasets.audio_stats as audio_stats
 from datasets import build_dataset
 from datasets.audio_stats import ORIGINAL_STATS, RECIPE, compute_stats, stats_file_name, stats_path, stats_recipe
+from evaluation.schema import config_schema
 from tests.datasets.media_fixtures import plane_wave_foa, write_lists, write_segment, yt360_config
 from tests.scripts import load_script
-from evaluation.schema import config_schema
 from utils.config import load_config
 from utils.errors import ConfigError
 
@@ -74,7 +74,8 @@ def test_command_line_writes_the_configs_file_with_its_recipe(root, tmp_path, ca
                                           r"tools/compute_audio_stats.py CONFIG"):
         build_dataset(load_config(str(config), schema=config_schema(str(config)))["dataset"], "train", seed=0)
     with pytest.raises(ConfigError, match=r"holds 32 mel bands, dataset.audio.n_mels is 40"):
-        build_dataset(load_config(str(config), ["dataset.audio.n_mels=40"], schema=config_schema(str(config)))["dataset"], "train", seed=0)
+        data = load_config(str(config), ["dataset.audio.n_mels=40"], schema=config_schema(str(config)))["dataset"]
+        build_dataset(data, "train", seed=0)
     with pytest.raises(ConfigError, match=r"^dataset.audio.stats: null; name the file to write, e.g. "
                                           r"audio-stats-24000hz-512fft-240hop-32mels.npz"):
         tool.main([str(config), "--set", "dataset.audio.stats=null"])

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from engine.compat import RESULT_NEUTRAL, config_differences
+from engine.schema import PRETRAIN_SCHEMA
 from utils.checkpoint import load_checkpoint
 from utils.cli import run_main
-from engine.schema import PRETRAIN_SCHEMA
 
 _spec = importlib.util.spec_from_file_location("tiny_run", os.path.join(os.path.dirname(__file__), "tiny_run.py"))
 tiny_run = importlib.util.module_from_spec(_spec)

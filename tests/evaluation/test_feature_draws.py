@@ -10,9 +10,9 @@ from datasets import build_dataset
 from evaluation.alignment import AlignmentProbe
 from evaluation.features import FeatureDraws
 from evaluation.pretrained import Pretrained
+from evaluation.schema import EVAL_SCHEMA
 from models import build_model
 from models.classifiers import PairClassifier
-from evaluation.schema import EVAL_SCHEMA
 from utils.config import load_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

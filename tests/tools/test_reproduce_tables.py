@@ -310,8 +310,8 @@ def test_a_job_runs_again_after_a_job_it_needs_runs(tmp_path, capsys):
 
 
 def test_pretraining_is_done_only_at_its_last_epoch_with_the_same_settings(tmp_path):
-    from utils.checkpoint import save_checkpoint
     from engine.schema import PRETRAIN_SCHEMA
+    from utils.checkpoint import save_checkpoint
     from utils.config import load_config
 
     config = os.path.join(ROOT, "configs/demo/avc.yaml")

@@ -136,9 +136,9 @@ def test_sample_and_localize_commands_on_a_synthetic_scene(tiny_data, tmp_path):
     assert png_size(tmp_path / "sample.png") == expected_size("sample")
     # the CLI path of localize: a (random) model saved as a pre-training checkpoint
     from criterions import build_criterion
+    from engine.schema import PRETRAIN_SCHEMA
     from models import build_model
     from utils.checkpoint import save_checkpoint
-    from engine.schema import PRETRAIN_SCHEMA
     from utils.config import load_config
 
     cfg = load_config(config, data, schema=PRETRAIN_SCHEMA)

@@ -1,4 +1,4 @@
-"""Semantic segmentation of 360° viewpoints (paper Table 2, spec §8.4): an FPN head on the frozen video encoder.
+"""Semantic segmentation of 360° viewpoints (paper Table 2): an FPN head on the frozen video encoder.
 
 Variants (``benchmark``): video only; ``use_audio`` (+ the crop's audio feature); ``use_context`` (+ the pre-trained
 translation networks' context over the K viewpoints); ``train_encoders`` (the End-to-end row). Reported: pixel

@@ -14,7 +14,7 @@ one test pass over the FIXED test set → ``results.json``.
   kinds have count: UCF101/HMDB51 evaluations inherit and check the video keys, YT-360 ones all of them. So the
   released model's config (``Cur-Loc4-TransfD2-reference.yaml``) gives its evaluations the original's audio recipe,
   statistics file, rotation order and video placement. A pre-training config without ``dataset`` passes nothing.
-* Run directory: ``<pretrain run dir>/eval-<benchmark.name>/fold-<NN>`` (spec §8; NN = ``dataset.fold`` for
+* Run directory: ``<pretrain run dir>/eval-<benchmark.name>/fold-<NN>`` (NN = ``dataset.fold`` for
   UCF101/HMDB51, 01 otherwise; ``-scratch`` appended to the name with ``scratch: true``, ``-<file name>`` with a
   ``--checkpoint`` other than the run's own ``checkpoint.pth``), or ``--output``. It holds ``config.yaml``,
   ``eval.log``, ``tensorboard/``, the benchmark's own ``checkpoint.pth`` (head, optimizer: an interrupted
@@ -22,7 +22,7 @@ one test pass over the FIXED test set → ``results.json``.
   ``--test-only``) with another pre-trained checkpoint, or other result-changing eval settings, is refused with
   one line (engine/compat.py), so results.json's sha256 is always that of the weights its numbers came from.
 * The test runs ONCE, after the last epoch, on the final weights: no model selection on the test set (the
-  original kept the best test epoch, spec §8). Its loader shards the fixed test order over ranks without padding,
+  original kept the best test epoch). Its loader shards the fixed test order over ranks without padding,
   so every test sample counts exactly once and metrics are summed over ranks (``evaluation.metrics``).
 * The test dataset is built with ``benchmark.test_seed``: viewpoints, rotations, and (AVC-Bin) negative pairs are
   the same in every epoch, run and training seed.
@@ -58,6 +58,7 @@ from evaluation.pretrained import Pretrained, load_pretrained
 from evaluation.schema import EVAL_SCHEMA
 from models import audio_input_problem
 from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
+from utils.cli import add_overrides
 from utils.config import load_config, read_config, validate_config
 from utils.distributed import all_reduce_sum
 from utils.errors import CheckpointError, ConfigError
@@ -78,8 +79,7 @@ def eval_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("pretrain_config", help="the pre-training config of the model to evaluate")
     parser.add_argument("--checkpoint", default=None,
                         help="pre-trained checkpoint (default <pretrain run dir>/checkpoint.pth)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override an eval-config value (dotted key, YAML value); repeatable")
+    add_overrides(parser, "an eval-config value")
     parser.add_argument("--test-only", action="store_true",
                         help="skip training: test the head saved in the run directory")
     parser.add_argument("--output", default=None, help="run directory (default <pretrain run dir>/eval-<name>/fold-NN)")

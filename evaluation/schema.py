@@ -1,30 +1,14 @@
-"""Schema of the eval configs' ``benchmark`` section, read by ``evaluation/`` and the four eval-*.py scripts.
+"""Schema of an eval config: the ``benchmark`` section (read by ``evaluation/`` and the eval-*.py scripts) and the
+composed ``EVAL_SCHEMA`` (run-level keys, ``optimizer``, ``dataset``, ``benchmark``).
 
-An eval config holds ``benchmark`` plus the sections the engine and datasets read (``dataset``, ``optimizer``,
-run-level keys). The model comes from the PRE-TRAINING config given next to it on the command line (its ``model``
-section, and its ``loss`` section when translation networks are needed)::
-
-    benchmark:
-      name: avsa-transf-4crop-yt360   # run directory <pretrain run dir>/eval-<name>/fold-<dataset.fold or 1>
-      task: avsa-bin                  # avc-bin | avsa-bin | action | segmentation (selects the keys below)
-      scratch: false                  # true: random encoders (the Scratch row, the random-init baseline)
-      test_seed: 0                    # fixes the test set: viewpoints, rotations, negative pairs
-      allow_input_mismatch: false     # true: dataset inputs may differ from the pre-training's (evaluation/runner.py)
-      use_transf: true                # avc/avsa-bin: video features -> audio predicted from them (g_v2a)
-      head: {hidden_dim: 512, dropout: 0.5, normalize: false}
-      feature_draws: 0                # N > 0: train the classifier on the frozen features of N epochs' draws
-
-Task keys: ``avc-bin`` / ``avsa-bin``: ``use_transf``, ``head`` {hidden_dim, dropout, normalize}, ``feature_draws``
-(spec §8.1–8.2; encoders frozen).
-``action``: ``train_encoders`` (true = full fine-tuning, spec §8.3),
-``head`` {dropout}; the classifier has as many outputs as the dataset has classes (``dataset.num_classes`` is
-checked against the class list by the dataset). ``segmentation``: ``use_audio``, ``use_context``, ``train_encoders``
-(true = the End-to-end row), ``head`` {fpn_dim, segm_dim, normalize} (spec §8.4); the 32 classes are the dataset's.
+``benchmark.task`` (avc-bin | avsa-bin | action | segmentation) selects the task's keys. The model comes from the
+pre-training config named next to the eval config (docs/configs.md describes the section, docs/evaluation.md the
+benchmarks).
 """
 
-from datasets import SCHEMA as DATASET_SCHEMA
 from collections.abc import Iterable
 
+from datasets import SCHEMA as DATASET_SCHEMA
 from engine.schema import OPTIMIZER, PRETRAIN_SCHEMA, RUN_KEYS
 from utils.config import REQUIRED, Field, Schema, Section, read_config
 
@@ -74,7 +58,7 @@ BENCHMARK = Section({
     "avc-bin": _PAIR,
     "avsa-bin": _PAIR,
     "action": {
-        "train_encoders": Field(bool, True, help="full fine-tuning (spec §8.3); false trains the classifier only"),
+        "train_encoders": Field(bool, True, help="full fine-tuning, as the original; false trains the classifier only"),
         "head": Section({"dropout": Field(float, 0.5, min=0.0, max=1.0)}),
     },
     "segmentation": {

@@ -104,7 +104,7 @@ def build_model(model_cfg: Mapping, *, load_init: bool = True) -> AVModel:
 
     With ``load_init`` (the default) and ``init_from`` set, both encoders start from that checkpoint's ``model``
     entry (strict). Pass ``load_init=False`` when the weights come from elsewhere right after (resume, evaluation
-    of a trained run), so the phase-1 file need not exist then (unlike the original, spec §10.26).
+    of a trained run), so the phase-1 file need not exist then (the original loaded it on every start).
     """
     model = AVModel(build_video_encoder(model_cfg["video"]), build_audio_encoder(model_cfg["audio"]))
     if load_init and model_cfg["init_from"]:

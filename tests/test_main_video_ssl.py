@@ -2,6 +2,8 @@
 
 import glob
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -213,3 +215,13 @@ def test_a_failed_start_leaves_no_run_directory(tiny_data, tmp_path, capsys, pro
     err = capsys.readouterr().err.strip()
     assert info.value.code == 2 and len(err.splitlines()) == 1 and "/nonexistent/" in err
     assert not out.exists()
+
+
+def test_the_script_runs_from_any_directory_without_path_setup(tmp_path):
+    """Python puts the script's own directory (the repository root) first on sys.path, so the script needs no
+    sys.path insertion: it starts from another working directory, with no PYTHONPATH."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, os.path.join(REPO, "main-video-ssl.py"), "no-such.yaml"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: no-such.yaml: <file>: config file not found"

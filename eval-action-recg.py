@@ -1,4 +1,4 @@
-"""Action recognition on UCF101 / HMDB51 (paper Table 3, spec §8.3): fine-tune the pre-trained video encoder.
+"""Action recognition on UCF101 / HMDB51 (paper Table 3): fine-tune the pre-trained video encoder.
 
 The encoder + dropout + linear classifier are trained end to end (``benchmark.scratch: true``: from random
 weights, the Scratch row). The test scores every video's dense clips (25 in the paper): Clip@1/5 per clip,

@@ -1,4 +1,4 @@
-"""Semantic segmentation of 360° viewpoints (paper Table 2, spec §8.4): an FPN head on the frozen video encoder.
+"""Semantic segmentation of 360° viewpoints (paper Table 2): an FPN head on the frozen video encoder.
 
 Variants (``benchmark``): video only; ``use_audio`` (+ the crop's audio feature); ``use_context`` (+ the pre-trained
 translation networks' context over the K viewpoints); ``train_encoders`` (the End-to-end row). Reported: pixel
@@ -14,12 +14,9 @@ from datasets.yt360 import SEGMENTATION_CLASSES, SEGMENTATION_GROUPS
 from evaluation.runner import run_script
 from evaluation.segmentation import Segmentation
 from utils.cli import run_main
-from utils.errors import ConfigError
 
 
 def build(cfg: dict, pretrained, train_set, test_set) -> Segmentation:
-    if not cfg["dataset"]["segmentation"]:
-        raise ConfigError("<eval config>: dataset.segmentation: must be true (the label maps are the targets)")
     return Segmentation(pretrained, cfg["benchmark"], test_set[0]["video"], num_classes=len(SEGMENTATION_CLASSES),
                         class_names=[name for name, _ in SEGMENTATION_CLASSES], groups=SEGMENTATION_GROUPS)
 

@@ -1,4 +1,4 @@
-"""AVC-Bin (paper Table 1, spec §8.1): does the audio come from the same video as the visual clip?
+"""AVC-Bin (paper Table 1): does the audio come from the same video as the visual clip?
 
 A 2-way classifier on FROZEN pre-trained features, logits averaged over the K viewpoints. Each sample is paired
 with its own audio and with the audio of another sample of its batch (a derangement, fixed by the test seed on
@@ -7,7 +7,7 @@ the test set). With ``use_transf`` the video features are replaced by the pre-tr
     python eval-avc.py configs/benchmark/avc/avc-notransf-4crop.yaml configs/main/avsa/Cur-Loc4-TransfD2.yaml
 """
 
-from evaluation.alignment import AlignmentProbe
+from evaluation.alignment import AlignmentProbe, build_probe
 from evaluation.runner import run_script
 from utils.cli import run_main
 from utils.errors import ConfigError
@@ -18,9 +18,7 @@ def build(cfg: dict, pretrained, train_set, test_set) -> AlignmentProbe:
     if batch_size < 2 or len(test_set) % batch_size == 1:
         raise ConfigError(f"<eval config>: dataset.batch_size: AVC-Bin pairs samples within a batch; {batch_size} "
                           f"leaves a batch of 1 sample (test split: {len(test_set)} samples)")
-    bench = cfg["benchmark"]
-    return AlignmentProbe(pretrained, bench["head"], pairs="avc", use_transf=bench["use_transf"],
-                          test_seed=bench["test_seed"])
+    return build_probe(cfg, pretrained)
 
 
 def main(argv=None) -> int:

@@ -1,4 +1,4 @@
-"""AVSA-Bin (paper Table 1, spec §8.2): is a viewpoint's audio spatially aligned with its video?
+"""AVSA-Bin (paper Table 1): is a viewpoint's audio spatially aligned with its video?
 
 A 2-way classifier on FROZEN pre-trained features, logits averaged over the K viewpoints; the labels are the
 dataset's misalignments (``dataset.misalign``: rotated audio, with a minimum angle). With ``use_transf`` the video
@@ -7,22 +7,13 @@ features are replaced by the pre-trained g_v2a's audio prediction from them.
     python eval-avsa.py configs/benchmark/avsa/avsa-transf-4crop.yaml configs/main/avsa/Cur-Loc4-TransfD2.yaml
 """
 
-from evaluation.alignment import AlignmentProbe
+from evaluation.alignment import build_probe
 from evaluation.runner import run_script
 from utils.cli import run_main
-from utils.errors import ConfigError
-
-
-def build(cfg: dict, pretrained, train_set, test_set) -> AlignmentProbe:
-    if cfg["dataset"]["misalign"]["probability"] <= 0:
-        raise ConfigError("<eval config>: dataset.misalign.probability: AVSA-Bin needs misaligned samples (> 0)")
-    bench = cfg["benchmark"]
-    return AlignmentProbe(pretrained, bench["head"], pairs="avsa", use_transf=bench["use_transf"],
-                          test_seed=bench["test_seed"])
 
 
 def main(argv=None) -> int:
-    return run_script(argv, task="avsa-bin", build=build, description=__doc__.splitlines()[0])
+    return run_script(argv, task="avsa-bin", build=build_probe, description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Self-supervised audio-visual pre-training on YT-360: AVC, AVTS or AVSA (paper Sec. 2, spec §7).
+"""Self-supervised audio-visual pre-training on YT-360: AVC, AVTS or AVSA (paper Sec. 2).
 
     python main-video-ssl.py configs/main/avsa/Cur-Loc4-TransfD2.yaml [--set KEY=VALUE ...] [--output DIR]
     torchrun --standalone --nproc_per_node=N main-video-ssl.py CONFIG        # DDP, one process per GPU
@@ -10,21 +10,18 @@ at snapshot_epochs. --debug runs 2 train and 2 test steps into <run dir>-debug. 
 """
 
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch.utils.data import default_collate
 
-from torch.utils.data import default_collate  # noqa: E402
-
-from criterions import build_criterion  # noqa: E402
-from datasets import build_dataset  # noqa: E402
-from engine import DEBUG_OVERRIDES, PretextTask, fit, resumable, start_run  # noqa: E402
-from engine.figures import save_batch_figure  # noqa: E402
-from models import build_model  # noqa: E402
-from utils.cli import base_parser, run_main  # noqa: E402
-from utils.config import load_config  # noqa: E402
-from utils.errors import ConfigError  # noqa: E402
-from utils.runs import debug_directory, run_directory  # noqa: E402
+from criterions import build_criterion
+from datasets import build_dataset
+from engine import DEBUG_OVERRIDES, PretextTask, fit, resumable, start_run
+from engine.figures import save_batch_figure
+from engine.schema import PRETRAIN_SCHEMA
+from models import build_model
+from utils.cli import base_parser, run_main
+from utils.config import load_config
+from utils.runs import debug_directory, run_directory
 
 
 def main(argv=None) -> int:
@@ -34,10 +31,7 @@ def main(argv=None) -> int:
                              "line per step, and debug-batch.png of the first batch")
     args = parser.parse_args(argv)
     overrides = args.overrides + (list(DEBUG_OVERRIDES) if args.debug else [])
-    cfg = load_config(args.config, overrides, required=("dataset", "model", "loss"))
-    if cfg["loss"]["name"] == "avts" and cfg["loss"]["moments"] != cfg["dataset"]["temporal_clips"]:
-        raise ConfigError(f"{args.config}: loss.moments: {cfg['loss']['moments']} must equal dataset.temporal_clips "
-                          f"({cfg['dataset']['temporal_clips']}): the moments are the dataset's temporal clips")
+    cfg = load_config(args.config, overrides, required=("dataset", "model", "loss"), schema=PRETRAIN_SCHEMA)
 
     run_dir = run_directory(cfg["model"], args.output)
     run = start_run(cfg, debug_directory(run_dir) if args.debug else run_dir, quiet=args.quiet)
@@ -45,7 +39,7 @@ def main(argv=None) -> int:
         train_set = build_dataset(cfg["dataset"], "train", seed=cfg["seed"], config=args.config, overrides=overrides)
         test_set = build_dataset(cfg["dataset"], "test", seed=cfg["seed"], config=args.config, overrides=overrides)
         # Curriculum phase 2 (model.init_from) starts from the phase-1 encoders; a resumed run restores everything
-        # from its own checkpoint and never needs the phase-1 file (spec §10.26).
+        # from its own checkpoint and never needs the phase-1 file (the original loaded it on every start).
         model = build_model(cfg["model"], load_init=not resumable(cfg, run.run_dir))
         criterion = build_criterion(cfg["loss"], feature_dim=model.out_dim)
         if args.debug:

@@ -1,18 +1,11 @@
 """Pre-training criteria; ``build_criterion(cfg["loss"], feature_dim)`` and the schema of the ``loss`` section.
 
-Config section ``loss`` (the paper's AVSA)::
+    loss: {name: avsa, temperature: 0.07, proj_dim: 128, negatives: paper,      # name: avc | avts | avsa
+           translation: {kind: transformer, depth: 2, expansion: 4, multihead: false, heads: 8, dropout: 0.1}}
 
-    loss:
-      name: avsa                # avc | avts | avsa
-      temperature: 0.07
-      proj_dim: 128
-      negatives: paper          # avsa: paper (Eq. (8), K-1 + (N-1)·K) | reference (released code, K-1 + N-1)
-      translation: {kind: transformer, depth: 2, expansion: 4, multihead: false, heads: 8, dropout: 0.1,
-                    position_encoding: none}
-
-``avc`` / ``avts`` take ``pool_viewpoints: max|mean`` (how K > 1 viewpoints of a moment become one clip) and
-default to ``translation.kind: none``; ``avts`` takes ``moments`` (M temporal clips per sample, the K axis of the
-embeddings being M moments × K/M viewpoints, moment-major, as the dataset's ``temporal_clips``).
+``negatives`` (avsa): paper (Eq. (8), K-1 + (N-1)·K) or reference (released code, K-1 + N-1). ``avc`` / ``avts``
+take ``pool_viewpoints: max|mean`` (K > 1 viewpoints of a moment -> one clip) and default to no translation;
+``avts``'s ``moments`` M (the K axis is M moments × K/M viewpoints, moment-major) follows ``dataset.temporal_clips``.
 """
 
 from __future__ import annotations
@@ -23,7 +16,7 @@ from torch import nn
 
 from criterions.cross_modal import AVC, AVSA, AVTS, POOLS, CrossModalContrast
 from criterions.infonce import NEGATIVE_SETS
-from utils.config import REQUIRED, Field, Section, register_section
+from utils.config import REQUIRED, Field, Section
 
 __all__ = ["CRITERIA", "LOSS_SCHEMA", "build_criterion", "CrossModalContrast", "AVC", "AVTS", "AVSA"]
 
@@ -52,7 +45,26 @@ def _check_loss(section: dict) -> str | None:
 
 _POOL = Field(str, "max", choices=list(POOLS), help="pools the K viewpoints of a moment into one clip")
 
-LOSS_SCHEMA = register_section("loss", Section(
+def _resolve_moments(cfg: dict) -> str | None:
+    """Config check: ``loss.moments`` (avts) null becomes ``dataset.temporal_clips``; a set value must equal it."""
+    loss = cfg.get("loss")
+    if loss is None or loss["name"] != "avts":
+        return None
+    clips = cfg["dataset"].get("temporal_clips") if "dataset" in cfg else None
+    if loss["moments"] is None:
+        if clips is None:
+            return ("loss.moments: null takes dataset.temporal_clips of the YT-360 dataset section, which this config "
+                    "lacks; set it")
+        if clips < 2:
+            return f"dataset.temporal_clips: {clips}, but AVTS (loss.name avts) needs at least 2 moments per sample"
+        loss["moments"] = clips
+    elif clips is not None and loss["moments"] != clips:
+        return (f"loss.moments: {loss['moments']} must equal dataset.temporal_clips ({clips}): the moments are the "
+                f"dataset's temporal clips; leave loss.moments unset to take it from the dataset")
+    return None
+
+
+LOSS_SCHEMA = Section(
     {
         "name": Field(str, REQUIRED, help="criterion: avc | avts | avsa"),
         "temperature": Field(float, 0.07, min=1e-6, help="InfoNCE temperature τ"),
@@ -62,15 +74,17 @@ LOSS_SCHEMA = register_section("loss", Section(
     variants={
         "avc": {"pool_viewpoints": _POOL, "translation": _translation_section("none")},
         "avts": {"pool_viewpoints": _POOL, "translation": _translation_section("none"),
-                 "moments": Field(int, 2, min=2, help="temporal clips M per sample (dataset temporal_clips)")},
+                 "moments": Field(int, None, nullable=True, min=2,
+                                  help="temporal clips M per sample; null: dataset.temporal_clips")},
         "avsa": {"negatives": Field(str, "paper", choices=list(NEGATIVE_SETS),
                                     help="easy negatives: all viewpoints of other videos (paper) or the same "
                                          "viewpoint index only (reference)"),
                  "translation": _translation_section("transformer")},
     },
     check=_check_loss,
+    config_check=_resolve_moments,
     optional=True,
-))
+)
 
 
 def build_criterion(loss_cfg: Mapping, feature_dim: int = 512) -> nn.Module:

@@ -5,7 +5,7 @@
                         drop_last=cfg["dataset"]["train"]["drop_last"], worker_init_fn=seed_worker)
     monitor = BadSampleMonitor(cfg["max_bad_fraction"])
     for epoch in ...:
-        dataset.set_epoch(epoch)          # the training order of spec §2.3 (keep shuffle=False)
+        dataset.set_epoch(epoch)          # the epoch's sample order, as the original (keep shuffle=False)
         for batch in loader:
             monitor.update(batch)          # counts batch["failures"]; stops a run with too many bad files
         monitor.end_epoch()
@@ -27,10 +27,9 @@ from datasets.base import BadSampleMonitor, ClipDataset
 from datasets.viewpoints import max_viewpoints_for_separation
 from datasets.yt360 import YT360
 from utils.audio_features import AudioFeatures
-from utils.config import Field, Section, register_check, register_section
+from utils.config import Field, Section
 
-__all__ = ["DATASETS", "INPUT_KEYS", "SCHEMA", "BadSampleMonitor", "audio_channel_problem", "audio_channels",
-           "build_dataset"]
+__all__ = ["DATASETS", "INPUT_KEYS", "SCHEMA", "BadSampleMonitor", "audio_channels", "build_dataset"]
 
 # ------------------------------------------------------------------------------------------ config schema
 
@@ -38,7 +37,8 @@ __all__ = ["DATASETS", "INPUT_KEYS", "SCHEMA", "BadSampleMonitor", "audio_channe
 def _split(clips_per_video: int, augment: bool, drop_last: bool, **extra: Field) -> Section:
     return Section({
         "clips_per_video": Field(int, clips_per_video, min=1,
-                                 help="epoch multiplier (spec §2.3); dense video mode: clips per video"),
+                                 help="epoch multiplier: each sample this many times per epoch; dense video mode: "
+                                      "clips per video"),
         "augment": Field(bool, augment, help="random augmentation (flip, colour and volume jitter, resized crops)"),
         "drop_last": Field(bool, drop_last, help="DataLoader drop_last"),
         **extra,
@@ -65,11 +65,11 @@ _AUDIO = Section({
     "stats": Field(str, None, nullable=True,
                    help="per-mel-band mean/std .npz that standardises the log-mels, relative to root unless absolute "
                         "(made by tools/compute_audio_stats.py; datasets/audio_stats.py); null: not normalised"),
-    "parity": Field(bool, False, help="log-mel exactly as the original (magnitude, half-scale dB, spec §4.2)"),
+    "parity": Field(bool, False, help="log-mel exactly as the original (magnitude mel spectrogram, half-scale dB)"),
     "intensity": Field(bool, False,
-                       help="append 3 intensity-vector channels (Y, Z, X per mel band; model.audio.in_channels 7): "
-                            "the sign of each sound's direction, which per-channel log-mels lose (front/back and "
-                            "left/right look alike); not in the paper"),
+                       help="append 3 intensity-vector channels (Y, Z, X per mel band; model.audio.in_channels "
+                            "follows): the sign of each sound's direction, which per-channel log-mels lose "
+                            "(front/back and left/right look alike); not in the paper"),
 })
 
 def _check_viewpoints(views: dict) -> str | None:
@@ -90,23 +90,24 @@ _VIEWPOINTS = Section({
     "hfov_deg": _degree_range([25.0, 76.3], 1.0, 179.0),
     "test_hfov_deg": Field(list, None, nullable=True, length=2, item=Field(float, min=1.0, max=179.0),
                            help="horizontal FOV range of the test split (null: hfov_deg)"),
-    "aspect_jitter": Field(bool, True, help="random aspect ratio in [3/4, 4/3] when the split augments (spec §3.3)"),
+    "aspect_jitter": Field(bool, True, help="random aspect ratio in [3/4, 4/3] when the split augments"),
 }, check=_check_viewpoints)
 
 _MISALIGN = Section({
     "probability": Field(float, 0.0, min=0.0, max=1.0, help="AVSA-Bin: chance that a sample's audio is rotated"),
     "mode": Field(str, "yaw", choices=["yaw", "3d"], help="yaw: about the vertical; 3d: uniform random rotation"),
     "min_angle_deg": Field(float, 30.0, min=0.0, max=150.0,
-                           help="smallest rotation that counts as misaligned (the original allowed ~0°, §10.8)"),
+                           help="smallest rotation that counts as misaligned (the original counted any rotation, "
+                                "even ~0°)"),
 })
 
 _COMMON = {
     "name": Field(str, "yt360", choices=["yt360", "ucf101", "hmdb51"]),
-    "root": Field(str, help="dataset folder (original layout, spec §2.1 / §9)"),
+    "root": Field(str, help="dataset folder, in the original layout (docs/data.md)"),
     "cache_dir": Field(str, None, nullable=True, help="where the index cache goes (null: <root>/.cache)"),
     "batch_size": Field(int, 32, min=1),
     "video": _VIDEO,
-    "color_jitter": Field(bool, True, help="colour jitter of the video when the split augments (spec §4.1)"),
+    "color_jitter": Field(bool, True, help="colour jitter of the video when the split augments"),
     "decode_cache_mb": Field(float, 0.0, min=0.0,
                              help="keep whole decoded files in memory, up to this many MB per DataLoader worker "
                                   "(small datasets read for many epochs, e.g. the synthetic demo set; 0: off)"),
@@ -118,20 +119,21 @@ _COMMON = {
 _YT360 = {
     "train_list": Field(str, None, nullable=True, help="ids of the train split (null: <root>/train.txt)"),
     "test_list": Field(str, None, nullable=True, help="ids of the test split (null: <root>/test.txt)"),
-    "sampling": Field(str, "video", choices=["video", "clip"], help="one index per video or per segment (§2.3)"),
+    "sampling": Field(str, "video", choices=["video", "clip"],
+                      help="one index per video (a random segment of it) or per segment"),
     "train": _split(1, True, True),
     "test": _split(1, False, False),
     "audio": _AUDIO,
     "viewpoints": _VIEWPOINTS,
     "video_placement": Field(str, "centred", choices=["centred", "uniform"],
-                             help="video window centred in the audio window, or anywhere inside it (original, §2.4)"),
+                             help="video window centred in the audio window, or anywhere inside it (the original)"),
     "rotation_order": Field(str, "correct", choices=["correct", "reference"],
-                            help="FOA rotation toward a viewpoint; reference = the original's wrong order (§10.1)"),
-    "joint_flip": Field(bool, True, help="mirror video and audio together when the split augments (§3.7)"),
-    "volume_jitter": Field(bool, True, help="audio gain in [0.9, 1.1] when the split augments (§4.2)"),
+                            help="FOA rotation toward a viewpoint; reference = the original's wrong order"),
+    "joint_flip": Field(bool, True, help="mirror video and audio together when the split augments"),
+    "volume_jitter": Field(bool, True, help="audio gain in [0.9, 1.1] when the split augments"),
     "temporal_clips": Field(int, 1, min=1, help="AVTS: M moments per sample, K viewpoints each (moment-major)"),
     "misalign": _MISALIGN,
-    "segmentation": Field(bool, False, help="also return the 32-class label map of each viewpoint (§8.4)"),
+    "segmentation": Field(bool, False, help="also return the 32-class label map of each viewpoint"),
     "augment_on": Field(str, "cpu", choices=["cpu", "gpu"],
                         help="where crops, rotation, jitter and log-mel run: in the DataLoader workers (cpu), or "
                              "batched on the training device after collation (gpu; workers only decode)"),
@@ -145,9 +147,9 @@ _ACTION = {
     "num_classes": Field(int, None, nullable=True, min=1, help="checked against the class list (null: not checked)"),
     "train": _split(1, True, True, **_ACTION_SPLIT),
     "test": _split(1, False, False, **_ACTION_SPLIT),
-    "resize": Field(int, 128, min=8, help="test: shorter side resized to this, then centre crop (spec §4.1)"),
+    "resize": Field(int, 128, min=8, help="test: shorter side resized to this, then centre crop"),
     "crop_scale": Field(list, [0.08, 1.0], length=2, item=Field(float, min=1e-3, max=1.0),
-                        help="train: random-resized-crop area range (spec §4.1)"),
+                        help="train: random-resized-crop area range"),
     "flip": Field(bool, True, help="random horizontal flip when the split augments"),
 }
 
@@ -172,9 +174,8 @@ def _check_yt360(section: dict) -> str | None:
     return None
 
 
-SCHEMA = register_section("dataset", Section(
-    _COMMON, tag="name", variants={"yt360": _YT360, "ucf101": _ACTION, "hmdb51": _ACTION}, check=_check,
-    help="what the data is, where it is, and how samples are drawn and augmented"))
+SCHEMA = Section(_COMMON, tag="name", variants={"yt360": _YT360, "ucf101": _ACTION, "hmdb51": _ACTION}, check=_check,
+                 help="what the data is, where it is, and how samples are drawn and augmented")
 
 
 _VIDEO_INPUT = ("video.clip_duration", "video.fps", "video.crop_size")
@@ -195,23 +196,6 @@ def audio_channels(dataset_cfg: dict) -> int | None:
     if dataset_cfg["name"] != "yt360":
         return None
     return AudioFeatures.from_recipe(dataset_cfg["audio"]).channels
-
-
-def audio_channel_problem(dataset_cfg: dict, model_cfg: dict) -> str | None:
-    """Why the audio encoder of ``model_cfg`` cannot read this dataset's audio input, or None."""
-    channels, expected = audio_channels(dataset_cfg), model_cfg["audio"]["in_channels"]
-    if channels is None or channels == expected:
-        return None
-    return (f"dataset.audio.intensity: {str(dataset_cfg['audio']['intensity']).lower()} gives {channels} audio "
-            f"channels per crop (4 log-mels{' + 3 intensity-vector' if channels == 7 else ''}), but "
-            f"model.audio.in_channels is {expected}")
-
-
-def _check_audio_input(cfg: dict) -> str | None:
-    return audio_channel_problem(cfg["dataset"], cfg["model"]) if "dataset" in cfg and "model" in cfg else None
-
-
-register_check(_check_audio_input)
 
 
 # ------------------------------------------------------------------------------------------ registry

@@ -6,7 +6,7 @@ How a script uses it (main-video-ssl.py is the complete example)::
     from utils.runs import run_directory
 
     cfg = load_config(args.config, args.overrides + list(DEBUG_OVERRIDES if args.debug else []),
-                      required=("dataset", "model", "loss"))
+                      required=("dataset", "model", "loss"), schema=PRETRAIN_SCHEMA)   # engine/schema.py
     run = start_run(cfg, run_directory(cfg["model"], args.output), quiet=args.quiet)   # checks a resume; no files yet
     try:
         # curriculum: phase-1 encoders on a fresh run only; a resumed run never needs that file (spec §10.26)

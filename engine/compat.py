@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from utils.config import REQUIRED, Field, Section, root_schema
+from engine.schema import PRETRAIN_SCHEMA
+from utils.config import REQUIRED, Field, Section
 
 # dotted key -> why it does not change the result of a run that resumes with another value
 RESULT_NEUTRAL: dict[str, str] = {
@@ -59,9 +60,9 @@ def _neutral(key: str, cfg: Mapping) -> bool:
     return key in RESULT_NEUTRAL
 
 
-def schema_default(key: str, cfg: Mapping) -> Any:
-    """The schema's default of dotted ``key`` in a config like ``cfg`` (``REQUIRED`` when it has none)."""
-    node: Field | Section = root_schema()
+def schema_default(key: str, cfg: Mapping, schema: Section) -> Any:
+    """``schema``'s default of dotted ``key`` in a config like ``cfg`` (``REQUIRED`` when it has none)."""
+    node: Field | Section = schema
     value: Any = cfg
     for part in key.split("."):
         fields = node.fields_for(value) if isinstance(node, Section) and isinstance(value, Mapping) else {}
@@ -71,16 +72,18 @@ def schema_default(key: str, cfg: Mapping) -> Any:
     return node.default if isinstance(node, Field) else REQUIRED
 
 
-def config_differences(old: Mapping, new: Mapping) -> tuple[list[tuple[str, Any, Any]], list[tuple[str, Any, Any]]]:
+def config_differences(old: Mapping, new: Mapping, schema: Section | None = None
+                       ) -> tuple[list[tuple[str, Any, Any]], list[tuple[str, Any, Any]]]:
     """(result-changing, neutral) differences between two resolved configs, each as (dotted key, old, new).
-    A key only ``new`` has (a checkpoint written before the key existed) differs unless ``new`` has its default, the
-    behaviour before the key existed; otherwise a key present in one config only has the value ``"(absent)"`` on
-    the other side."""
+    A key only ``new`` has (a checkpoint written before the key existed) differs unless ``new`` has its default in
+    ``schema`` (the one ``new`` was validated against; default: a pre-training's), the behaviour before the key
+    existed; otherwise a key present in one config only has the value ``"(absent)"`` on the other side."""
+    schema = schema or PRETRAIN_SCHEMA
     flat_old, flat_new = flatten(old), flatten(new)
     changing, neutral = [], []
     for key in [*flat_new, *(k for k in flat_old if k not in flat_new)]:
         before, after = flat_old.get(key, "(absent)"), flat_new.get(key, "(absent)")
-        if key not in flat_old and after == schema_default(key, new):
+        if key not in flat_old and after == schema_default(key, new, schema):
             continue
         if before != after:
             (neutral if _neutral(key, new) and _neutral(key, old) else changing).append((key, before, after))

@@ -15,7 +15,7 @@ import torch
 from engine.compat import format_changes
 from engine.state import check_resume
 from utils import __version__
-from utils.config import save_config
+from utils.config import Section, save_config
 from utils.distributed import DistInfo, cleanup, init_distributed
 from utils.errors import ConfigError
 from utils.logs import PendingLog, open_log_file, setup_logger, tensorboard_writer
@@ -76,12 +76,13 @@ class Run:
 
 
 def start_run(cfg: dict, run_dir: str, *, quiet: bool = False, log_name: str = "train.log",
-              inputs: dict | None = None) -> Run:
+              inputs: dict | None = None, schema: Section | None = None) -> Run:
     """Join torchrun's group (if any), seed every generator, and check that a checkpoint this run will resume from
     (``resume`` and ``<run_dir>/checkpoint.pth``) was trained with the same result-changing settings and ``inputs``
     (engine/compat.py; ``ConfigError`` otherwise). Nothing is written yet: ``Run.commit`` creates the run
     directory, so a start that fails (refused resume, missing data or file) leaves no half-made run directory and
-    an existing run's files untouched."""
+    an existing run's files untouched. ``schema``: the one ``cfg`` was validated against (default: a
+    pre-training's, engine/schema.py)."""
     dist = init_distributed(cfg["device"], timeout_s=cfg["dist_timeout_s"])
     if cfg["sync_batchnorm"] and dist.device.type != "cuda":
         raise ConfigError("<config>: sync_batchnorm: SyncBatchNorm needs CUDA devices (this run is on CPU)")
@@ -95,7 +96,7 @@ def start_run(cfg: dict, run_dir: str, *, quiet: bool = False, log_name: str = "
                 f"device {dist.device}, world size {dist.world_size}, run directory {os.path.abspath(run_dir)}")
     if cfg["resume"]:
         try:
-            checked = check_resume(run_dir, cfg, run.inputs)
+            checked = check_resume(run_dir, cfg, run.inputs, schema)
         except BaseException:
             cleanup()
             raise

@@ -1,8 +1,12 @@
-"""Schema of the run-level keys and the ``optimizer`` section, read by the engine (engine/*.py)."""
+"""Schemas of the run-level keys and the ``optimizer`` section (read by engine/*.py), and of a pre-training config
+(``PRETRAIN_SCHEMA``: main-video-ssl.py and the tools that read its configs)."""
 
-from utils.config import Field, Section, register_keys, register_section
+from criterions import LOSS_SCHEMA
+from datasets import SCHEMA as DATASET_SCHEMA
+from models import MODEL_SCHEMA
+from utils.config import Field, Schema, Section
 
-register_keys({
+RUN_KEYS = {
     "seed": Field(int, 0, min=0, help="seeds Python, NumPy, torch and every DataLoader worker"),
     "resume": Field(bool, True, help="continue from <run_dir>/checkpoint.pth if it exists"),
     "num_workers": Field(int, 4, min=0, help="DataLoader workers per process"),
@@ -22,7 +26,7 @@ register_keys({
                             help="collective timeout: if a rank dies, the others stop after this long instead of hanging"),
     "sync_batchnorm": Field(bool, False, help="synchronise BatchNorm statistics across ranks (DDP on CUDA only)"),
     "limit_steps": Field(int, 0, min=0, help="at most N steps per train and test phase (0: all; --debug: 2)"),
-})
+}
 
 
 def _check_schedule(section: dict) -> str | None:
@@ -31,7 +35,7 @@ def _check_schedule(section: dict) -> str | None:
     return None
 
 
-OPTIMIZER = register_section("optimizer", Section({
+OPTIMIZER = Section({
     "name": Field(str, "adam", choices=["adam", "adamw", "sgd"]),
     "lr": Field(float, 1e-4, min=0.0),
     "weight_decay": Field(float, 0.0, min=0.0),
@@ -46,4 +50,6 @@ OPTIMIZER = register_section("optimizer", Section({
         "warmup_epochs": Field(float, 0.0, min=0.0),
         "min_lr": Field(float, 0.0, min=0.0, help="cosine floor"),
     }, check=_check_schedule),
-}))
+})
+
+PRETRAIN_SCHEMA = Schema(RUN_KEYS, optimizer=OPTIMIZER, dataset=DATASET_SCHEMA, model=MODEL_SCHEMA, loss=LOSS_SCHEMA)

@@ -19,6 +19,7 @@ from torch import nn
 
 from engine.compat import config_differences, format_changes
 from utils.checkpoint import capture_rng_state, load_checkpoint, load_state_strict, restore_rng_state, save_checkpoint
+from utils.config import Section
 from utils.errors import CheckpointError, ConfigError
 from utils.runs import LATEST
 
@@ -79,10 +80,12 @@ def resumable(cfg: dict, run_dir: str) -> bool:
     return cfg["resume"] and os.path.exists(os.path.join(run_dir, LATEST))
 
 
-def check_resume(run_dir: str, cfg: dict, inputs: dict) -> tuple[Position, list] | None:
+def check_resume(run_dir: str, cfg: dict, inputs: dict,
+                 schema: Section | None = None) -> tuple[Position, list] | None:
     """Before a run resumes from ``<run_dir>/checkpoint.pth``: its position and the result-neutral config changes
     (dotted key, checkpoint's value, new value); None when there is no checkpoint. A result-changing difference
-    (engine/compat.py), or other ``inputs``, is a ``ConfigError`` naming every differing key with both values."""
+    (engine/compat.py), or other ``inputs``, is a ``ConfigError`` naming every differing key with both values.
+    ``schema``: the one ``cfg`` was validated against (`config_differences`)."""
     path = os.path.join(run_dir, LATEST)
     if not os.path.exists(path):
         return None
@@ -90,7 +93,7 @@ def check_resume(run_dir: str, cfg: dict, inputs: dict) -> tuple[Position, list]
     ways_out = "use a new --output DIR for a run with these settings, or --set resume=false to start this one over"
     if not isinstance(state.get("config"), dict):
         raise ConfigError(f"{path}: records no config, so resuming it with this one cannot be checked; {ways_out}")
-    changing, neutral = config_differences(state["config"], cfg)
+    changing, neutral = config_differences(state["config"], cfg, schema)
     saved = state.get("inputs", {key: "(not recorded)" for key in inputs})  # a checkpoint older than inputs
     changing += [(key, saved.get(key), inputs.get(key)) for key in sorted(set(saved) | set(inputs))
                  if saved.get(key) != inputs.get(key)]

@@ -103,3 +103,10 @@ class AlignmentProbe(nn.Module):
     def evaluate(self, batch: dict, meter: TopKMeter) -> None:
         logits, labels = self.logits_and_labels(batch, fixed=True)
         meter.update(logits.mean(1), labels)  # the K viewpoints' logits averaged, as the original
+
+
+def build_probe(cfg: dict, pretrained: Pretrained, train_set=None, test_set=None) -> AlignmentProbe:
+    """The probe of an ``avc-bin`` or ``avsa-bin`` eval config: what eval-avc.py and eval-avsa.py train and test."""
+    bench = cfg["benchmark"]
+    return AlignmentProbe(pretrained, bench["head"], pairs=bench["task"].removesuffix("-bin"),
+                          use_transf=bench["use_transf"], test_seed=bench["test_seed"])

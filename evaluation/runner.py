@@ -22,7 +22,7 @@ one test pass over the FIXED test set → ``results.json``.
   ``--test-only``) with another pre-trained checkpoint, or other result-changing eval settings, is refused with
   one line (engine/compat.py), so results.json's sha256 is always that of the weights its numbers came from.
 * The test runs ONCE, after the last epoch, on the final weights: no model selection on the test set (the
-  original kept the best test epoch, spec §8). Its loader shards the fixed test order over ranks without padding,
+  original kept the best test epoch). Its loader shards the fixed test order over ranks without padding,
   so every test sample counts exactly once and metrics are summed over ranks (``evaluation.metrics``).
 * The test dataset is built with ``benchmark.test_seed``: viewpoints, rotations, and (AVC-Bin) negative pairs are
   the same in every epoch, run and training seed.
@@ -45,14 +45,18 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from datasets import INPUT_KEYS, SCHEMA, audio_channel_problem, build_dataset
+from datasets import INPUT_KEYS, SCHEMA, build_dataset
 from engine.compat import result_part
 from engine.data import batches, finish_on_device, share_decoded, to_device
 from engine.loop import autocast, fit
 from engine.run import Run, start_run
+from engine.schema import PRETRAIN_SCHEMA
 from engine.state import check_resume
 from evaluation.features import FeatureDraws
 from evaluation.pretrained import Pretrained, load_benchmark, load_pretrained
+from evaluation.schema import EVAL_SCHEMA
+from models import audio_input_problem
+from utils.cli import add_overrides
 from utils.config import load_config, read_config, validate_config
 from utils.distributed import all_reduce_sum
 from utils.errors import CheckpointError, ConfigError
@@ -73,8 +77,7 @@ def eval_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("pretrain_config", help="the pre-training config of the model to evaluate")
     parser.add_argument("--checkpoint", default=None,
                         help="pre-trained checkpoint (default <pretrain run dir>/checkpoint.pth)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override an eval-config value (dotted key, YAML value); repeatable")
+    add_overrides(parser, "an eval-config value")
     parser.add_argument("--test-only", action="store_true",
                         help="skip training: test the head saved in the run directory")
     parser.add_argument("--output", default=None, help="run directory (default <pretrain run dir>/eval-<name>/fold-NN)")
@@ -116,15 +119,15 @@ def input_differences(eval_cfg: dict, pretrain_cfg: dict) -> list[tuple[str, obj
 def resolve_configs(config: str, pretrain_config: str, overrides: Sequence[str] = ()) -> tuple[dict, dict]:
     """(eval config with ``overrides``, pre-training config), the eval's ``dataset`` completed with the
     pre-training's input recipe (the module docstring); one-line ConfigError for an explicit disagreement."""
-    pretrain_cfg = load_config(pretrain_config, required=("model",))
+    pretrain_cfg = load_config(pretrain_config, required=("model",), schema=PRETRAIN_SCHEMA)
     keys = _inherited_keys(read_config(config, overrides)[0].get("dataset"), pretrain_cfg)
     recipe: dict = {}
     for key in keys:
         _set(recipe, key, copy.deepcopy(_get(pretrain_cfg["dataset"], key)))
     raw, origins = read_config(config, overrides, under={"dataset": recipe} if recipe else None,
                                under_source=pretrain_config)
-    eval_cfg = validate_config(raw, origins, config, required=("benchmark", "dataset"))
-    problem = audio_channel_problem(eval_cfg["dataset"], pretrain_cfg["model"])
+    eval_cfg = validate_config(raw, origins, config, required=("benchmark", "dataset"), schema=EVAL_SCHEMA)
+    problem = audio_input_problem(eval_cfg["dataset"], pretrain_cfg["model"])
     if problem:  # e.g. a model pre-trained with intensity-vector channels, evaluated on log-mels only
         raise ConfigError(f"{config}: {problem} in the pre-training config {pretrain_config}")
     differences = input_differences(eval_cfg, pretrain_cfg)  # only explicit settings can differ
@@ -227,7 +230,7 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
     pretrained = load_pretrained(pretrain_cfg, args.pretrain_config, args.checkpoint, scratch=bench["scratch"],
                                  translation=bool(bench.get("use_transf") or bench.get("use_context")))
     run = start_run(eval_cfg, output or default_run_dir(pretrained, eval_cfg), quiet=args.quiet, log_name="eval.log",
-                    inputs={PRETRAINED: pretrained.sha256})
+                    inputs={PRETRAINED: pretrained.sha256}, schema=EVAL_SCHEMA)
     try:
         run.logger.info(f"benchmark {bench['name']} ({bench['task']}) of "
                         f"{'randomly initialised encoders (scratch)' if bench['scratch'] else pretrained.checkpoint}")
@@ -245,7 +248,7 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
             path = latest_checkpoint(run.run_dir)
             if not os.path.isfile(path):
                 raise CheckpointError(f"--test-only: no trained benchmark in {path}; run without --test-only first")
-            check_resume(run.run_dir, eval_cfg, run.inputs)  # the head of these weights and settings
+            check_resume(run.run_dir, eval_cfg, run.inputs, EVAL_SCHEMA)  # the head of these weights and settings
             run.commit()
             load_benchmark(benchmark, path)
             benchmark.to(run.device)

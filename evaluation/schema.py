@@ -1,28 +1,16 @@
-"""Schema of the eval configs' ``benchmark`` section, read by ``evaluation/`` and the four eval-*.py scripts.
+"""Schema of an eval config: the ``benchmark`` section (read by ``evaluation/`` and the eval-*.py scripts) and the
+composed ``EVAL_SCHEMA`` (run-level keys, ``optimizer``, ``dataset``, ``benchmark``).
 
-An eval config holds ``benchmark`` plus the sections the engine and datasets read (``dataset``, ``optimizer``,
-run-level keys). The model comes from the PRE-TRAINING config given next to it on the command line (its ``model``
-section, and its ``loss`` section when translation networks are needed)::
-
-    benchmark:
-      name: avsa-transf-4crop-yt360   # run directory <pretrain run dir>/eval-<name>/fold-<dataset.fold or 1>
-      task: avsa-bin                  # avc-bin | avsa-bin | action | segmentation (selects the keys below)
-      scratch: false                  # true: random encoders (the Scratch row, the random-init baseline)
-      test_seed: 0                    # fixes the test set: viewpoints, rotations, negative pairs
-      allow_input_mismatch: false     # true: dataset inputs may differ from the pre-training's (evaluation/runner.py)
-      use_transf: true                # avc/avsa-bin: video features -> audio predicted from them (g_v2a)
-      head: {hidden_dim: 512, dropout: 0.5, normalize: false}
-      feature_draws: 0                # N > 0: train the classifier on the frozen features of N epochs' draws
-
-Task keys: ``avc-bin`` / ``avsa-bin``: ``use_transf``, ``head`` {hidden_dim, dropout, normalize}, ``feature_draws``
-(spec §8.1–8.2; encoders frozen).
-``action``: ``train_encoders`` (true = full fine-tuning, spec §8.3),
-``head`` {dropout}; the classifier has as many outputs as the dataset has classes (``dataset.num_classes`` is
-checked against the class list by the dataset). ``segmentation``: ``use_audio``, ``use_context``, ``train_encoders``
-(true = the End-to-end row), ``head`` {fpn_dim, segm_dim, normalize} (spec §8.4); the 32 classes are the dataset's.
+``benchmark.task`` (avc-bin | avsa-bin | action | segmentation) selects the task's keys. The model comes from the
+pre-training config named next to the eval config (docs/configs.md describes the section, docs/evaluation.md the
+benchmarks).
 """
 
-from utils.config import REQUIRED, Field, Section, register_section
+from collections.abc import Iterable
+
+from datasets import SCHEMA as DATASET_SCHEMA
+from engine.schema import OPTIMIZER, PRETRAIN_SCHEMA, RUN_KEYS
+from utils.config import REQUIRED, Field, Schema, Section, read_config
 
 TASKS = ("avc-bin", "avsa-bin", "action", "segmentation")
 
@@ -47,7 +35,17 @@ _PAIR = {
     **_FEATURE_DRAWS,
 }
 
-BENCHMARK = register_section("benchmark", Section({
+def _check_task_data(cfg: dict) -> str | None:
+    """What a task needs of the eval config's dataset."""
+    task, data = cfg["benchmark"]["task"] if "benchmark" in cfg else None, cfg.get("dataset", {})
+    if task == "avsa-bin" and data.get("misalign", {}).get("probability", 1.0) <= 0:
+        return "dataset.misalign.probability: AVSA-Bin needs misaligned samples (> 0)"
+    if task == "segmentation" and data.get("segmentation") is False:
+        return "dataset.segmentation: must be true (the label maps are the targets)"
+    return None
+
+
+BENCHMARK = Section({
     "name": Field(str, REQUIRED, help="eval run directory: <pretrain run dir>/eval-<name>/fold-<NN>"),
     "task": Field(str, REQUIRED, choices=list(TASKS)),
     "scratch": Field(bool, False, help="evaluate randomly initialised encoders (nothing is loaded)"),
@@ -60,7 +58,7 @@ BENCHMARK = register_section("benchmark", Section({
     "avc-bin": _PAIR,
     "avsa-bin": _PAIR,
     "action": {
-        "train_encoders": Field(bool, True, help="full fine-tuning (spec §8.3); false trains the classifier only"),
+        "train_encoders": Field(bool, True, help="full fine-tuning, as the original; false trains the classifier only"),
         "head": Section({"dropout": Field(float, 0.5, min=0.0, max=1.0)}),
     },
     "segmentation": {
@@ -77,4 +75,12 @@ BENCHMARK = register_section("benchmark", Section({
         }, check=lambda head: ("segm_dim: must be a multiple of 32 (GroupNorm with 32 groups)"
                                if head["segm_dim"] % 32 else None)),
     },
-}, optional=True))
+}, config_check=_check_task_data, optional=True)
+
+EVAL_SCHEMA = Schema(RUN_KEYS, optimizer=OPTIMIZER, dataset=DATASET_SCHEMA, benchmark=BENCHMARK)
+
+
+def config_schema(path: str, overrides: Iterable[str] = ()) -> Schema:
+    """`EVAL_SCHEMA` for an eval config (one with a ``benchmark`` section), `PRETRAIN_SCHEMA` otherwise: for the tools
+    that read either kind (tools/check_config.py, tools/check_dataset.py, tools/compute_audio_stats.py, ...)."""
+    return EVAL_SCHEMA if "benchmark" in read_config(path, overrides)[0] else PRETRAIN_SCHEMA

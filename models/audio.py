@@ -1,4 +1,4 @@
-"""Audio encoder: the original's 9-layer 2-D CNN over log-mel spectrograms of the 4 FOA channels (spec §5.2).
+"""Audio encoder: the original's 9-layer 2-D CNN over log-mel spectrograms of the 4 FOA channels.
 
 No residual connections; global **max** pool. Module names equal the released checkpoint's (``conv1.0``,
 ``block1.conv1``, ...). Shapes: input (N, C, Ta, F) = (N, 4, 100, 128) in the paper; at width 64 the stages give
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from models.stages import StagedEncoder
 
 SUPPORTED_DEPTHS = (10,)  # conv1 + 4 blocks × 2 convs = 9 conv layers (+ the pool: "depth 10" in the original)
 
@@ -29,9 +31,11 @@ class ConvBlock2d(nn.Module):
         return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
 
 
-class Conv2D(nn.Module):
+class Conv2D(StagedEncoder):
     """Audio CNN. ``width`` is the conv1/block1 channel count (64 in the paper); ``out_dim = 8·width``.
     ``forward(x)`` returns (N, out_dim, 1, 1); with ``return_embs=True`` a dict (keys conv1, block1..block4, pool)."""
+
+    STAGES = ("conv1", "block1", "block2", "block3", "block4", "pool")
 
     def __init__(self, depth: int = 10, width: int = 64, in_channels: int = 4):
         super().__init__()
@@ -48,10 +52,3 @@ class Conv2D(nn.Module):
         self.block4 = ConvBlock2d(4 * width, 8 * width, stride=1)
         self.pool = nn.AdaptiveMaxPool2d(1)
         self.out_dim = 8 * width
-
-    def forward(self, x: torch.Tensor, return_embs: bool = False):
-        embs = {}
-        for name in ("conv1", "block1", "block2", "block3", "block4", "pool"):
-            x = getattr(self, name)(x)
-            embs[name] = x
-        return embs if return_embs else x

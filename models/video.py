@@ -1,6 +1,6 @@
-"""Video encoder: R(2+1)D as in the original AVSA code (spec §5.1), not torchvision's variant.
+"""Video encoder: R(2+1)D as in the original AVSA code, not torchvision's variant.
 
-Differences from Tran et al. that the released weights depend on (spec §10.19): the (2+1)D mid-channels equal the
+Differences from Tran et al. that the released weights depend on: the (2+1)D mid-channels equal the
 output channels (no parameter-matching formula), BatchNorm comes after the residual sum, the stem is a full
 3×7×7 convolution, and the clip embedding is a global **max** pool. Module names equal the released checkpoint's
 (``conv1.0``, ``conv2x.0.spt_conv1``, ...), so converting it is a prefix map.
@@ -14,7 +14,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# Blocks per stage (conv2x..conv5x) for each supported depth (spec §5.1; depth 10 = one block per stage).
+from models.stages import StagedEncoder
+
+# Blocks per stage (conv2x..conv5x) for each supported depth (the original's 18; depth 10 = one block per stage).
 BLOCKS_PER_STAGE = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2)}
 
 
@@ -53,10 +55,12 @@ class R2Plus1DBlock(nn.Module):
         return self.relu(self.out_bn(h + shortcut))
 
 
-class R2Plus1D(nn.Module):
+class R2Plus1D(StagedEncoder):
     """R(2+1)D video encoder. ``width`` is the conv1/conv2x channel count (64 in the paper); later stages use
     2·, 4·, 8·width, so ``out_dim = 8·width``. ``forward(x)`` returns (N, out_dim, 1, 1, 1); with
     ``return_embs=True`` a dict of every stage's output (keys conv1, conv2x..conv5x, pool)."""
+
+    STAGES = ("conv1", "conv2x", "conv3x", "conv4x", "conv5x", "pool")
 
     def __init__(self, depth: int = 18, width: int = 64):
         super().__init__()
@@ -81,9 +85,3 @@ class R2Plus1D(nn.Module):
         return nn.Sequential(R2Plus1DBlock(in_channels, out_channels, stride),
                              *(R2Plus1DBlock(out_channels, out_channels) for _ in range(num_blocks - 1)))
 
-    def forward(self, x: torch.Tensor, return_embs: bool = False):
-        embs = {}
-        for name in ("conv1", "conv2x", "conv3x", "conv4x", "conv5x", "pool"):
-            x = getattr(self, name)(x)
-            embs[name] = x
-        return embs if return_embs else x

@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from datasets.yt360 import SEGMENTATION_CLASSES
+from engine.schema import PRETRAIN_SCHEMA
+from evaluation.schema import EVAL_SCHEMA
 from utils.checkpoint import load_checkpoint, save_checkpoint
 from utils.config import load_config
 from utils.errors import CheckpointError, ConfigError
@@ -32,7 +34,7 @@ def _pretrain(root, name, loss):
     from criterions import build_criterion
     from models import build_model
 
-    cfg = load_config(path, required=("model",))
+    cfg = load_config(path, required=("model",), schema=PRETRAIN_SCHEMA)
     torch.manual_seed(0)
     model = build_model(cfg["model"])
     criterion = build_criterion(cfg["loss"], model.out_dim)
@@ -90,7 +92,8 @@ def _avsa_bin_accuracy(run_dir, pretrain_config, checkpoint, trained):
     from models import build_model
     from models.classifiers import PairClassifier
 
-    eval_cfg, pretrain_cfg = load_config(os.path.join(run_dir, "config.yaml")), load_config(pretrain_config)
+    eval_cfg = load_config(os.path.join(run_dir, "config.yaml"), schema=EVAL_SCHEMA)
+    pretrain_cfg = load_config(pretrain_config, schema=PRETRAIN_SCHEMA)
     state = load_checkpoint(checkpoint)
     model = build_model(pretrain_cfg["model"], load_init=False)
     model.load_state_dict(state["model"])
@@ -172,7 +175,8 @@ def _action_net(run_dir, pretrain_config):
     from models import build_model
     from models.classifiers import ActionClassifier
 
-    eval_cfg, pretrain_cfg = load_config(os.path.join(run_dir, "config.yaml")), load_config(pretrain_config)
+    eval_cfg = load_config(os.path.join(run_dir, "config.yaml"), schema=EVAL_SCHEMA)
+    pretrain_cfg = load_config(pretrain_config, schema=PRETRAIN_SCHEMA)
     trained = load_checkpoint(os.path.join(run_dir, "checkpoint.pth"))["model"]
     model = build_model(pretrain_cfg["model"], load_init=False)
     net = ActionClassifier(model.video_model, model.out_dim, trained["net.classifier.1.weight"].shape[0],

@@ -2,14 +2,17 @@
 
 import glob
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from criterions import build_criterion
 from engine import PretextTask, fit, start_run
+from engine.schema import PRETRAIN_SCHEMA
 from models import build_model
-from utils.config import load_config
+from utils.config import load_config, read_config
 from tests.scripts import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,7 +28,7 @@ CRITERION = {"transformer": 12_872_192, "none": 131_328}
 
 def _load(name):
     return load_config(os.path.join(REPO, "configs", "main", "avsa", f"{name}.yaml"),
-                       required=("dataset", "model", "loss"))
+                       required=("dataset", "model", "loss"), schema=PRETRAIN_SCHEMA)
 
 
 def _shapes(dataset_cfg):
@@ -181,6 +184,11 @@ def test_debug_is_a_few_steps_in_its_own_directory_and_leaves_the_real_run_alone
     assert main(args) == 0
     before = _files(real)
     assert load_checkpoint(real / "checkpoint.pth")["step"] == 4
+    # the demo config leaves model.audio.in_channels to its dataset: config.yaml and the checkpoint hold the 7
+    saved = read_config(str(real / "config.yaml"))[0]
+    assert "in_channels" not in read_config(args[0])[0]["model"]["audio"]
+    assert saved["model"]["audio"]["in_channels"] == 7 == load_checkpoint(real / "checkpoint.pth")["config"]["model"][
+        "audio"]["in_channels"]
 
     assert main(args + ["--debug"]) == 0
     assert _files(real) == before  # not one byte, not one timestamp of the real run changed
@@ -207,3 +215,13 @@ def test_a_failed_start_leaves_no_run_directory(tiny_data, tmp_path, capsys, pro
     err = capsys.readouterr().err.strip()
     assert info.value.code == 2 and len(err.splitlines()) == 1 and "/nonexistent/" in err
     assert not out.exists()
+
+
+def test_the_script_runs_from_any_directory_without_path_setup(tmp_path):
+    """Python puts the script's own directory (the repository root) first on sys.path, so the script needs no
+    sys.path insertion: it starts from another working directory, with no PYTHONPATH."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, os.path.join(REPO, "main-video-ssl.py"), "no-such.yaml"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: no-such.yaml: <file>: config file not found"

@@ -100,10 +100,11 @@ def _refused(capsys, main, argv):
 
 def _demo_model_state():
     from criterions import build_criterion
+    from engine.schema import PRETRAIN_SCHEMA
     from models import build_model
     from utils.config import load_config
 
-    cfg = load_config(os.path.join(REPO, "configs/demo/avsa.yaml"))
+    cfg = load_config(os.path.join(REPO, "configs/demo/avsa.yaml"), schema=PRETRAIN_SCHEMA)
     model = build_model(cfg["model"], load_init=False)
     return {"model": model.state_dict(), "criterion": build_criterion(cfg["loss"], model.out_dim).state_dict()}
 
@@ -124,10 +125,11 @@ def test_eval_checkpoint_init_from_and_visualize_refuse_it(tmp_path, capsys):
     _refused(capsys, _module("eval-avsa.py").main,
              [os.path.join(REPO, "configs/demo/benchmark/avsa.yaml"), avsa, "--checkpoint", path,
               "--output", str(tmp_path / "eval")])
+    from engine.schema import PRETRAIN_SCHEMA
     from models import build_model
     from utils.config import load_config
 
-    cfg = load_config(avsa, [f"model.init_from={path}"])
+    cfg = load_config(avsa, [f"model.init_from={path}"], schema=PRETRAIN_SCHEMA)
     _refused(capsys, lambda argv: build_model(cfg["model"]), [])  # curriculum phase 2 loading phase 1
     _refused(capsys, _module("tools/visualize.py").main,
              ["localize", avsa, "--checkpoint", path, "--out", str(tmp_path / "localize.png")])

@@ -16,6 +16,7 @@ import pytest
 
 from datasets.audio_stats import write_stats
 from datasets.viewpoints import max_viewpoints_for_separation
+from engine.schema import PRETRAIN_SCHEMA
 from utils.cli import run_main
 from utils.config import load_config
 from tests.datasets.media_fixtures import write_lists, write_segment
@@ -97,9 +98,12 @@ CASES = [
      ["@CFG"], "@CFG: dataset.audio: clip_duration 0.25 s is shorter than video.clip_duration 0.5 s"),
     ("widths-differ", "check_config", f"base: {PAPER_AVSA}\nmodel: {{audio: {{width: 32}}}}\n", ["@CFG"],
      "@CFG: model.audio: width 32 must equal video.width 64"),
-    ("intensity-without-channels", "check_config", f"base: {PAPER_AVSA}\ndataset: {{audio: {{intensity: true}}}}\n",
-     ["@CFG"], "@CFG: dataset.audio.intensity: true gives 7 audio channels per crop (4 log-mels + 3 "
-     "intensity-vector), but model.audio.in_channels is 4"),
+    ("channels-against-intensity", "check_config", f"base: {PAPER_AVSA}\ndataset: {{audio: {{intensity: true}}}}\n",
+     ["@CFG", "--set", "model.audio.in_channels=4"], "--set: model.audio.in_channels: 4, but dataset.audio.intensity: "
+     "true gives 7 audio channels per crop (4 log-mels + 3 intensity-vector); leave model.audio.in_channels unset"),
+    ("channels-without-dataset", "check_config", "model: {name: x}\n", ["@CFG"],
+     "@CFG: model.audio.in_channels: null takes the audio channels of the YT-360 dataset section, which this config "
+     "lacks; set it"),
     ("intensity-eval-of-log-mel-model", "eval-avsa", "base: @REPO/configs/benchmark/avsa/avsa-notransf-4crop.yaml\n"
      "dataset: {audio: {intensity: true}}\n", ["@CFG", PAPER_AVSA],
      "@CFG: dataset.audio.intensity: true gives 7 audio channels per crop (4 log-mels + 3 intensity-vector), but "
@@ -173,8 +177,12 @@ CASES = [
     ("wrong-script-for-task", "eval-avc", None,
      ["@REPO/configs/demo/benchmark/avsa.yaml", "@REPO/configs/demo/avsa.yaml"],
      "benchmark.task: this script runs avc-bin benchmarks, the config is 'avsa-bin'"),
-    ("avts-moments", "main", "base: @REPO/configs/main/avsa/AVTS.yaml\ndataset: {temporal_clips: 3}\n", ["@CFG"],
-     "@CFG: loss.moments: 2 must equal dataset.temporal_clips (3)"),
+    ("avts-moments", "main", "base: @REPO/configs/main/avsa/AVTS.yaml\ndataset: {temporal_clips: 3}\n"
+     "loss: {moments: 2}\n", ["@CFG"], "@CFG: loss.moments: 2 must equal dataset.temporal_clips (3): the moments are "
+     "the dataset's temporal clips; leave loss.moments unset"),
+    ("avts-one-moment", "check_config", "base: @REPO/configs/main/avsa/AVTS.yaml\n",
+     ["@CFG", "--set", "dataset.temporal_clips=1"],
+     "--set: dataset.temporal_clips: 1, but AVTS (loss.name avts) needs at least 2 moments per sample"),
     # -- evaluation inputs that differ from the pre-training's (inherited unless set; set differently: an error)
     ("input-mismatch-set", "eval-avsa", "base: @REPO/configs/benchmark/avsa/avsa-transf-4crop.yaml\n",
      ["@CFG", "@REPO/configs/main/avsa/Cur-Loc4-TransfD2-reference.yaml", "--set", "dataset.rotation_order=correct"],
@@ -207,7 +215,7 @@ def places(tmp_path_factory):
     yt360 = str(root / "yt360")  # one segment, and the demo recipe's statistics under another name
     write_segment(yt360, "aaaaaaaaaaa-0", seconds=1.5, size=(64, 32))
     write_lists(yt360, train=["aaaaaaaaaaa"], test=["aaaaaaaaaaa"])
-    demo_audio = load_config(os.path.join(REPO, "configs/demo/avsa.yaml"))["dataset"]["audio"]
+    demo_audio = load_config(os.path.join(REPO, "configs/demo/avsa.yaml"), schema=PRETRAIN_SCHEMA)["dataset"]["audio"]
     write_stats(os.path.join(yt360, "demo-stats.npz"), np.zeros(40), np.ones(40), demo_audio)
     return {"@HMDB": str(root / "hmdb51"), "@EMPTY": str(root / "empty"), "@YT360": yt360}
 

@@ -39,6 +39,7 @@ from engine.data import finish_on_device, make_loader, start_epoch, to_device  #
 from engine.loop import to_channels_last  # noqa: E402
 from engine.optim import build_optimizer  # noqa: E402
 from engine.pretext import PretextTask  # noqa: E402
+from engine.schema import PRETRAIN_SCHEMA  # noqa: E402
 from models import build_model  # noqa: E402
 from utils.audio_features import AudioFeatures  # noqa: E402
 from utils.cli import run_main  # noqa: E402
@@ -178,7 +179,7 @@ def main(argv=None) -> int:
         overrides.append(f"dataset.batch_size={args.batch_size}")
     if args.workers is not None:
         overrides.append(f"num_workers={args.workers}")
-    cfg = load_config(args.config, overrides, required=("dataset", "model", "loss"))
+    cfg = load_config(args.config, overrides, required=("dataset", "model", "loss"), schema=PRETRAIN_SCHEMA)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
     if args.only:

@@ -3,13 +3,10 @@
 
     python tools/convert_reference_checkpoint.py checkpoint.pth.tar checkpoints/Cur-Loc4-TransfD2/converted.pth
 
-The original file is a dict {epoch, model, optimizer, train_criterion} (spec §5.6, reference-checkpoint-keys.txt):
-``model`` carries DataParallel's ``module.`` prefix and ``train_criterion`` MultiTask's ``losses.0.`` prefix. Our
-module names equal the original's, so conversion strips the two prefixes, and the result is checked by loading it
-with strict=True into the model and criterion built from the config. The output holds ``model``, ``criterion``,
-``epoch`` (the original's: epochs completed), ``step`` (0: unknown) and ``config``. The Adam state is not carried
-over (its parameter indices span the old model + criterion split); fine-tuning from the result starts a fresh
-optimizer.
+The released file is a dict {epoch, model, optimizer, train_criterion} whose keys carry DataParallel's ``module.``
+and MultiTask's ``losses.0.`` prefixes. Our module names equal the original's, so conversion strips the prefixes and
+checks the result by a strict load into the model and criterion built from ``--config``. What the output holds:
+README.md, "The authors' released checkpoint".
 """
 
 from __future__ import annotations
@@ -23,9 +20,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from criterions import build_criterion  # noqa: E402
+from engine.schema import PRETRAIN_SCHEMA  # noqa: E402
 from models import build_model  # noqa: E402
 from utils.checkpoint import load_checkpoint, load_state_strict, save_checkpoint  # noqa: E402
-from utils.cli import run_main  # noqa: E402
+from utils.cli import add_overrides, run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.errors import CheckpointError  # noqa: E402
 
@@ -68,10 +66,9 @@ def main(argv=None) -> int:
     parser.add_argument("output", help="where to write the avsa checkpoint")
     parser.add_argument("--config", default=DEFAULT_CONFIG,
                         help="config whose model and loss sections describe the checkpoint (default: %(default)s)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value (dotted key, YAML value); repeatable")
+    add_overrides(parser)
     args = parser.parse_args(argv)
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(args.config, args.overrides, schema=PRETRAIN_SCHEMA)
     reference = load_checkpoint(args.input, require_avsa=False)
     save_checkpoint(convert_reference_state(reference, cfg, args.input), args.output)
     print(f"wrote {args.output} (epoch {int(reference['epoch'])})")

@@ -170,12 +170,14 @@ def settings_for(args) -> dict:
 
 def load_run_config(settings: dict, root: str, clips_per_video: int = 1, workers: int = 0) -> dict:
     """The check's config: the chosen config with ``augment_on: gpu`` on a generated media root."""
+    from engine.schema import PRETRAIN_SCHEMA
     from utils.config import load_config
 
     overrides = list(settings["overrides"]) + [
         f"num_workers={workers}", "dataset.augment_on=gpu", f"dataset.train.clips_per_video={clips_per_video}",
         f"dataset.root={root}", f"dataset.cache_dir={os.path.join(root, '.cache')}"]
-    return load_config(os.path.join(REPO, settings["config"]), overrides, required=("dataset", "model", "loss"))
+    return load_config(os.path.join(REPO, settings["config"]), overrides, required=("dataset", "model", "loss"),
+                       schema=PRETRAIN_SCHEMA)
 
 
 def machine_info(device: torch.device) -> dict:

@@ -35,7 +35,9 @@ from datasets import build_dataset  # noqa: E402
 from datasets.audio_stats import audio_features  # noqa: E402
 from datasets.augment import IMAGENET_MEAN, IMAGENET_STD, normalize_video  # noqa: E402
 from datasets.yt360 import SEGMENTATION_CLASSES  # noqa: E402
+from engine.schema import PRETRAIN_SCHEMA  # noqa: E402
 from evaluation.pretrained import load_benchmark, load_pretrained  # noqa: E402
+from evaluation.schema import EVAL_SCHEMA, config_schema  # noqa: E402
 from evaluation.segmentation import Segmentation  # noqa: E402
 from utils.ambisonics import ACN_X, foa_power_map, rotate_foa  # noqa: E402
 from utils.cli import run_main  # noqa: E402
@@ -278,7 +280,8 @@ def plot_curves(path: str, scalars: dict[str, list[tuple[int, float]]], title: s
 def cmd_sample(args) -> str:
     """Sample ``--index`` of the split as the dataset makes it (its decoding, draws and stages), with crops of at
     least 96 pixels to be seen; the first moment's K views."""
-    cfg = load_config(args.config, args.overrides, required=("dataset",))
+    cfg = load_config(args.config, args.overrides, required=("dataset",),
+                      schema=config_schema(args.config, args.overrides))
     data = cfg["dataset"]
     data["video"]["crop_size"] = max(data["video"]["crop_size"], 96)
     dataset = build_dataset(data, args.split, seed=cfg["seed"])
@@ -295,7 +298,7 @@ def cmd_sample(args) -> str:
 
 
 def cmd_localize(args) -> str:
-    cfg = load_config(args.config, args.overrides, required=("dataset", "model", "loss"))
+    cfg = load_config(args.config, args.overrides, required=("dataset", "model", "loss"), schema=PRETRAIN_SCHEMA)
     pretrained = load_pretrained(cfg, args.config, args.checkpoint, with_criterion=True)
     dataset = build_dataset(cfg["dataset"], args.split, seed=cfg["seed"])
     raw = dataset.decode(args.index)
@@ -333,9 +336,9 @@ def cmd_segmentation(args) -> str:
         raise ConfigError(f"{args.run_dir}: no results.json: not a finished eval-audiovisual-segm.py run directory "
                           f"(<pretrain run>/eval-<benchmark>/fold-01)")
     results = read_results(results_path(run_dir))
-    eval_cfg = load_config(os.path.join(run_dir, "config.yaml"), required=("benchmark", "dataset"))
+    eval_cfg = load_config(os.path.join(run_dir, "config.yaml"), required=("benchmark", "dataset"), schema=EVAL_SCHEMA)
     pretrain_path = results["pretrained"]["config"]
-    pretrain_cfg = load_config(pretrain_path, required=("model",))
+    pretrain_cfg = load_config(pretrain_path, required=("model",), schema=PRETRAIN_SCHEMA)
     bench = eval_cfg["benchmark"]
     pretrained = load_pretrained(pretrain_cfg, pretrain_path, results["pretrained"]["checkpoint"],
                                  scratch=bench["scratch"], translation=bench["use_context"])

@@ -10,11 +10,16 @@ from collections.abc import Callable, Sequence
 from utils.errors import AvsaError
 
 
+def add_overrides(parser: argparse.ArgumentParser, what: str = "a config value") -> None:
+    """The ``--set KEY=VALUE`` option (repeatable), collected in ``args.overrides`` for `utils.config.load_config`."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override {what} (dotted key, YAML value); repeatable")
+
+
 def base_parser(description: str, config_help: str = "YAML config") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("config", help=config_help)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value (dotted key, YAML value); repeatable")
+    add_overrides(parser)
     parser.add_argument("--output", default=None, help="run directory (default <model.model_dir>/<model.name>)")
     parser.add_argument("--quiet", action="store_true", help="log to the run directory's log file only")
     return parser

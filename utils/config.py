@@ -1,28 +1,18 @@
-"""YAML configs: inheritance, command-line overrides and schema validation.
+"""YAML configs: inheritance (``base:``), command-line overrides (``--set dotted.key=value``) and validation.
 
-One entry point for every script and tool::
+    cfg = load_config("configs/main/avsa/Cur-Loc4-TransfD2.yaml", ["dataset.batch_size=8"], schema=PRETRAIN_SCHEMA)
 
-    cfg = load_config("configs/main/avsa/Cur-Loc4-TransfD2.yaml", overrides=["dataset.batch_size=8"])
-
-* A config may inherit others: ``base: ../other.yaml`` (or a list, merged left to right), resolved relative
-  to the file that names it, deep-merged (mappings merge key by key, everything else is replaced).
-* Overrides ``dotted.key=value`` come last; values are parsed as YAML (``8`` is an int, ``[1, 2]`` a list).
-* Validation runs against the schemas that the modules reading each section declare next to their code
-  (``register_section`` / ``register_keys``; the modules are listed in ``SCHEMA_MODULES``). Defaults are
-  filled in, so the returned dict is the complete, resolved config that is written as ``config.yaml`` into
-  the run directory.
-* ``read_config`` + ``validate_config`` are the two halves of ``load_config``, for callers that need to know which
-  keys a file set (the origins) or to put values below a config (``under``).
-
-Every problem is a ``ConfigError`` whose message is one line: ``<file>: <dotted.key>: <what is wrong>``,
-where ``<file>`` is the file that set the key (a base file, the config itself, or ``--set``).
+The caller passes the ``Schema`` of the config it reads, composed of the sections that the modules reading them
+define as plain values (``engine.schema.PRETRAIN_SCHEMA``, ``evaluation.schema.EVAL_SCHEMA``). Validation fills in
+defaults and derived keys: the result is the resolved config written as ``config.yaml``. Every problem is a
+one-line ``ConfigError`` ``<file>: <dotted.key>: <what is wrong>``, naming the file (or ``--set``) that set the key.
+Users' guide: docs/configs.md.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-import importlib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -32,13 +22,8 @@ import yaml
 
 from utils.errors import ConfigError
 
-__all__ = [
-    "REQUIRED", "Field", "Section", "register_section", "register_keys", "load_config", "read_config",
-    "validate_config", "save_config", "parse_override", "register_check", "root_schema", "SCHEMA_MODULES",
-]
-
-# Modules whose import registers the schema of the config sections they read (explicit, no discovery).
-SCHEMA_MODULES: list[str] = ["engine.schema", "datasets", "models", "criterions", "evaluation.schema"]
+__all__ = ["REQUIRED", "Field", "Section", "Schema", "load_config", "read_config", "validate_config", "save_config",
+           "parse_override"]
 
 REQUIRED = object()  # sentinel default: the key must be present
 
@@ -117,6 +102,9 @@ class Field:
         return copy.deepcopy(self.default)
 
 
+Check = Callable[[dict], "str | None"]
+
+
 class Section:
     """A mapping of named fields / sub-sections.
 
@@ -124,6 +112,8 @@ class Section:
     section named ``avsa`` accepts ``negatives`` while one named ``avc`` does not.
     ``check(section_dict) -> str | None`` runs after the fields validate, for constraints between keys; a
     returned string is the error (it may start with ``key: `` to name the offending sub-key).
+    ``config_check(config_dict) -> str | None``: the same on the whole config, run when the section is a top-level
+    section of a `Schema`, for keys of this section that depend on other sections (``"section.key: ..."``).
     ``required``: the whole section must be present. Otherwise an absent section gets its defaults, or stays absent
     when ``optional`` is set (or, at the top level, when it has required keys: each script names the sections it
     needs in ``load_config(required=...)``).
@@ -131,13 +121,17 @@ class Section:
 
     def __init__(self, fields: Mapping[str, "Field | Section"], *, tag: str | None = None,
                  variants: Mapping[str, Mapping[str, "Field | Section"]] | None = None,
-                 check: Callable[[dict], str | None] | None = None, required: bool = False,
+                 check: Check | None = None, config_check: Check | None = None, required: bool = False,
                  optional: bool = False, help: str = ""):
         self.fields = dict(fields)
         self.tag, self.variants = tag, dict(variants or {})
-        self.check, self.required, self.optional, self.help = check, required, optional, help
+        self.check, self.config_check = check, config_check
+        self.required, self.optional, self.help = required, optional, help
         if tag is not None and not isinstance(self.fields.get(tag), Field):
             raise ValueError(f"tag {tag!r} must be one of the section's fields")
+        if tag is not None and self.variants and self.fields[tag].choices is None:  # the variants are the choices
+            self.fields[tag] = copy.copy(self.fields[tag])
+            self.fields[tag].choices = list(self.variants)
 
     def fields_for(self, value: Mapping) -> dict:
         fields = dict(self.fields)
@@ -150,8 +144,6 @@ class Section:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{origin(where)}: {where or '<top level>'}: must be a mapping, "
                               f"got {type(value).__name__} {value!r}")
-        if self.tag is not None and self.variants:
-            self.fields[self.tag].choices = self.fields[self.tag].choices or list(self.variants)
         fields = self.fields_for(value)
         for key in value:
             if key not in fields:
@@ -192,51 +184,32 @@ class Section:
         return self.validate({}, where, origin)
 
 
-# ------------------------------------------------------------------------------------------ registry
-_SECTIONS: dict[str, Section] = {}
-_TOP_KEYS: dict[str, Field] = {}
-_CHECKS: list[Callable[[dict], str | None]] = []
+class Schema(Section):
+    """The schema of a whole config file, composed by the code that reads the file::
 
+        Schema(RUN_KEYS, optimizer=OPTIMIZER, dataset=DATASET_SCHEMA, model=MODEL_SCHEMA)
 
-def register_section(name: str, schema: Section) -> Section:
-    """Declare the schema of top-level section ``name`` (called by the module that reads it)."""
-    if name in _SECTIONS and _SECTIONS[name] is not schema:
-        raise ValueError(f"config section {name!r} registered twice")
-    _SECTIONS[name] = schema
-    return schema
+    ``keys``: mappings of top-level fields (and sections); ``sections``: top-level sections by name. A name given
+    twice is an error. After everything validates, the ``config_check`` of each top-level section runs on the whole
+    config (sections it lacks are absent from the dict), in order: it completes keys derived from other sections
+    (writing them into the dict) and returns an error ``"section.key: message"`` or None.
+    """
 
+    def __init__(self, *keys: Mapping[str, Field | Section], **sections: Section):
+        fields: dict[str, Field | Section] = {}
+        for part in (*keys, sections):
+            for name, spec in part.items():
+                if name in fields:
+                    raise ValueError(f"config key {name!r} given twice")
+                fields[name] = spec
+        super().__init__(fields, check=self._config_checks)
 
-def register_keys(fields: Mapping[str, Field]) -> None:
-    """Declare top-level scalar keys (``seed``, ``resume``, ...)."""
-    for key, spec in fields.items():
-        if key in _TOP_KEYS and _TOP_KEYS[key] is not spec:
-            raise ValueError(f"top-level config key {key!r} registered twice")
-        _TOP_KEYS[key] = spec
-
-
-def register_check(check: Callable[[dict], str | None]) -> None:
-    """Declare a constraint between sections, run on the whole validated config (sections a config lacks are
-    absent from the dict); like `Section`'s check it returns an error ``"section.key: message"`` or None."""
-    if check not in _CHECKS:
-        _CHECKS.append(check)
-
-
-def _check_root(cfg: dict) -> str | None:
-    for check in _CHECKS:
-        problem = check(cfg)
-        if problem:
-            return problem
-    return None
-
-
-def root_schema() -> Section:
-    for module in SCHEMA_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module and not module.startswith(f"{err.name}."):
-                raise
-    return Section({**_TOP_KEYS, **_SECTIONS}, check=_check_root)
+    def _config_checks(self, cfg: dict) -> str | None:
+        for spec in self.fields.values():
+            problem = spec.config_check(cfg) if isinstance(spec, Section) and spec.config_check else None
+            if problem:
+                return problem
+        return None
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -354,9 +327,10 @@ def read_config(path: str, overrides: Iterable[str] = (), under: Mapping | None 
     return raw, origins
 
 
-def validate_config(raw: dict, origins: Mapping[str, str], path: str, required: Iterable[str] = ()) -> dict:
-    """Validate a `read_config` result against the registered schemas. Returns the resolved dict (defaults filled
-    in); errors name the file (or ``--set``) that set the offending key, ``path`` otherwise."""
+def validate_config(raw: dict, origins: Mapping[str, str], path: str, required: Iterable[str] = (), *,
+                    schema: Section) -> dict:
+    """Validate a `read_config` result against ``schema``. Returns the resolved dict (defaults and derived keys
+    filled in); errors name the file (or ``--set``) that set the offending key, ``path`` otherwise."""
     def origin(dotted: str) -> str:
         while dotted:
             dotted = dotted.split("[")[0]
@@ -368,15 +342,17 @@ def validate_config(raw: dict, origins: Mapping[str, str], path: str, required: 
     for name in required:
         if name not in raw:
             raise ConfigError(f"{path}: {name}: required section is missing")
-    return root_schema().validate(raw, "", origin)
+    return schema.validate(raw, "", origin)
 
 
-def load_config(path: str, overrides: Iterable[str] = (), required: Iterable[str] = ()) -> dict:
-    """Read, merge, override and validate a config. Returns the resolved dict (defaults filled in).
+def load_config(path: str, overrides: Iterable[str] = (), required: Iterable[str] = (), *, schema: Section) -> dict:
+    """Read, merge, override and validate a config against ``schema`` (a `Schema`). Returns the resolved dict
+    (defaults and derived keys filled in).
 
-    ``required``: top-level sections this caller needs (e.g. ``("dataset", "model")``).
+    ``required``: top-level sections this caller needs (e.g. ``("dataset", "model")``); another top-level section
+    with required keys stays absent when the file does not have it.
     """
-    return validate_config(*read_config(path, overrides), path, required)
+    return validate_config(*read_config(path, overrides), path, required, schema=schema)
 
 
 def save_config(cfg: Mapping, run_dir: str) -> str:

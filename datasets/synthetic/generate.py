@@ -14,6 +14,7 @@ from multiprocessing import get_context
 import numpy as np
 import torch
 
+from datasets import SCHEMA
 from datasets.audio_stats import make_stats, stats_path
 from datasets.synthetic.action import ActionClip, action_split_files, plan_actions, render_action_clip
 from datasets.synthetic.encode import write_foa, write_label_maps, write_text, write_video
@@ -21,7 +22,7 @@ from datasets.synthetic.render import render_equirect
 from datasets.synthetic.scene import (PRESETS, SOURCE_CLASSES, STREAM_HMDB, STREAM_UCF, Preset, Segment,
                                       object_directions, plan_yt360)
 from datasets.synthetic.sound import synthesize_foa
-from utils.config import load_config
+from utils.config import Schema, read_config, validate_config
 from utils.errors import DataError
 from utils.seeding import make_generator
 
@@ -146,7 +147,8 @@ def _check_manifest(root: str, params: dict) -> None:
 def _write_audio_stats(root: str, log) -> None:
     """The log-mel statistics file that the demo configs name (the audio recipe of `DEMO_CONFIG`), next to the YT-360
     data, computed as tools/compute_audio_stats.py does (`datasets.audio_stats.make_stats`); kept when present."""
-    data = load_config(DEMO_CONFIG, [f"dataset.root={os.path.join(root, 'yt360')}"], required=("dataset",))["dataset"]
+    raw, origins = read_config(DEMO_CONFIG, [f"dataset.root={os.path.join(root, 'yt360')}"])
+    data = validate_config({"dataset": raw["dataset"]}, origins, DEMO_CONFIG, schema=Schema(dataset=SCHEMA))["dataset"]
     if not os.path.isfile(stats_path(data)):
         log(f"synthetic data: log-mel statistics {stats_path(data)}")
         make_stats(data, log=log)

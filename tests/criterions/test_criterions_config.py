@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from criterions import AVC, AVSA, AVTS, LOSS_SCHEMA, build_criterion
+from engine.schema import PRETRAIN_SCHEMA
 from models.translation import SelfAttention
 from utils.config import load_config
 from utils.errors import ConfigError
@@ -53,6 +54,24 @@ def test_invalid_loss_sections():
         _validate({"name": "avts", "moments": 1})
 
 
+def test_avts_moments_follow_the_dataset_temporal_clips():
+    def resolve(loss: dict, **dataset) -> dict:
+        cfg = {"dataset": {"name": "yt360", "root": "data", **dataset}, "loss": loss}
+        return PRETRAIN_SCHEMA.validate(cfg, "", lambda key: "test.yaml")["loss"]
+
+    assert resolve({"name": "avts"}, temporal_clips=3)["moments"] == 3
+    assert build_criterion(resolve({"name": "avts"}, temporal_clips=2), feature_dim=8).moments == 2
+    assert resolve({"name": "avts", "moments": 3}, temporal_clips=3)["moments"] == 3
+    assert "moments" not in resolve({"name": "avc"}, temporal_clips=3)
+    with pytest.raises(ConfigError, match=r"^test\.yaml: loss\.moments: 2 must equal dataset\.temporal_clips \(3\)"):
+        resolve({"name": "avts", "moments": 2}, temporal_clips=3)
+    with pytest.raises(ConfigError, match=r"^test\.yaml: dataset\.temporal_clips: 1, but AVTS \(loss\.name avts\) "
+                                          r"needs at least 2 moments per sample"):
+        resolve({"name": "avts"})
+    with pytest.raises(ConfigError, match=r"loss\.moments: null takes dataset\.temporal_clips"):
+        PRETRAIN_SCHEMA.validate({"loss": {"name": "avts"}}, "", lambda key: "t")
+
+
 def test_direction_encoding_uses_positions():
     torch.manual_seed(0)
     cfg = _validate({"name": "avsa", "translation": {"position_encoding": "direction", "dropout": 0.0}})
@@ -67,7 +86,7 @@ def test_direction_encoding_uses_positions():
 
 
 def _paper_criterion(name: str):
-    cfg = load_config(os.path.join(PAPER_CONFIGS, name), required=("loss",))
+    cfg = load_config(os.path.join(PAPER_CONFIGS, name), required=("loss",), schema=PRETRAIN_SCHEMA)
     return build_criterion(cfg["loss"], feature_dim=512).eval()
 
 

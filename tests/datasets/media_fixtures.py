@@ -137,7 +137,7 @@ def write_lists(root: str, train=(), test=()) -> None:
 
 def yt360_config(root: str, **overrides) -> dict:
     """A validated ``dataset`` section for ``root`` (overrides: dotted keys → values)."""
-    from utils.config import Section, root_schema
+    from datasets import SCHEMA
 
     raw = {"name": "yt360", "root": root}
     for key, value in overrides.items():
@@ -146,10 +146,7 @@ def yt360_config(root: str, **overrides) -> dict:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
-    schema = root_schema()
-    section = schema.fields["dataset"]
-    assert isinstance(section, Section)
-    return section.validate(raw, "dataset", lambda _: "test")
+    return SCHEMA.validate(raw, "dataset", lambda _: "test")
 
 
 def write_bad_corpus(root: str, good: int = 3, segmentation: bool = True) -> tuple[list[str], dict[str, str]]:

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from datasets import build_dataset
+from datasets import SCHEMA, build_dataset
 from datasets.action import draw_resized_crop
 from datasets.augment import IMAGENET_MEAN, IMAGENET_STD
 from tests.datasets.media_fixtures import write_video
-from utils.config import Section, root_schema
 from utils.errors import ConfigError
 
 FPS, SECONDS, SIZE = 25, 2.0, (80, 60)  # AVI clips: 2 s at 25 fps, 80×60 like the synthetic set
@@ -30,9 +29,7 @@ def _clock_frames(level_from=20, level_to=220):
 
 def _config(root, name, **overrides):
     raw = {"name": name, "root": root, **overrides}
-    section = root_schema().fields["dataset"]
-    assert isinstance(section, Section)
-    return section.validate(raw, "dataset", lambda _: "test")
+    return SCHEMA.validate(raw, "dataset", lambda _: "test")
 
 
 @pytest.fixture(scope="module")

@@ -109,9 +109,9 @@ class _Recorder(torch.nn.Module):
 def test_engine_fit_finishes_gpu_batches_on_the_device(corpus, tmp_path):
     """fit() with augment_on: gpu: both phases receive finished batches (here the device is the CPU)."""
     from engine import fit, start_run
-    from utils.config import root_schema
+    from engine.schema import PRETRAIN_SCHEMA
 
-    cfg = root_schema().validate({"num_workers": 0, "log2tb": False, "device": "cpu",
+    cfg = PRETRAIN_SCHEMA.validate({"num_workers": 0, "log2tb": False, "device": "cpu",
                                   "optimizer": {"lr": 0.01, "epochs": 1}}, "", lambda key: "<test>")
     run = start_run(cfg, str(tmp_path), quiet=True)
     task = _Recorder()

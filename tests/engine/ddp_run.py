@@ -19,8 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from criterions import build_criterion  # noqa: E402
 from engine import PretextTask, fit, start_run  # noqa: E402
+from engine.schema import PRETRAIN_SCHEMA  # noqa: E402
 from models import build_model  # noqa: E402
-from utils.config import root_schema  # noqa: E402
 
 VIEWS, GLOBAL_BATCH, SAMPLES = 2, 8, 24
 
@@ -46,10 +46,10 @@ class FrozenBatchNormTask(PretextTask):
 
 
 def main(out_dir: str) -> None:
-    cfg = root_schema().validate({
+    cfg = PRETRAIN_SCHEMA.validate({
         "num_workers": 0, "print_freq": 1, "log2tb": True,
         "optimizer": {"name": "sgd", "lr": 0.5, "momentum": 0.0, "epochs": 1},
-        "model": {"name": "ddp", "video": {"width": 4}, "audio": {"width": 4}},
+        "model": {"name": "ddp", "video": {"width": 4}, "audio": {"width": 4, "in_channels": 4}},
         "loss": {"name": "avsa", "translation": {"dropout": 0.0}},
     }, "", lambda key: "<test>")
     run = start_run(cfg, out_dir, quiet=True)

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from engine.compat import RESULT_NEUTRAL, config_differences
+from engine.schema import PRETRAIN_SCHEMA
 from utils.checkpoint import load_checkpoint
 from utils.cli import run_main
-from utils.config import root_schema
 
 _spec = importlib.util.spec_from_file_location("tiny_run", os.path.join(os.path.dirname(__file__), "tiny_run.py"))
 tiny_run = importlib.util.module_from_spec(_spec)
@@ -80,8 +80,8 @@ def test_epochs_change_the_result_with_a_cosine_schedule(tmp_path, capsys):
 
 
 def test_every_key_changes_the_result_unless_listed():
-    base = root_schema().validate({"optimizer": {"epochs": 2}}, "", lambda key: "<test>")
-    changed = root_schema().validate({"optimizer": {"epochs": 3, "betas": [0.8, 0.999]}, "num_workers": 9,
+    base = PRETRAIN_SCHEMA.validate({"optimizer": {"epochs": 2}}, "", lambda key: "<test>")
+    changed = PRETRAIN_SCHEMA.validate({"optimizer": {"epochs": 3, "betas": [0.8, 0.999]}, "num_workers": 9,
                                       "grad_clip": 1.0, "precision": "bf16"}, "", lambda key: "<test>")
     changing, neutral = config_differences(base, changed)
     assert [k for k, _, _ in changing] == ["precision", "grad_clip", "optimizer.betas"]

@@ -22,7 +22,8 @@ from torch.utils.data import Dataset
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from utils.config import parse_override, root_schema  # noqa: E402
+from engine.schema import PRETRAIN_SCHEMA  # noqa: E402
+from utils.config import parse_override  # noqa: E402
 
 FEATURES = 12
 
@@ -36,7 +37,7 @@ def config(**values) -> dict:
         for part in parents:
             node = node.setdefault(part, {})
         node[last] = value
-    return root_schema().validate(raw, "", lambda key: "<test>")
+    return PRETRAIN_SCHEMA.validate(raw, "", lambda key: "<test>")
 
 
 class ToyData(Dataset):

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from evaluation.schema import EVAL_SCHEMA
 from utils.config import load_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -15,7 +16,7 @@ LEAVES = sorted(p for p in glob.glob(os.path.join(REPO, "configs", "**", "benchm
 
 
 def _load(path):
-    return load_config(path, required=("benchmark", "dataset"))
+    return load_config(path, required=("benchmark", "dataset"), schema=EVAL_SCHEMA)
 
 
 def test_every_paper_cell_has_a_config():

@@ -13,9 +13,11 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from datasets import build_dataset
+from evaluation.pretrained import load_pretrained
 from evaluation.runner import load_configs
 from tests.conftest import shared_path
 from tests.datasets.media_fixtures import write_lists, write_segment
+from utils.config import read_config
 from utils.errors import ConfigError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -45,6 +47,18 @@ def test_released_model_is_evaluated_on_the_original_recipe(benchmark):
     assert paper["rotation_order"] == "correct" and paper["video_placement"] == "centred"
 
 
+def test_the_pretrained_model_takes_its_audio_channels_from_the_pretraining_dataset():
+    """The demo pre-training config leaves model.audio.in_channels to its dataset (4 log-mels + 3 intensity-vector
+    channels): the evaluation builds the pre-trained model with the resolved 7, the paper's with 4."""
+    demo = os.path.join(REPO, "configs/demo/avsa.yaml")
+    assert "in_channels" not in read_config(demo)[0]["model"]["audio"]
+    pretrain_cfg = _resolve(os.path.join(REPO, "configs/demo/benchmark/avsa.yaml"), demo)[1]
+    assert pretrain_cfg["model"]["audio"]["in_channels"] == 7
+    pretrained = load_pretrained(pretrain_cfg, demo, scratch=True)
+    assert pretrained.model.audio_model.conv1[0].weight.shape[1] == 7
+    assert _resolve(YT360_BENCHMARKS[0], PAPER)[1]["model"]["audio"]["in_channels"] == 4
+
+
 def test_explicit_disagreement_is_an_error_unless_forced():
     benchmark = YT360_BENCHMARKS[0]
     with pytest.raises(ConfigError, match=r"^--set: dataset\.audio\.parity: false, but the model was pre-trained with "
@@ -71,7 +85,7 @@ def test_action_benchmarks_inherit_and_check_the_video_keys(tmp_path):
 
 def test_pre_training_config_without_dataset_passes_nothing(tmp_path):
     model_only = tmp_path / "model.yaml"
-    model_only.write_text("model: {name: m, video: {depth: 10, width: 4}, audio: {width: 4}}\n")
+    model_only.write_text("model: {name: m, video: {depth: 10, width: 4}, audio: {width: 4, in_channels: 4}}\n")
     data = _resolve(YT360_BENCHMARKS[0], str(model_only))[0]["dataset"]
     assert data["audio"]["stats"] is None and data["audio"]["parity"] is False and data["rotation_order"] == "correct"
 

@@ -10,6 +10,7 @@ from datasets import build_dataset
 from evaluation.alignment import AlignmentProbe
 from evaluation.features import FeatureDraws
 from evaluation.pretrained import Pretrained
+from evaluation.schema import EVAL_SCHEMA
 from models import build_model
 from models.classifiers import PairClassifier
 from utils.config import load_config
@@ -24,7 +25,7 @@ def tiny(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("draws"))
     generate(os.path.join(root, "data"), "tiny", 0, workers=1, log=lambda *a: None)
     cfg = load_config(os.path.join(REPO, "configs/demo/benchmark/avsa.yaml"),
-                      [f"dataset.root={root}/data/yt360", "dataset.batch_size=2", "num_workers=0"])
+                      [f"dataset.root={root}/data/yt360", "dataset.batch_size=2", "num_workers=0"], schema=EVAL_SCHEMA)
     torch.manual_seed(0)
     model = build_model({"name": "t", "model_dir": root, "init_from": None,
                          "video": {"arch": "r2plus1d", "depth": 10, "width": 4},
@@ -78,7 +79,8 @@ def test_segmentation_trains_on_cached_pyramids_like_on_clips(tiny):
 
     cfg, probe = tiny
     seg_cfg = load_config(os.path.join(REPO, "configs/demo/benchmark/segmentation.yaml"),
-                          [f"dataset.root={cfg['dataset']['root']}", "dataset.batch_size=2", "num_workers=0"])
+                          [f"dataset.root={cfg['dataset']['root']}", "dataset.batch_size=2", "num_workers=0"],
+                          schema=EVAL_SCHEMA)
     dataset = build_dataset(seg_cfg["dataset"], "train", seed=0)
     pretrained = Pretrained(probe.encoders.module, None, None, None, "")
     segmentation = Segmentation(pretrained, seg_cfg["benchmark"], dataset[0]["video"], 32)

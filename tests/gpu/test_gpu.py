@@ -74,7 +74,8 @@ def _exact_fp32():
 def _run_config(**values) -> dict:
     """A validated config with a tiny pre-training task (width-4 encoders, depth-2 translation transformers)."""
     return toy_config(**{"model.name": "gpu-check", "model.video.depth": 10, "model.video.width": 4,
-                         "model.audio.width": 4, "loss.name": "avsa", "loss.translation.dropout": 0.0, **values})
+                         "model.audio.width": 4, "model.audio.in_channels": 4, "loss.name": "avsa",
+                         "loss.translation.dropout": 0.0, **values})
 
 
 def _task(cfg: dict) -> PretextTask:

@@ -6,6 +6,7 @@ import os
 import pytest
 import torch
 
+from engine.schema import PRETRAIN_SCHEMA
 from models import MODEL_SCHEMA, build_model
 from models.audio import Conv2D
 from models.video import R2Plus1D
@@ -16,8 +17,11 @@ KEYS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                          "reference-checkpoint-keys.txt")
 
 
-def _validate(section: dict) -> dict:
-    return MODEL_SCHEMA.validate(section, "model", lambda key: "test.yaml")
+def _validate(section: dict, **audio) -> dict:
+    """The model section of a pre-training config with this ``model`` and a YT-360 dataset (``audio``: its audio
+    keys)."""
+    cfg = {"dataset": {"name": "yt360", "root": "data", "audio": audio}, "model": section}
+    return PRETRAIN_SCHEMA.validate(cfg, "", lambda key: "test.yaml")["model"]
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -110,6 +114,26 @@ def test_model_section_validation():
         _validate({"name": "x", "video": {"depth": 12}})
     with pytest.raises(ConfigError, match=r"model\.name: required key is missing"):
         _validate({})
+
+
+def test_audio_input_channels_follow_the_dataset():
+    """model.audio.in_channels: the dataset's channel count unless set, and a set value must agree with it."""
+    assert MODEL_SCHEMA.validate({"name": "x"}, "model", lambda key: "t")["audio"]["in_channels"] is None  # alone
+    assert _validate({"name": "x"})["audio"]["in_channels"] == 4  # the 4 FOA log-mels
+    section = _validate({"name": "x", "video": {"width": 4, "depth": 10}, "audio": {"width": 4}}, intensity=True)
+    assert section["audio"]["in_channels"] == 7  # + the 3 intensity-vector channels
+    assert build_model(section).audio_model.conv1[0].weight.shape == (4, 7, 7, 7)
+    assert _validate({"name": "x", "audio": {"in_channels": 7}}, intensity=True)["audio"]["in_channels"] == 7
+    with pytest.raises(ConfigError, match=r"^test\.yaml: model\.audio\.in_channels: 4, but dataset\.audio\.intensity: "
+                                          r"true gives 7 audio channels per crop \(4 log-mels \+ 3 intensity-vector\); "
+                                          r"leave model\.audio\.in_channels unset"):
+        _validate({"name": "x", "audio": {"in_channels": 4}}, intensity=True)
+    with pytest.raises(ConfigError, match=r"model\.audio\.in_channels: null takes the audio channels of the YT-360 "
+                                          r"dataset section, which this config lacks"):
+        PRETRAIN_SCHEMA.validate({"model": {"name": "x"}}, "", lambda key: "t")
+    # without a dataset section a set value stands
+    alone = PRETRAIN_SCHEMA.validate({"model": {"name": "x", "audio": {"in_channels": 2}}}, "", lambda key: "t")
+    assert alone["model"]["audio"]["in_channels"] == 2
 
 
 def test_init_from_loads_encoders(tmp_path):

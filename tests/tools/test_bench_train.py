@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from datasets.audio_stats import make_stats
+from engine.schema import PRETRAIN_SCHEMA
 from tests.datasets.media_fixtures import equirect_directions, write_lists, write_segment
 from tests.scripts import REPO, load_script
 from utils.config import load_config
@@ -23,7 +24,8 @@ def media_root(tmp_path_factory):
     for video_id in IDS:
         write_segment(str(root), f"{video_id}-0", seconds=1.0, size=(64, 32), frames=[frame] * 16)
     write_lists(str(root), train=IDS, test=IDS)
-    demo = load_config(os.path.join(REPO, "configs", "demo", "avsa.yaml"), [f"dataset.root={root}"])
+    demo = load_config(os.path.join(REPO, "configs", "demo", "avsa.yaml"), [f"dataset.root={root}"],
+                       schema=PRETRAIN_SCHEMA)
     make_stats(demo["dataset"], crops_per_file=1)  # the demo's normalisation statistics for these files
     return str(root)
 

@@ -20,12 +20,13 @@ KEYS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                          "reference-checkpoint-keys.txt")
 PAPER_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "configs", "main", "avsa",
                             "Cur-Loc4-TransfD2.yaml")
-CONFIG_YAML = "model:\n  name: Cur-Loc4-TransfD2\nloss:\n  name: avsa\n  negatives: reference\n"
+CONFIG_YAML = ("model:\n  name: Cur-Loc4-TransfD2\n  audio: {in_channels: 4}\n"
+               "loss:\n  name: avsa\n  negatives: reference\n")
 
 
 def _paper_config() -> dict:
     where = lambda key: "test"  # noqa: E731
-    return {"model": MODEL_SCHEMA.validate({"name": "Cur-Loc4-TransfD2"}, "model", where),
+    return {"model": MODEL_SCHEMA.validate({"name": "Cur-Loc4-TransfD2", "audio": {"in_channels": 4}}, "model", where),
             "loss": LOSS_SCHEMA.validate({"name": "avsa", "negatives": "reference"}, "loss", where)}
 
 

@@ -188,15 +188,16 @@ def test_table2_compares_the_per_image_miou_and_shows_the_dataset_level_one(tmp_
 def test_table1_avsa_bin_cells_use_the_original_protocol_and_min30_stays_available():
     """The published AVSA-Bin numbers come from the original's labels: p = 0.5, yaw uniform over the circle, any
     rotation misaligned. The 30° variant is a named config of its own, in no paper cell."""
+    from evaluation.schema import EVAL_SCHEMA
     from utils.config import load_config
 
     table1 = next(t for t in suites.PAPER.tables if t.key == "table1")
     avsa_cells = {c.evaluation for r in table1.rows for c in r.cells[2:] if c is not None}
     assert avsa_cells == {T1[2], T1[3], T1T[3]}
     for config in avsa_cells:
-        assert load_config(os.path.join(ROOT, config))["dataset"]["misalign"] == {
+        assert load_config(os.path.join(ROOT, config), schema=EVAL_SCHEMA)["dataset"]["misalign"] == {
             "probability": 0.5, "mode": "yaw", "min_angle_deg": 0.0}
-        min30 = load_config(os.path.join(ROOT, config.replace(".yaml", "-min30.yaml")))
+        min30 = load_config(os.path.join(ROOT, config.replace(".yaml", "-min30.yaml")), schema=EVAL_SCHEMA)
         assert min30["dataset"]["misalign"]["min_angle_deg"] == 30.0
         assert min30["benchmark"]["name"] == render._short(config) + "-min30-yt360"
     all_cells = {c.evaluation for t in suites.PAPER.tables for r in t.rows for c in r.cells if c is not None}
@@ -334,6 +335,7 @@ def test_a_job_runs_again_after_a_job_it_needs_runs(tmp_path, capsys):
 
 
 def test_pretraining_is_done_only_at_its_last_epoch_with_the_same_settings(tmp_path):
+    from engine.schema import PRETRAIN_SCHEMA
     from utils.checkpoint import save_checkpoint
     from utils.config import load_config
 
@@ -344,7 +346,7 @@ def test_pretraining_is_done_only_at_its_last_epoch_with_the_same_settings(tmp_p
         argv = ("main-video-ssl.py", config, "--set", "optimizer.epochs=2", *planner._sets(sets), "--output", str(tmp_path))
         return planner.Job("pretrain", "pretrain", argv, done, epochs=2)
 
-    cfg = load_config(config, ["optimizer.epochs=2"])
+    cfg = load_config(config, ["optimizer.epochs=2"], schema=PRETRAIN_SCHEMA)
     save_checkpoint({"epoch": 1, "config": cfg}, done)
     assert not planner.is_done(job())
     save_checkpoint({"epoch": 2, "config": cfg}, done)

@@ -4,12 +4,12 @@ PNG of the figure's fixed size, and the curves come from the run's TensorBoard e
 import math
 import os
 import struct
-import sys
 
 import pytest
 import torch
 
 from datasets import build_dataset
+from engine.schema import PRETRAIN_SCHEMA
 from utils.ambisonics import ACN_X, encode_foa
 from utils.config import load_config
 from utils.spherical import angular_distance, equirect_angles
@@ -138,11 +138,12 @@ def test_sample_and_localize_commands_on_a_synthetic_scene(tiny_data, tmp_path):
     assert png_size(tmp_path / "sample.png") == expected_size("sample")
     # the CLI path of localize: a (random) model saved as a pre-training checkpoint
     from criterions import build_criterion
+    from engine.schema import PRETRAIN_SCHEMA
     from models import build_model
     from utils.checkpoint import save_checkpoint
     from utils.config import load_config
 
-    cfg = load_config(config, data)
+    cfg = load_config(config, data, schema=PRETRAIN_SCHEMA)
     model = build_model(cfg["model"], load_init=False)
     criterion = build_criterion(cfg["loss"], feature_dim=model.out_dim)
     save_checkpoint({"model": model.state_dict(), "criterion": criterion.state_dict()}, str(tmp_path / "c.pth"))
@@ -162,7 +163,7 @@ def test_sample_figure_shows_the_datasets_own_sample(tiny_data, tmp_path, monkey
         data = [f"dataset.root={tiny_data / 'yt360'}", "dataset.decode_cache_mb=0", "dataset.decode_cache_dir=null"]
         vis.main(["sample", config, "--split", split, "--index", "2", *(a for d in data for a in ("--set", d)),
                   "--out", str(tmp_path / "s.png")])
-        cfg = load_config(config, data)
+        cfg = load_config(config, data, schema=PRETRAIN_SCHEMA)
         dataset = build_dataset(cfg["dataset"], split, seed=cfg["seed"])
         sample = dataset[2]
         num_views = cfg["dataset"]["viewpoints"]["num"]

@@ -14,6 +14,8 @@ from evaluation.runner import eval_parser, stale_results
 from tools.tables.suites import KINETICS, KINETICS_ARCH, Cell, Suite, cell_key
 from utils.checkpoint import load_checkpoint
 from utils.cli import base_parser
+from engine.schema import PRETRAIN_SCHEMA
+from evaluation.schema import EVAL_SCHEMA
 from utils.config import load_config
 from utils.errors import ConfigError
 from utils.runs import (eval_directory, eval_name, fold_directory, latest_checkpoint, results_path, run_directory,
@@ -56,7 +58,8 @@ def build_plan(suite: Suite, *, only: Sequence[str] = (), runs_root: str | None 
     jobs: dict[str, Job] = {}
     if suite.data:
         jobs["data"] = Job("data", "data", suite.data, suite.data_done)
-    pretrain_cfgs = {source: load_config(path, suite.pretrain_overrides.get(source, ()), required=("model",))
+    pretrain_cfgs = {source: load_config(path, suite.pretrain_overrides.get(source, ()), required=("model",),
+                                         schema=PRETRAIN_SCHEMA)
                      for source, path in suite.pretrain.items()}
     default_dirs = {source: run_directory(cfg["model"]) for source, cfg in pretrain_cfgs.items()}
     plan = Plan(suite, jobs, {}, {})
@@ -88,7 +91,7 @@ def build_plan(suite: Suite, *, only: Sequence[str] = (), runs_root: str | None 
         plan.runs[(source, seed)] = directory
         plan.pretrain_keys[(source, seed)] = key
         argv = ("main-video-ssl.py", suite.pretrain[source], *_sets(overrides), "--output", directory)
-        epochs = load_config(suite.pretrain[source], overrides)["optimizer"]["epochs"]
+        epochs = load_config(suite.pretrain[source], overrides, schema=PRETRAIN_SCHEMA)["optimizer"]["epochs"]
         jobs[key] = Job(key, "pretrain", argv, latest_checkpoint(directory), tuple(needs), epochs, distributed=True)
         return key
 
@@ -116,7 +119,7 @@ def _sets(overrides: Sequence[str]) -> list[str]:
 def _eval_job(plan: Plan, suite: Suite, cell: Cell, source: str, seed: int, pretrain_job, run_dir,
               kinetics_checkpoint: str | None, runs_root: str | None) -> str:
     overrides = [*cell.overrides, *([f"seed={seed}"] if suite.seeded_runs else [])]
-    eval_cfg = load_config(cell.evaluation, overrides, required=("benchmark", "dataset"))
+    eval_cfg = load_config(cell.evaluation, overrides, required=("benchmark", "dataset"), schema=EVAL_SCHEMA)
     bench = eval_cfg["benchmark"]
     needs = ["data"] if suite.data else []
     if source == KINETICS:  # its own directory: named after no pre-training of the suite
@@ -205,7 +208,7 @@ def is_done(job: Job) -> bool:
     if job.kind == "pretrain":
         args, _ = base_parser("").parse_known_args(job.argv[1:])
         state = load_checkpoint(job.done, mmap=True)
-        cfg = load_config(args.config, args.overrides, required=("dataset", "model", "loss"))
+        cfg = load_config(args.config, args.overrides, required=("dataset", "model", "loss"), schema=PRETRAIN_SCHEMA)
         return int(state.get("epoch", 0)) >= job.epochs and not config_differences(state.get("config", {}), cfg)[0]
     if job.kind == "eval":
         parser = eval_parser("")

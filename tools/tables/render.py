@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datasets import build_dataset
 from tools.tables.planner import Plan, command, ordered
 from tools.tables.suites import GATE_SEEDS, KINETICS_ARCH, Cell, Gate, Suite, Table, cell_key, find_cell, find_row
+from evaluation.schema import EVAL_SCHEMA
 from utils.config import load_config
 from utils.runs import read_results
 
@@ -92,7 +93,7 @@ def _format_seeds(values: dict[int, float]) -> str:
 
 def misalignment_protocol(config: str, overrides: Sequence[str] = ()) -> str | None:
     """How an AVSA-Bin evaluation config labels its test samples, in words (None for other tasks)."""
-    cfg = load_config(config, overrides, required=("benchmark", "dataset"))
+    cfg = load_config(config, overrides, required=("benchmark", "dataset"), schema=EVAL_SCHEMA)
     if cfg["benchmark"]["task"] != "avsa-bin":
         return None
     misalign = cfg["dataset"]["misalign"]
@@ -182,7 +183,7 @@ def gate_test_clips(suite: Suite) -> dict[str, int]:
         row = next(r for t in suite.tables if t.key == table for r in t.rows if r.label[0] == method)
         config = row.cells[column].evaluation
         if config not in sizes:
-            cfg = load_config(config, required=("benchmark", "dataset"))
+            cfg = load_config(config, required=("benchmark", "dataset"), schema=EVAL_SCHEMA)
             try:
                 sizes[config] = len(build_dataset(cfg["dataset"], "test", seed=cfg["benchmark"]["test_seed"]))
             except Exception:  # noqa: BLE001 - the count is informative; a missing dataset must not stop the report

@@ -14,7 +14,7 @@ use ``persistent_workers``).
 Bad samples (issue #10). ``__getitem__`` catches ``DataError`` from ``decode``/``transform``, logs the file once
 (a shared flag per item, so once across DataLoader workers and epochs), and returns the next sample of the epoch
 order instead; the returned sample's ``failures`` () int64 says how many samples failed before it. The default
-collate stacks it, and the engine feeds each batch to `BadSampleMonitor`, which counts failures per epoch and
+collate stacks it, and the engine's `BadSampleMonitor` (engine/bad_samples.py) counts failures per epoch and
 stops the run above ``max_bad_fraction``. Nothing is ever replaced by zeros.
 """
 
@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 from utils.errors import DataError
 from utils.media import DecodeCache, read_audio, read_video
 
-__all__ = ["ClipDataset", "BadSampleMonitor", "sample_generator"]
+__all__ = ["ClipDataset", "sample_generator"]
 
 log = logging.getLogger("avsa.datasets")
 
@@ -186,43 +186,3 @@ class ClipDataset(Dataset):
     def reported_files(self) -> list[str]:
         """Files that failed so far (in this process and its DataLoader workers)."""
         return [self.item_path(item) for item, bad in enumerate(self._reported[:]) if bad]
-
-
-class BadSampleMonitor:
-    """Counts the samples that failed in an epoch and stops the run above ``max_bad_fraction``.
-
-    The engine calls ``update(batch)`` for every batch (it reads ``batch["failures"]``) and ``end_epoch()`` after
-    the last one; both raise a ``DataError`` when the fraction of failed samples exceeds the limit (``update`` only
-    once ``min_samples`` were attempted, so that one early bad file does not stop a run).
-    """
-
-    def __init__(self, max_bad_fraction: float, min_samples: int = 1000):
-        self.max_bad_fraction, self.min_samples = float(max_bad_fraction), int(min_samples)
-        self.failed = self.delivered = 0
-
-    @property
-    def attempted(self) -> int:
-        return self.failed + self.delivered
-
-    @property
-    def fraction(self) -> float:
-        return self.failed / self.attempted if self.attempted else 0.0
-
-    def update(self, batch: dict) -> None:
-        failures = batch["failures"]
-        self.failed += int(failures.sum())
-        self.delivered += int(failures.numel())
-        if self.attempted >= self.min_samples:
-            self.check()
-
-    def check(self) -> None:
-        if self.fraction > self.max_bad_fraction:
-            raise DataError(f"{self.failed} of {self.attempted} samples failed ({100 * self.fraction:.1f} %), above "
-                            f"max_bad_fraction {self.max_bad_fraction:g}; the log lists each bad file")
-
-    def end_epoch(self) -> dict:
-        """Check the epoch's fraction, then reset. Returns {failed, attempted, fraction} for logging."""
-        stats = {"failed": self.failed, "attempted": self.attempted, "fraction": self.fraction}
-        self.check()
-        self.failed = self.delivered = 0
-        return stats

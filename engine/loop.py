@@ -23,14 +23,14 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from datasets.base import BadSampleMonitor
+from engine.bad_samples import BadSampleMonitor
 from engine.data import batch_size_of, batches, finish_on_device, make_loader, start_epoch, to_device
 from engine.optim import build_optimizer, build_scheduler
 from engine.run import Run
 from engine.signals import RunInterrupted, StopRequest
 from engine.state import Position, resume, save_state, state_modules
 from utils.checkpoint import LATEST, snapshot_name
-from utils.errors import AvsaError, DataError
+from utils.errors import AvsaError
 from utils.logs import Progress
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -75,35 +75,6 @@ def _reduce_step(run: Run, loss: torch.Tensor, metrics: dict,
     return {"loss": values[0], **dict(zip(keys, values[1:1 + len(keys)]))}, values[1 + len(keys):]
 
 
-def _check_bad_samples(monitor: BadSampleMonitor, batch) -> DataError | None:
-    """Count the batch's replaced samples (``failures``, datasets/base.py); the error to raise, if too many."""
-    if not isinstance(batch, dict) or "failures" not in batch:
-        return None
-    try:
-        monitor.update(batch)
-    except DataError as err:
-        return err
-    return None
-
-
-def _end_epoch_bad_samples(run: Run, monitor: BadSampleMonitor, epoch: int) -> None:
-    """Log the epoch's bad samples (all ranks) to TensorBoard and stop every rank above ``max_bad_fraction``."""
-    failed, attempted, error = monitor.failed, monitor.attempted, None
-    try:
-        monitor.end_epoch()
-    except DataError as err:
-        error = err
-    counts = torch.tensor([failed, attempted, error is not None], dtype=torch.float32, device=run.device)
-    if run.dist.distributed:
-        dist.all_reduce(counts)
-    failed, attempted, errors = counts.tolist()
-    if attempted:
-        run.scalar("train-epoch/bad_samples", failed, epoch + 1)
-        run.scalar("train-epoch/bad_fraction", failed / attempted, epoch + 1)
-    if errors:
-        raise error or DataError("another process saw too many bad samples; its log lists them")
-
-
 def autocast(run: Run):
     """The autocast context of the run's ``precision`` (a no-op for fp32)."""
     precision = run.cfg["precision"]
@@ -133,13 +104,13 @@ def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimiz
     for batch in progress:
         ready = time.perf_counter()
         n = batch_size_of(batch)
-        bad_error = _check_bad_samples(monitor, batch)
+        monitor.update(batch)
         batch = finish_on_device(to_device(batch, run.device), loader)
         with autocast(run):
             loss, metrics = model(batch)
-        values, (stop_votes, bad_votes) = _reduce_step(run, loss, metrics, (stop.signum, bad_error is not None))
+        values, (stop_votes, bad_votes) = _reduce_step(run, loss, metrics, (stop.signum, monitor.over_limit()))
         if bad_votes:
-            raise bad_error or DataError("another process saw too many bad samples; its log lists them")
+            raise monitor.error()
         if not math.isfinite(values["loss"]):
             last = os.path.join(run.run_dir, LATEST)
             raise TrainingDiverged(
@@ -284,7 +255,10 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
             started = time.perf_counter()
             train_metrics = train_one_epoch(run, model, task, train_loader, optimizer, scheduler, scaler,
                                             position, meters, stop, monitor)
-            _end_epoch_bad_samples(run, monitor, epoch)
+            bad = monitor.end_epoch(run.device)
+            if bad["attempted"]:
+                run.scalar("train-epoch/bad_samples", bad["failed"], epoch + 1)
+                run.scalar("train-epoch/bad_fraction", bad["fraction"], epoch + 1)
             task.eval()
             if evaluate_fn is not None:
                 test_metrics = evaluate_fn(epoch)

@@ -47,6 +47,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from datasets import INPUT_KEYS, SCHEMA, audio_channel_problem, build_dataset
+from engine.bad_samples import BadSampleMonitor
 from engine.compat import result_part
 from engine.data import batches, finish_on_device, share_decoded, to_device
 from engine.loop import autocast, fit
@@ -56,7 +57,6 @@ from evaluation.features import FeatureDraws
 from evaluation.pretrained import Pretrained, load_pretrained
 from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
 from utils.config import load_config, read_config, validate_config
-from utils.distributed import all_reduce_sum
 from utils.errors import CheckpointError, ConfigError
 from utils.files import file_sha256, write_json
 from utils.logs import Progress, run_directory
@@ -226,15 +226,15 @@ def test(run: Run, benchmark: nn.Module, dataset, batch_size: int) -> tuple[dict
     meter = benchmark.make_meter()
     meters = meter if isinstance(meter, dict) else {"": meter}
     loader = test_loader(dataset, batch_size, run)
-    failures = torch.zeros((), dtype=torch.int64)
+    monitor = BadSampleMonitor()  # counts only: a test pass scores what it could read
     for batch in Progress(batches(loader), total=len(loader), desc="test", print_freq=run.cfg["print_freq"],
                           clips_per_step=batch_size, quiet=run.quiet, enabled=run.is_main):
-        failures += batch["failures"].sum()
+        monitor.update(batch)
         with autocast(run):
             benchmark.evaluate(finish_on_device(to_device(batch, run.device), loader), meter)
-    failures = int(all_reduce_sum(failures.to(run.device)))
-    if failures:  # the dataset replaced each unreadable sample by the next one (logged with its file name)
-        run.logger.warning(f"test: {failures} of {len(dataset)} samples could not be read and were replaced")
+    bad = monitor.end_epoch(run.device)
+    if bad["failed"]:  # the dataset replaced each unreadable sample by the next one (logged with its file name)
+        run.logger.warning(f"test: {bad['failed']} of {len(dataset)} samples could not be read and were replaced")
     metrics, details = {}, {}
     for m in meters.values():
         m.all_reduce(run.device)

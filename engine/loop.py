@@ -24,14 +24,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from engine.bad_samples import BadSampleMonitor
-from engine.data import batch_size_of, batches, finish_on_device, make_loader, start_epoch, to_device
+from engine.data import make_loader
 from engine.optim import build_optimizer, build_scheduler
 from engine.run import Run
 from engine.signals import RunInterrupted, StopRequest
 from engine.state import Position, resume, save_state, state_modules
 from utils.checkpoint import LATEST, snapshot_name
 from utils.errors import AvsaError
-from utils.logs import Progress
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -93,19 +92,11 @@ def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimiz
     """Train ``model`` (the task, possibly DDP-wrapped) for the rest of epoch ``position.epoch``."""
     cfg = run.cfg
     epoch = position.epoch
-    start_epoch(loader, epoch, position.epoch_step)
     model.train()
-    progress = Progress(batches(loader), total=len(loader.batch_sampler) - position.epoch_step,
-                        desc=f"train {epoch + 1}",
-                        print_freq=cfg["print_freq"], clips_per_step=loader.batch_sampler.batch_size,
-                        quiet=run.quiet, enabled=run.is_main)
-    window = {"wait": 0.0, "time": 0.0, "samples": 0}
-    step_end = time.perf_counter()
-    for batch in progress:
-        ready = time.perf_counter()
-        n = batch_size_of(batch)
-        monitor.update(batch)
-        batch = finish_on_device(to_device(batch, run.device), loader)
+    stream = run.device_batches(loader, f"train {epoch + 1}", epoch=epoch, start_step=position.epoch_step,
+                                monitor=monitor)
+    logged = stream.progress.totals
+    for batch in stream:
         with autocast(run):
             loss, metrics = model(batch)
         values, (stop_votes, bad_votes) = _reduce_step(run, loss, metrics, (stop.signum, monitor.over_limit()))
@@ -127,21 +118,17 @@ def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimiz
         scheduler.step()
         position.epoch_step += 1
         position.step += 1
-        meters.update(values, n)
+        meters.update(values, stream.samples)
 
-        now = time.perf_counter()
-        window["wait"] += ready - step_end
-        window["time"] += now - step_end
-        window["samples"] += n * run.dist.world_size
-        step_end = now
-        progress.set(**values)
+        stream.progress.set(**values)
         if position.step % cfg["print_freq"] == 0 or position.epoch_step == 1:
             for key, value in values.items():
                 run.scalar(f"train/{key}", value, position.step)
             run.scalar("train/lr", optimizer.param_groups[0]["lr"], position.step)
-            run.scalar("train/clips_per_s", window["samples"] / max(window["time"], 1e-9), position.step)
-            run.scalar("train/data_wait_fraction", window["wait"] / max(window["time"], 1e-9), position.step)
-            window = {"wait": 0.0, "time": 0.0, "samples": 0}
+            window, logged = stream.progress.totals - logged, stream.progress.totals
+            if window.steps:  # the steps timed since the last time (this one ends when the next batch is asked for)
+                run.scalar("train/clips_per_s", window.clips_per_s, position.step)
+                run.scalar("train/data_wait_fraction", window.wait_fraction, position.step)
 
         every = cfg["checkpoint_every_steps"]
         if stop_votes or (every and position.step % every == 0):
@@ -160,17 +147,13 @@ def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimiz
 @torch.no_grad()
 def evaluate(run: Run, model: nn.Module, loader, epoch: int, desc: str = "test") -> dict[str, float]:
     """Average loss and metrics over ``loader`` with the task in eval mode (no dropout, BN running stats)."""
-    start_epoch(loader, epoch)
     model.eval()
     meters = Meters()
-    for batch in Progress(batches(loader), total=len(loader.batch_sampler), desc=f"{desc} {epoch + 1}",
-                          print_freq=run.cfg["print_freq"], clips_per_step=loader.batch_sampler.batch_size,
-                          quiet=run.quiet, enabled=run.is_main):
-        n = batch_size_of(batch)
-        batch = finish_on_device(to_device(batch, run.device), loader)
+    stream = run.device_batches(loader, f"{desc} {epoch + 1}", epoch=epoch)
+    for batch in stream:
         with autocast(run):
             loss, metrics = model(batch)
-        meters.update(_reduce_step(run, loss, metrics)[0], n)
+        meters.update(_reduce_step(run, loss, metrics)[0], stream.samples)
     return meters.averages()
 
 

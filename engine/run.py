@@ -13,12 +13,13 @@ from typing import Any
 import torch
 
 from engine.compat import format_changes
+from engine.data import DeviceBatches
 from engine.state import check_resume
 from utils import __version__
 from utils.config import save_config
 from utils.distributed import DistInfo, cleanup, init_distributed
 from utils.errors import ConfigError
-from utils.logs import PendingLog, open_log_file, setup_logger, tensorboard_writer
+from utils.logs import PendingLog, ProgressStyle, open_log_file, setup_logger, tensorboard_writer
 from utils.seeding import seed_everything
 
 # --debug: a smoke run of 2 train and 2 test steps (1 epoch, batch 4, no workers, a progress line every step), always
@@ -64,6 +65,16 @@ class Run:
             save_config(self.cfg, self.run_dir)
             open_log_file(self.logger, self.run_dir, self.log_name)
             self.writer = tensorboard_writer(self.run_dir, self.cfg["log2tb"])
+
+    @property
+    def progress_style(self) -> ProgressStyle:
+        return ProgressStyle(self.cfg["print_freq"], self.quiet, self.is_main)
+
+    def device_batches(self, loader, desc: str, **options) -> DeviceBatches:
+        """`DeviceBatches` of ``loader`` on this process's device, with this run's progress display; ``options``:
+        ``epoch``, ``start_step``, ``monitor``."""
+        return DeviceBatches(loader, self.device, desc=desc, style=self.progress_style,
+                             world_size=self.dist.world_size, **options)
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         if self.writer is not None:

@@ -49,7 +49,7 @@ from torch.utils.data import DataLoader
 from datasets import INPUT_KEYS, SCHEMA, audio_channel_problem, build_dataset
 from engine.bad_samples import BadSampleMonitor
 from engine.compat import result_part
-from engine.data import batches, finish_on_device, share_decoded, to_device
+from engine.data import share_decoded
 from engine.loop import autocast, fit
 from engine.run import Run, start_run
 from engine.state import check_resume, state_modules
@@ -59,7 +59,7 @@ from utils.checkpoint import LATEST, load_checkpoint, load_state_strict
 from utils.config import load_config, read_config, validate_config
 from utils.errors import CheckpointError, ConfigError
 from utils.files import file_sha256, write_json
-from utils.logs import Progress, run_directory
+from utils.logs import run_directory
 from utils.seeding import seed_everything, seed_worker
 
 RESULTS = "results.json"
@@ -227,11 +227,9 @@ def test(run: Run, benchmark: nn.Module, dataset, batch_size: int) -> tuple[dict
     meters = meter if isinstance(meter, dict) else {"": meter}
     loader = test_loader(dataset, batch_size, run)
     monitor = BadSampleMonitor()  # counts only: a test pass scores what it could read
-    for batch in Progress(batches(loader), total=len(loader), desc="test", print_freq=run.cfg["print_freq"],
-                          clips_per_step=batch_size, quiet=run.quiet, enabled=run.is_main):
-        monitor.update(batch)
+    for batch in run.device_batches(loader, "test", monitor=monitor):
         with autocast(run):
-            benchmark.evaluate(finish_on_device(to_device(batch, run.device), loader), meter)
+            benchmark.evaluate(batch, meter)
     bad = monitor.end_epoch(run.device)
     if bad["failed"]:  # the dataset replaced each unreadable sample by the next one (logged with its file name)
         run.logger.warning(f"test: {bad['failed']} of {len(dataset)} samples could not be read and were replaced")
@@ -285,10 +283,7 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
                 fit_set = FeatureDraws(
                     benchmark, train_set, bench["feature_draws"], batch_size, eval_cfg, run.device,
                     autocast=lambda: autocast(run), storage_dtype=getattr(torch, bench["feature_dtype"]),
-                    progress=lambda it, total, desc: Progress(it, total=total, desc=desc,
-                                                              print_freq=eval_cfg["print_freq"],
-                                                              clips_per_step=batch_size, quiet=run.quiet,
-                                                              enabled=run.is_main))
+                    progress=run.progress_style)
                 run.logger.info(f"frozen features of {bench['feature_draws']} draws of the {len(train_set)} training "
                                 f"samples computed: the classifier trains on these {len(fit_set)}")
             # No test phase per epoch: the test set is scored once, on the final weights, below.

@@ -35,7 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from criterions import build_criterion  # noqa: E402
 from datasets import audio_channels, build_dataset  # noqa: E402
-from engine.data import finish_on_device, make_loader, start_epoch, to_device  # noqa: E402
+from engine.data import DeviceBatches, make_loader  # noqa: E402
 from engine.loop import to_channels_last  # noqa: E402
 from engine.optim import build_optimizer  # noqa: E402
 from engine.pretext import PretextTask  # noqa: E402
@@ -123,23 +123,17 @@ def run_variant(cfg: dict, variant: str, steps: int, warmup: int, device: torch.
     epoch = 0
     task.train()
     while len(totals) < warmup + steps:
-        start_epoch(loader, epoch)
-        iterator = iter(loader)
+        stream = DeviceBatches(loader, device, epoch=epoch)
         end, end_cpu = time.perf_counter(), time.process_time()
-        while len(totals) < warmup + steps:
-            try:
-                batch = next(iterator)
-            except StopIteration:
-                break
-            ready = time.perf_counter()
-            batch = finish_on_device(to_device(batch, device), loader)
+        for batch in stream:  # on the device, finished by the dataset's device transform
             losses.append(train_step(step_fn, optimizer, autocast, batch))  # also synchronises the device
             now, now_cpu = time.perf_counter(), time.process_time()
-            waits.append(ready - end)
+            waits.append(stream.wait_s)
             totals.append(now - end)
             cpu.append(now_cpu - end_cpu)
             end, end_cpu = now, now_cpu
-        del iterator
+            if len(totals) == warmup + steps:
+                break
         epoch += 1
     waits, totals, cpu = waits[warmup:], totals[warmup:], cpu[warmup:]
     step_s = statistics.median(totals)

@@ -378,13 +378,13 @@ def loader_run(cfg: dict, device: torch.device, step_s: float, settings: dict, d
     workers start and their first batches arrive together), ``loader_steps`` timed ones; then without the sleep,
     2 × workers steps that drain what the workers had prefetched, and ``capacity_steps`` timed: the loader's rate."""
     from datasets import build_dataset
-    from engine.data import finish_on_device, make_loader, start_epoch, to_device
+    from engine.data import DeviceBatches, make_loader
 
     dataset = build_dataset(cfg["dataset"], "train", seed=cfg["seed"])
     batch_size = cfg["dataset"]["batch_size"]
     loader = make_loader(dataset, batch_size, cfg, train=True, device=device)
-    start_epoch(loader, 0)
-    iterator = iter(loader)
+    stream = DeviceBatches(loader, device, epoch=0)
+    iterator = iter(stream)
     warmup = 2 * cfg["num_workers"]
     phases = {"warmup": (warmup, step_s), "timed": (settings["loader_steps"], step_s), "drain": (warmup, 0.0),
               "capacity": (settings["capacity_steps"], 0.0)}
@@ -395,14 +395,12 @@ def loader_run(cfg: dict, device: torch.device, step_s: float, settings: dict, d
             if phase != "warmup" and time.time() > deadline:
                 break
             begin = time.perf_counter()
-            batch = next(iterator)
-            ready = time.perf_counter()
-            finish_on_device(to_device(batch, device), loader)
+            next(iterator)  # waits for the loader (stream.wait_s), then finishes the batch on the device
             sync(device)
             finished = time.perf_counter()
             time.sleep(sleep_s)
-            records[phase].append((ready - begin, finished - ready, time.perf_counter() - begin))
-    del iterator, loader
+            records[phase].append((stream.wait_s, finished - begin - stream.wait_s, time.perf_counter() - begin))
+    del iterator, stream, loader
     timed, capacity = records["timed"], records["capacity"]
     result = {"workers": cfg["num_workers"], "batch_size": batch_size, "simulated_step_s": step_s,
               "warmup_steps": len(records["warmup"]), "timed_steps": len(timed), "capacity_steps": len(capacity),

@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
 
 LOGGER_NAME = "avsa"
 _FORMAT = logging.Formatter("%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
@@ -75,22 +78,54 @@ def tensorboard_writer(run_dir: str, enabled: bool = True):
     """A SummaryWriter in ``<run_dir>/tensorboard`` (rank 0 only; None when disabled)."""
     if not enabled:
         return None
-    from torch.utils.tensorboard import SummaryWriter
-
     return SummaryWriter(os.path.join(run_dir, "tensorboard"))
 
 
-class Progress:
-    """Iterate with progress: tqdm (with clips/s) on a terminal, a log line every ``print_freq`` steps
-    otherwise. ``set(**values)`` attaches the latest metrics to the display."""
+@dataclass(frozen=True)
+class ProgressStyle:
+    """How a process shows a loop's progress: tqdm on an interactive terminal, otherwise a log line every
+    ``print_freq`` steps; ``quiet``: log lines only (no bar); ``enabled``: False on every rank but 0."""
 
-    def __init__(self, iterable: Iterable, total: int, desc: str, print_freq: int = 50,
-                 clips_per_step: int = 1, quiet: bool = False, enabled: bool = True):
-        self.iterable, self.total, self.desc = iterable, total, desc
-        self.print_freq, self.clips_per_step = max(1, print_freq), clips_per_step
+    print_freq: int = 50
+    quiet: bool = False
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class StepTimes:
+    """Steps done, the samples they processed, their wall time and the part of it spent waiting for the loader."""
+
+    steps: int = 0
+    samples: int = 0
+    time_s: float = 0.0
+    wait_s: float = 0.0
+
+    def __add__(self, other: StepTimes) -> StepTimes:
+        return StepTimes(self.steps + other.steps, self.samples + other.samples, self.time_s + other.time_s,
+                         self.wait_s + other.wait_s)
+
+    def __sub__(self, other: StepTimes) -> StepTimes:
+        return self + StepTimes(-other.steps, -other.samples, -other.time_s, -other.wait_s)
+
+    @property
+    def clips_per_s(self) -> float:
+        return self.samples / max(self.time_s, 1e-9)
+
+    @property
+    def wait_fraction(self) -> float:
+        return self.wait_s / max(self.time_s, 1e-9)
+
+
+class Progress:
+    """A loop's progress, told one step at a time (``step``): a tqdm bar on an interactive terminal, otherwise a log
+    line every ``print_freq`` steps (and the first and the last). ``set(**values)`` attaches the latest metrics."""
+
+    def __init__(self, total: int, desc: str, style: ProgressStyle | None = None):
+        self.total, self.desc, self.style = total, desc, style or ProgressStyle(enabled=False)
         self.values: dict[str, float] = {}
-        self.enabled = enabled
-        self.use_tqdm = enabled and not quiet and sys.stderr.isatty()
+        self.totals = StepTimes()
+        self.use_tqdm = self.style.enabled and not self.style.quiet and sys.stderr.isatty()
+        self.bar = None
 
     def set(self, **values: float) -> None:
         self.values.update(values)
@@ -98,21 +133,18 @@ class Progress:
     def _text(self) -> str:
         return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.values.items())
 
-    def __iter__(self) -> Iterator:
-        logger = get_logger()
-        start = time.perf_counter()
+    def step(self, samples: int, wait_s: float, time_s: float) -> None:
+        """One step done: ``samples`` processed in ``time_s`` seconds, ``wait_s`` of them waiting for the data."""
+        self.totals = t = self.totals + StepTimes(1, samples, time_s, wait_s)
         if self.use_tqdm:
-            from tqdm import tqdm
+            if self.bar is None:
+                self.bar = tqdm(total=self.total, desc=self.desc, unit="step", dynamic_ncols=True, leave=False)
+            self.bar.set_postfix_str(f"{t.clips_per_s:.1f} clips/s {self._text()}", refresh=False)
+            self.bar.update(1)
+        elif self.style.enabled and (t.steps % self.style.print_freq == 0 or t.steps in (1, self.total)):
+            get_logger().info(f"{self.desc} [{t.steps}/{self.total}] {t.clips_per_s:.1f} clips/s {self._text()}")
 
-            bar = tqdm(self.iterable, total=self.total, desc=self.desc, unit="step", dynamic_ncols=True, leave=False)
-            for i, item in enumerate(bar):
-                yield item
-                rate = (i + 1) * self.clips_per_step / max(time.perf_counter() - start, 1e-9)
-                bar.set_postfix_str(f"{rate:.1f} clips/s {self._text()}", refresh=False)
-            bar.close()
-            return
-        for i, item in enumerate(self.iterable):
-            yield item
-            if self.enabled and ((i + 1) % self.print_freq == 0 or i == 0 or i + 1 == self.total):
-                rate = (i + 1) * self.clips_per_step / max(time.perf_counter() - start, 1e-9)
-                logger.info(f"{self.desc} [{i + 1}/{self.total}] {rate:.1f} clips/s {self._text()}")
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

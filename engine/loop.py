@@ -24,12 +24,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from engine.bad_samples import BadSampleMonitor
-from engine.data import make_loader
+from engine.data import batch_size_of, make_loader
 from engine.optim import build_optimizer, build_scheduler
 from engine.run import Run
 from engine.signals import RunInterrupted, StopRequest
 from engine.state import Position, resume, save_state, state_modules
 from utils.checkpoint import LATEST, snapshot_name
+from utils.distributed import all_reduce_sum
 from utils.errors import AvsaError
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -58,28 +59,58 @@ class Meters:
         return {"count": self.count, "sums": dict(self.sums)}
 
 
+def _packed(loss: torch.Tensor, metrics: dict) -> tuple[list[str], torch.Tensor]:
+    """The metrics' names (sorted) and (1 + M,) float: the loss then the metrics, on the loss's device."""
+    keys = sorted(metrics)
+    return keys, torch.stack([loss.detach().float().reshape(()),
+                              *(torch.as_tensor(metrics[k], device=loss.device).detach().float().reshape(())
+                                for k in keys)])
+
+
 def _reduce_step(run: Run, loss: torch.Tensor, metrics: dict,
                  flags: tuple[float, ...] = ()) -> tuple[dict[str, float], list[float]]:
     """Rank-averaged loss and metrics of one step, plus each of ``flags`` summed over ranks (so every rank
     takes the same decision), in ONE collective and one device sync."""
-    keys = sorted(metrics)
-    packed = torch.stack([loss.detach().float().reshape(()),
-                          *(torch.as_tensor(metrics[k], device=loss.device).detach().float().reshape(())
-                            for k in keys),
-                          *(torch.tensor(float(f), device=loss.device) for f in flags)])
+    keys, values = _packed(loss, metrics)
+    packed = torch.cat([values, torch.tensor([float(f) for f in flags], device=loss.device)])
     if run.dist.distributed:
         dist.all_reduce(packed)
-        packed[:len(packed) - len(flags)] /= run.dist.world_size
+        packed[:len(values)] /= run.dist.world_size
     values = packed.tolist()
     return {"loss": values[0], **dict(zip(keys, values[1:1 + len(keys)]))}, values[1 + len(keys):]
 
 
-def autocast(run: Run):
-    """The autocast context of the run's ``precision`` (a no-op for fp32)."""
-    precision = run.cfg["precision"]
+class MeanMeter:
+    """`evaluate`'s meter of a task: sample-weighted means of its loss and metrics, summed on the device and over
+    ranks only at the end (no synchronisation per step)."""
+
+    def __init__(self):
+        self.keys: list[str] = []
+        self.sums: torch.Tensor | None = None  # (1 + M,) float64: loss and metrics, each × the batch size
+        self.count = 0
+
+    def update(self, loss: torch.Tensor, metrics: dict, n: int) -> None:
+        self.keys, values = _packed(loss, metrics)
+        self.sums = values.double() * n + (0 if self.sums is None else self.sums)
+        self.count += n
+
+    def all_reduce(self, device: torch.device) -> None:
+        if self.sums is not None:
+            count = torch.tensor([self.count], dtype=torch.float64, device=device)
+            totals = all_reduce_sum(torch.cat([self.sums.to(device), count]))
+            self.sums, self.count = totals[:-1], int(totals[-1])
+
+    def compute(self) -> dict[str, float]:
+        if self.sums is None:
+            return {}
+        return dict(zip(["loss", *self.keys], (self.sums / max(self.count, 1)).tolist()))
+
+
+def autocast(precision: str, device: torch.device):
+    """The autocast context of a ``precision`` on ``device`` (a no-op for fp32)."""
     if precision == "fp32":
         return nullcontext()
-    return torch.autocast(run.device.type, dtype=AMP_DTYPES[precision])
+    return torch.autocast(device.type, dtype=AMP_DTYPES[precision])
 
 
 def _format(values: dict[str, float]) -> str:
@@ -97,7 +128,7 @@ def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimiz
                                 monitor=monitor)
     logged = stream.progress.totals
     for batch in stream:
-        with autocast(run):
+        with autocast(cfg["precision"], run.device):
             loss, metrics = model(batch)
         values, (stop_votes, bad_votes) = _reduce_step(run, loss, metrics, (stop.signum, monitor.over_limit()))
         if bad_votes:
@@ -145,16 +176,28 @@ def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimiz
 
 
 @torch.no_grad()
-def evaluate(run: Run, model: nn.Module, loader, epoch: int, desc: str = "test") -> dict[str, float]:
-    """Average loss and metrics over ``loader`` with the task in eval mode (no dropout, BN running stats)."""
+def evaluate(run: Run, model: nn.Module, loader, meter, score: Callable | None = None, *, desc: str = "test",
+             epoch: int | None = None) -> tuple[dict[str, float], dict]:
+    """One pass over ``loader`` with ``model`` in eval mode (no dropout, BatchNorm running statistics):
+    ``score(batch, meter)`` (default ``model.evaluate``) under autocast for every batch on the device, then
+    ``meter`` (or a dict of meters) summed over ranks: ``all_reduce(device)``, ``compute() -> metrics`` and, where
+    a meter has it, ``details()``. Returns (metrics, details); replaced samples are counted and reported."""
     model.eval()
-    meters = Meters()
-    stream = run.device_batches(loader, f"{desc} {epoch + 1}", epoch=epoch)
-    for batch in stream:
-        with autocast(run):
-            loss, metrics = model(batch)
-        meters.update(_reduce_step(run, loss, metrics)[0], stream.samples)
-    return meters.averages()
+    score = score or model.evaluate
+    monitor = BadSampleMonitor()  # counts only: a test pass scores what it could read
+    for batch in run.device_batches(loader, desc, epoch=epoch, monitor=monitor):
+        with autocast(run.cfg["precision"], run.device):
+            score(batch, meter)
+    bad = monitor.end_epoch(run.device)
+    if bad["failed"]:  # each unreadable sample was replaced by the next one (the log names its file)
+        run.logger.warning(f"{desc}: {bad['failed']} of {bad['attempted'] - bad['failed']} samples could not be "
+                           "read and were replaced")
+    metrics, details = {}, {}
+    for part in meter.values() if isinstance(meter, dict) else [meter]:
+        part.all_reduce(run.device)
+        metrics.update(part.compute())
+        details.update(part.details() if hasattr(part, "details") else {})
+    return metrics, details
 
 
 def to_channels_last(module: nn.Module) -> None:
@@ -246,7 +289,9 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
             if evaluate_fn is not None:
                 test_metrics = evaluate_fn(epoch)
             elif test_loader is not None and ((epoch + 1) % cfg["test_every"] == 0 or epoch + 1 == epochs):
-                test_metrics = evaluate(run, model, test_loader, epoch)
+                test_metrics = evaluate(run, model, test_loader, MeanMeter(),
+                                        lambda batch, meter: meter.update(*model(batch), batch_size_of(batch)),
+                                        desc=f"test {epoch + 1}", epoch=epoch)[0]
             else:
                 test_metrics = {}
             for key, value in train_metrics.items():

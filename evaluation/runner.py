@@ -47,10 +47,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from datasets import INPUT_KEYS, SCHEMA, audio_channel_problem, build_dataset
-from engine.bad_samples import BadSampleMonitor
 from engine.compat import result_part
 from engine.data import share_decoded
-from engine.loop import autocast, fit
+from engine.loop import autocast, evaluate, fit
 from engine.run import Run, start_run
 from engine.state import check_resume, state_modules
 from evaluation.features import FeatureDraws
@@ -211,35 +210,11 @@ def test_loader(dataset, batch_size: int, run: Run) -> DataLoader:
     """The fixed test order in consecutive batches of ``batch_size / world_size``; rank r takes batches r, r + W, …
     (no padding, no repeats: every sample is scored once)."""
     chunk = max(batch_size // run.dist.world_size, 1)
-    batches = [list(range(start, min(start + chunk, len(dataset)))) for start in range(0, len(dataset), chunk)]
+    order = [list(range(start, min(start + chunk, len(dataset)))) for start in range(0, len(dataset), chunk)]
     share_decoded(dataset, run.cfg["num_workers"])
-    return DataLoader(dataset, batch_sampler=batches[run.dist.rank::run.dist.world_size],
+    return DataLoader(dataset, batch_sampler=order[run.dist.rank::run.dist.world_size],
                       num_workers=run.cfg["num_workers"], worker_init_fn=seed_worker,
                       pin_memory=run.device.type == "cuda")
-
-
-@torch.no_grad()
-def test(run: Run, benchmark: nn.Module, dataset, batch_size: int) -> tuple[dict[str, float], dict]:
-    """One pass over the test set with the benchmark in eval mode; metrics summed over batches and ranks.
-    Returns (metrics, details): details gathers what meters with a ``details()`` add (per-class IoU)."""
-    benchmark.eval()
-    meter = benchmark.make_meter()
-    meters = meter if isinstance(meter, dict) else {"": meter}
-    loader = test_loader(dataset, batch_size, run)
-    monitor = BadSampleMonitor()  # counts only: a test pass scores what it could read
-    for batch in run.device_batches(loader, "test", monitor=monitor):
-        with autocast(run):
-            benchmark.evaluate(batch, meter)
-    bad = monitor.end_epoch(run.device)
-    if bad["failed"]:  # the dataset replaced each unreadable sample by the next one (logged with its file name)
-        run.logger.warning(f"test: {bad['failed']} of {len(dataset)} samples could not be read and were replaced")
-    metrics, details = {}, {}
-    for m in meters.values():
-        m.all_reduce(run.device)
-        metrics.update(m.compute())
-        if hasattr(m, "details"):
-            details.update(m.details())
-    return metrics, details
 
 
 def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, build: Builder,
@@ -282,13 +257,13 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
                 benchmark.to(run.device)
                 fit_set = FeatureDraws(
                     benchmark, train_set, bench["feature_draws"], batch_size, eval_cfg, run.device,
-                    autocast=lambda: autocast(run), storage_dtype=getattr(torch, bench["feature_dtype"]),
-                    progress=run.progress_style)
+                    autocast=lambda: autocast(eval_cfg["precision"], run.device), progress=run.progress_style,
+                    storage_dtype=getattr(torch, bench["feature_dtype"]))
                 run.logger.info(f"frozen features of {bench['feature_draws']} draws of the {len(train_set)} training "
                                 f"samples computed: the classifier trains on these {len(fit_set)}")
             # No test phase per epoch: the test set is scored once, on the final weights, below.
             fit(run, benchmark, fit_set, batch_size=batch_size, evaluate_fn=lambda epoch: {})
-        metrics, details = test(run, benchmark, test_set, batch_size)
+        metrics, details = evaluate(run, benchmark, test_loader(test_set, batch_size, run), benchmark.make_meter())
         run.logger.info(f"{bench['name']}: " + " ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
         results = {
             "benchmark": bench["name"],

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -36,7 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from criterions import build_criterion  # noqa: E402
 from datasets import audio_channels, build_dataset  # noqa: E402
 from engine.data import DeviceBatches, make_loader  # noqa: E402
-from engine.loop import to_channels_last  # noqa: E402
+from engine.loop import autocast, cpu_threads, to_channels_last  # noqa: E402
 from engine.optim import build_optimizer  # noqa: E402
 from engine.pretext import PretextTask  # noqa: E402
 from models import build_model  # noqa: E402
@@ -93,9 +92,7 @@ def build_variant(cfg: dict, variant: str, device: torch.device, compile_backend
         to_channels_last(task)
     optimizer = build_optimizer(cfg["optimizer"], [p for p in task.parameters() if p.requires_grad])
     step_fn = torch.compile(task, backend=compile_backend) if options["compile"] else task
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if options["precision"] == "bf16"
-                else nullcontext())
-    return task, optimizer, step_fn, autocast
+    return task, optimizer, step_fn, autocast(options["precision"], device)
 
 
 def train_step(step_fn, optimizer, autocast, batch: dict) -> float:
@@ -179,7 +176,6 @@ def main(argv=None) -> int:
         if args.threads:
             torch.set_num_threads(args.threads)
         elif device.type == "cpu":
-            from engine.loop import cpu_threads
             torch.set_num_threads(cpu_threads(cfg["num_workers"]))
         result = run_variant(cfg, args.only, args.steps, args.warmup, device)
         with open(args.json, "w") as f:

@@ -17,11 +17,13 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
 
 from engine.bad_samples import BadSampleMonitor
 from engine.data import batch_size_of, make_loader
@@ -40,70 +42,49 @@ class TrainingDiverged(AvsaError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-class Meters:
-    """Running sample-weighted sums of the per-step (already rank-averaged) loss and metrics of one epoch."""
+class Means:
+    """Sample-weighted means of named values (a task's loss and metrics): the running means of a training epoch (of
+    rank-averaged floats; kept in checkpoints) and `evaluate`'s meter of a task (tensors, summed on the device and
+    over ranks only at the end, so that a test step never waits for the device)."""
 
     def __init__(self, state: dict | None = None):
         self.count = state["count"] if state else 0
-        self.sums: dict[str, float] = dict(state["sums"]) if state else {}
+        self.sums: dict = dict(state["sums"]) if state else {}
 
-    def update(self, values: dict[str, float], n: int) -> None:
+    def update(self, values: dict, n: int) -> None:
         self.count += n
         for key, value in values.items():
+            value = value.detach().double() if isinstance(value, torch.Tensor) else float(value)
             self.sums[key] = self.sums.get(key, 0.0) + value * n
 
-    def averages(self) -> dict[str, float]:
-        return {key: total / max(self.count, 1) for key, total in self.sums.items()}
+    def all_reduce(self, device: torch.device) -> None:
+        keys = list(self.sums)  # the same order on every rank: the task's
+        packed = torch.stack([torch.as_tensor(value, dtype=torch.float64, device=device).reshape(())
+                              for value in [*(self.sums[k] for k in keys), self.count]])
+        *sums, count = all_reduce_sum(packed).tolist()
+        self.sums, self.count = dict(zip(keys, sums)), int(count)
+
+    def compute(self) -> dict[str, float]:
+        return {key: float(total) / max(self.count, 1) for key, total in self.sums.items()}
 
     def state(self) -> dict:
-        return {"count": self.count, "sums": dict(self.sums)}
-
-
-def _packed(loss: torch.Tensor, metrics: dict) -> tuple[list[str], torch.Tensor]:
-    """The metrics' names (sorted) and (1 + M,) float: the loss then the metrics, on the loss's device."""
-    keys = sorted(metrics)
-    return keys, torch.stack([loss.detach().float().reshape(()),
-                              *(torch.as_tensor(metrics[k], device=loss.device).detach().float().reshape(())
-                                for k in keys)])
+        return {"count": self.count, "sums": {key: float(total) for key, total in self.sums.items()}}
 
 
 def _reduce_step(run: Run, loss: torch.Tensor, metrics: dict,
                  flags: tuple[float, ...] = ()) -> tuple[dict[str, float], list[float]]:
     """Rank-averaged loss and metrics of one step, plus each of ``flags`` summed over ranks (so every rank
     takes the same decision), in ONE collective and one device sync."""
-    keys, values = _packed(loss, metrics)
-    packed = torch.cat([values, torch.tensor([float(f) for f in flags], device=loss.device)])
+    keys = sorted(metrics)
+    packed = torch.stack([loss.detach().float().reshape(()),
+                          *(torch.as_tensor(metrics[k], device=loss.device).detach().float().reshape(())
+                            for k in keys),
+                          *(torch.tensor(float(f), device=loss.device) for f in flags)])
     if run.dist.distributed:
         dist.all_reduce(packed)
-        packed[:len(values)] /= run.dist.world_size
+        packed[:len(packed) - len(flags)] /= run.dist.world_size
     values = packed.tolist()
     return {"loss": values[0], **dict(zip(keys, values[1:1 + len(keys)]))}, values[1 + len(keys):]
-
-
-class MeanMeter:
-    """`evaluate`'s meter of a task: sample-weighted means of its loss and metrics, summed on the device and over
-    ranks only at the end (no synchronisation per step)."""
-
-    def __init__(self):
-        self.keys: list[str] = []
-        self.sums: torch.Tensor | None = None  # (1 + M,) float64: loss and metrics, each × the batch size
-        self.count = 0
-
-    def update(self, loss: torch.Tensor, metrics: dict, n: int) -> None:
-        self.keys, values = _packed(loss, metrics)
-        self.sums = values.double() * n + (0 if self.sums is None else self.sums)
-        self.count += n
-
-    def all_reduce(self, device: torch.device) -> None:
-        if self.sums is not None:
-            count = torch.tensor([self.count], dtype=torch.float64, device=device)
-            totals = all_reduce_sum(torch.cat([self.sums.to(device), count]))
-            self.sums, self.count = totals[:-1], int(totals[-1])
-
-    def compute(self) -> dict[str, float]:
-        if self.sums is None:
-            return {}
-        return dict(zip(["loss", *self.keys], (self.sums / max(self.count, 1)).tolist()))
 
 
 def autocast(precision: str, device: torch.device):
@@ -117,19 +98,40 @@ def _format(values: dict[str, float]) -> str:
     return " ".join(f"{k}={v:.4g}" for k, v in values.items())
 
 
-def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimizer, scheduler, scaler,
-                    position: Position, meters: Meters, stop: StopRequest,
-                    monitor: BadSampleMonitor) -> dict[str, float]:
-    """Train ``model`` (the task, possibly DDP-wrapped) for the rest of epoch ``position.epoch``."""
-    cfg = run.cfg
+@dataclass
+class Training:
+    """What `prepare` made ready: the task on its device and ``wrapped``, the task as the steps run it (DDP-wrapped
+    and/or compiled); the optimizer with its per-step schedule and the fp16 loss scaler; the loaders; where the run
+    stands (``position``) and the running means of the epoch in progress (``meters``)."""
+
+    task: nn.Module
+    wrapped: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    train_loader: DataLoader
+    test_loader: DataLoader | None
+    position: Position
+    meters: Means
+
+    def save(self, run: Run, name: str = LATEST) -> None:
+        """Collective: the whole training state to ``<run_dir>/<name>`` (rank 0 writes it atomically)."""
+        save_state(os.path.join(run.run_dir, name), cfg=run.cfg, inputs=run.inputs, task=self.task,
+                   optimizer=self.optimizer, scheduler=self.scheduler, scaler=self.scaler, position=self.position,
+                   meters=self.meters.state(), is_main=run.is_main)
+
+
+def train_one_epoch(run: Run, training: Training, stop: StopRequest, monitor: BadSampleMonitor) -> dict[str, float]:
+    """Train for the rest of epoch ``training.position.epoch``; the epoch's means of the loss and metrics."""
+    cfg, position, optimizer = run.cfg, training.position, training.optimizer
     epoch = position.epoch
-    model.train()
-    stream = run.device_batches(loader, f"train {epoch + 1}", epoch=epoch, start_step=position.epoch_step,
-                                monitor=monitor)
+    training.wrapped.train()
+    stream = run.device_batches(training.train_loader, f"train {epoch + 1}", epoch=epoch,
+                                start_step=position.epoch_step, monitor=monitor)
     logged = stream.progress.totals
     for batch in stream:
         with autocast(cfg["precision"], run.device):
-            loss, metrics = model(batch)
+            loss, metrics = training.wrapped(batch)
         values, (stop_votes, bad_votes) = _reduce_step(run, loss, metrics, (stop.signum, monitor.over_limit()))
         if bad_votes:
             raise monitor.error()
@@ -140,16 +142,16 @@ def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimiz
                 f"(step {position.step + 1} in total); stopped without saving. Last good checkpoint: "
                 f"{last if os.path.exists(last) else 'none'}. Lower optimizer.lr, set grad_clip, or use fp32")
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        training.scaler.scale(loss).backward()
         if cfg["grad_clip"] is not None:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(task.parameters(), cfg["grad_clip"])
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
+            training.scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(training.task.parameters(), cfg["grad_clip"])
+        training.scaler.step(optimizer)
+        training.scaler.update()
+        training.scheduler.step()
         position.epoch_step += 1
         position.step += 1
-        meters.update(values, stream.samples)
+        training.meters.update(values, stream.samples)
 
         stream.progress.set(**values)
         if position.step % cfg["print_freq"] == 0 or position.epoch_step == 1:
@@ -163,16 +165,14 @@ def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimiz
 
         every = cfg["checkpoint_every_steps"]
         if stop_votes or (every and position.step % every == 0):
-            save_state(os.path.join(run.run_dir, LATEST), cfg=cfg, inputs=run.inputs, task=task,
-                       optimizer=optimizer, scheduler=scheduler, scaler=scaler, position=position,
-                       meters=meters.state(), is_main=run.is_main)
+            training.save(run)
         if stop_votes:
             signum = int(stop.signum) or 15
             raise RunInterrupted(
                 f"stopped by signal {signum} after epoch {epoch + 1} step {position.epoch_step} "
                 f"(step {position.step} in total); checkpoint written to {os.path.join(run.run_dir, LATEST)}; "
                 f"run the same command again to resume", signum)
-    return meters.averages()
+    return training.meters.compute()
 
 
 @torch.no_grad()
@@ -219,17 +219,11 @@ def cpu_threads(num_workers: int) -> int:
     return max(1, cores // max(ranks, 1) - num_workers)
 
 
-def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int, test_batch_size: int | None = None,
-        param_groups: list | None = None,
-        evaluate_fn: Callable[[int], dict[str, float]] | None = None, collate_fn=None,
-        find_unused_parameters: bool = False) -> dict[str, dict[str, float]]:
-    """Train ``task`` for ``optimizer.epochs`` epochs, resuming from ``<run_dir>/checkpoint.pth`` when ``resume``.
-
-    batch_size / test_batch_size: global batch sizes (split over ranks).
-    param_groups: optimizer parameter groups (default: every parameter of ``task`` that requires a gradient).
-    evaluate_fn(epoch) -> metrics: replaces the default test phase over ``test_set``.
-    Returns ``{"train": ..., "test": ...}`` metrics of the last epoch run (empty when already finished).
-    """
+def prepare(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
+            test_batch_size: int | None = None, param_groups: list | None = None, collate_fn=None,
+            find_unused_parameters: bool = False) -> Training:
+    """Everything `fit` trains with: CPU threads, the task on the device (SyncBatchNorm, channels-last), the
+    optimizer, the loaders, the per-step schedule, the fp16 scaler, the state of a resumed run, DDP and compile."""
     cfg = run.cfg
     if run.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:  # an explicit setting wins
         torch.set_num_threads(cpu_threads(cfg["num_workers"]))
@@ -243,7 +237,7 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
     loader_args = dict(rank=run.dist.rank, world_size=run.dist.world_size, device=run.device, collate_fn=collate_fn)
     train_loader = make_loader(train_set, batch_size, cfg, train=True, **loader_args)
     test_loader = None
-    if test_set is not None and evaluate_fn is None:
+    if test_set is not None:
         test_loader = make_loader(test_set, test_batch_size or batch_size, cfg, train=False, **loader_args)
     steps_per_epoch = len(train_loader.batch_sampler)
     scheduler = build_scheduler(cfg["optimizer"], optimizer, steps_per_epoch)
@@ -253,7 +247,7 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
     if cfg["resume"]:
         restored = resume(run.run_dir, task=task, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
                           rank=run.dist.rank, world_size=run.dist.world_size, device=run.device, logger=run.logger)
-    position, meters = (restored[0], Meters(restored[1])) if restored else (Position(), Meters())
+    position, meters = (restored[0], Means(restored[1])) if restored else (Position(), Means())
 
     for name, module in state_modules(task).items():
         count = sum(p.numel() for p in module.parameters())
@@ -262,14 +256,31 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
                     f"({cfg['optimizer']['name']}, lr {cfg['optimizer']['lr']:g}, {cfg['precision']}); "
                     f"test: {len(test_set) if test_set is not None else 0} samples")
 
-    model = task
+    wrapped = task
     if run.dist.distributed:
-        model = DistributedDataParallel(task, device_ids=[run.device.index] if run.device.type == "cuda" else None,
-                                        find_unused_parameters=find_unused_parameters)
+        wrapped = DistributedDataParallel(task, device_ids=[run.device.index] if run.device.type == "cuda" else None,
+                                          find_unused_parameters=find_unused_parameters)
     if cfg["compile"]:
-        model.compile()
-    run.commit()  # everything is ready: only now does the run directory get its files
+        wrapped.compile()
+    return Training(task, wrapped, optimizer, scheduler, scaler, train_loader, test_loader, position, meters)
 
+
+def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int, test_batch_size: int | None = None,
+        param_groups: list | None = None,
+        evaluate_fn: Callable[[int], dict[str, float]] | None = None, collate_fn=None,
+        find_unused_parameters: bool = False) -> dict[str, dict[str, float]]:
+    """Train ``task`` for ``optimizer.epochs`` epochs, resuming from ``<run_dir>/checkpoint.pth`` when ``resume``.
+
+    batch_size / test_batch_size: global batch sizes (split over ranks).
+    param_groups: optimizer parameter groups (default: every parameter of ``task`` that requires a gradient).
+    evaluate_fn(epoch) -> metrics: replaces the default test phase over ``test_set``.
+    Returns ``{"train": ..., "test": ...}`` metrics of the last epoch run (empty when already finished).
+    """
+    training = prepare(run, task, train_set, test_set if evaluate_fn is None else None, batch_size=batch_size,
+                       test_batch_size=test_batch_size, param_groups=param_groups, collate_fn=collate_fn,
+                       find_unused_parameters=find_unused_parameters)
+    run.commit()  # everything is ready: only now does the run directory get its files
+    cfg, position = run.cfg, training.position
     monitor = BadSampleMonitor(cfg["max_bad_fraction"])
     results: dict[str, dict[str, float]] = {}
     epochs = cfg["optimizer"]["epochs"]
@@ -279,21 +290,13 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
         while position.epoch < epochs:
             epoch = position.epoch
             started = time.perf_counter()
-            train_metrics = train_one_epoch(run, model, task, train_loader, optimizer, scheduler, scaler,
-                                            position, meters, stop, monitor)
+            train_metrics = train_one_epoch(run, training, stop, monitor)
             bad = monitor.end_epoch(run.device)
             if bad["attempted"]:
                 run.scalar("train-epoch/bad_samples", bad["failed"], epoch + 1)
                 run.scalar("train-epoch/bad_fraction", bad["fraction"], epoch + 1)
-            task.eval()
-            if evaluate_fn is not None:
-                test_metrics = evaluate_fn(epoch)
-            elif test_loader is not None and ((epoch + 1) % cfg["test_every"] == 0 or epoch + 1 == epochs):
-                test_metrics = evaluate(run, model, test_loader, MeanMeter(),
-                                        lambda batch, meter: meter.update(*model(batch), batch_size_of(batch)),
-                                        desc=f"test {epoch + 1}", epoch=epoch)[0]
-            else:
-                test_metrics = {}
+            training.task.eval()
+            test_metrics = evaluate_fn(epoch) if evaluate_fn is not None else _test_phase(run, training, epoch)
             for key, value in train_metrics.items():
                 run.scalar(f"train-epoch/{key}", value, epoch + 1)
             for key, value in test_metrics.items():
@@ -303,12 +306,23 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
             results = {"train": train_metrics, "test": test_metrics}
 
             position.epoch, position.epoch_step = epoch + 1, 0
-            meters = Meters()
-            targets = [LATEST] + ([snapshot_name(epoch + 1)] if epoch + 1 in cfg["snapshot_epochs"] else [])
-            for name in targets:
-                save_state(os.path.join(run.run_dir, name), cfg=cfg, inputs=run.inputs, task=task,
-                           optimizer=optimizer, scheduler=scheduler, scaler=scaler, position=position,
-                           meters=meters.state(), is_main=run.is_main)
+            training.meters = Means()
+            for name in [LATEST] + ([snapshot_name(epoch + 1)] if epoch + 1 in cfg["snapshot_epochs"] else []):
+                training.save(run, name)
             if run.writer is not None:
                 run.writer.flush()
     return results
+
+
+def _test_phase(run: Run, training: Training, epoch: int) -> dict[str, float]:
+    """The task's means over the test set after every ``test_every``-th epoch and the last ({} otherwise)."""
+    last = epoch + 1 == run.cfg["optimizer"]["epochs"]
+    if training.test_loader is None or not ((epoch + 1) % run.cfg["test_every"] == 0 or last):
+        return {}
+
+    def score(batch, meter: Means) -> None:
+        loss, metrics = training.wrapped(batch)
+        meter.update({"loss": loss, **metrics}, batch_size_of(batch))
+
+    return evaluate(run, training.wrapped, training.test_loader, Means(), score, desc=f"test {epoch + 1}",
+                    epoch=epoch)[0]

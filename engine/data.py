@@ -92,7 +92,7 @@ def make_loader(dataset: Dataset, batch_size: int, cfg: dict, *, train: bool, ra
     batch_size: the GLOBAL batch (as in the paper's "batch size 28 over 2 GPUs"); each rank loads
     batch_size / world_size samples. cfg: the run config (``seed``, ``num_workers``, ``limit_steps``).
     Training order: a dataset with ``set_epoch`` orders its own epochs (avsa datasets: permutations that keep a
-    video out of a batch twice, spec §2.3), which the sampler keeps; others are shuffled by the sampler.
+    video out of a batch twice, docs/data.md), which the sampler keeps; others are shuffled by the sampler.
     """
     if batch_size % world_size:
         raise ConfigError(f"<config>: dataset.batch_size: {batch_size} is not divisible by the {world_size} processes")

@@ -1,13 +1,11 @@
-"""The training loop: epochs of optimizer steps, a test phase after each, checkpoints, resume, pre-emption.
-
-``fit`` prepares the parts (device, channels-last, optimizer, schedule, AMP scaler, resume or curriculum init,
-DDP) and runs the epochs; ``train_one_epoch`` is the loop you can follow from loader to optimizer step;
-``evaluate`` is the test phase (task in eval mode: encoders AND criterion, so no dropout, spec §10.24).
+"""The training loop: ``prepare`` makes the parts ready (`Training`), then ``fit`` runs the epochs of ``train_one_epoch``
+(loader to optimizer step), a test phase after each (``evaluate``), checkpoints, resume and pre-emption.
 
 A *task* is an ``nn.Module`` whose ``forward(batch) -> (loss, metrics)`` takes a collated batch already on the
-device and returns a scalar loss and a dict of scalar metrics (tensors or floats). It holds every trainable part,
-so DDP synchronises all of them (spec §10.23). Optional ``state_modules() -> {name: module}`` names the parts
-stored in checkpoints (default ``{"model": task}``).
+device and returns a scalar loss and a dict of scalar metrics (tensors or floats). It holds every trainable part
+(encoders AND criterion), so DDP synchronises all of them and the test phase puts all of them in eval mode (the
+original synchronised only the encoders and tested with the criterion's dropout on). Optional
+``state_modules() -> {name: module}`` names the parts stored in checkpoints (default ``{"model": task}``).
 """
 
 from __future__ import annotations

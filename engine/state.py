@@ -75,7 +75,7 @@ def save_state(path: str, *, cfg: dict, inputs: dict, task: nn.Module, optimizer
 
 def resumable(cfg: dict, run_dir: str) -> bool:
     """Whether ``fit`` will resume (``resume: true`` and a checkpoint in ``run_dir``): a fresh run of a
-    curriculum's phase 2 loads its phase-1 encoders, a resumed one must not need that file (spec §10.26)."""
+    curriculum's phase 2 loads its phase-1 encoders, a resumed one must not need that file (the original needed it for every resume)."""
     return cfg["resume"] and os.path.exists(os.path.join(run_dir, LATEST))
 
 
@@ -104,7 +104,7 @@ def resume(run_dir: str, *, task: nn.Module, optimizer, scheduler, scaler, rank:
            device: torch.device, logger) -> tuple[Position, dict] | None:
     """Restore everything from ``<run_dir>/checkpoint.pth``; None when there is none.
 
-    The checkpoint holds every trainable part, so resuming never needs the curriculum's phase-1 file (spec §10.26).
+    The checkpoint holds every trainable part, so resuming never needs the curriculum's phase-1 file.
     """
     path = os.path.join(run_dir, LATEST)
     if not os.path.exists(path):

@@ -1,31 +1,7 @@
-"""The flow every eval-*.py script shares: parse → load configs and the pre-trained model → train the benchmark
-head with the engine (``engine.fit``: AMP, torchrun DDP, resume, TensorBoard, progress, atomic checkpoints) →
-one test pass over the FIXED test set → ``results.json``.
-
-    python eval-X.py EVAL_CONFIG PRETRAIN_CONFIG [--checkpoint PATH] [--set k=v ...] [--test-only] [--output DIR]
-
-* ``--set`` overrides the EVAL config; the pre-training config supplies ``model`` (and ``loss`` for the
-  translation networks).
-* Inputs as in pre-training: the dataset keys that change what the encoders see (``datasets.INPUT_KEYS``: video
-  clip length, fps and crop size; for YT-360 also the audio recipe — clip length, rate, FOA format, n_fft, hop,
-  n_mels, parity, intensity, stats — and ``rotation_order``, ``video_placement``) are INHERITED from the pre-training
-  config's ``dataset`` unless the eval config (or ``--set``) sets them, and one it sets to another value is a
-  one-line ConfigError (key, both values) unless ``benchmark.allow_input_mismatch: true``. Only keys both dataset
-  kinds have count: UCF101/HMDB51 evaluations inherit and check the video keys, YT-360 ones all of them. So the
-  released model's config (``Cur-Loc4-TransfD2-reference.yaml``) gives its evaluations the original's audio recipe,
-  statistics file, rotation order and video placement. A pre-training config without ``dataset`` passes nothing.
-* Run directory: ``<pretrain run dir>/eval-<benchmark.name>/fold-<NN>`` (spec §8; NN = ``dataset.fold`` for
-  UCF101/HMDB51, 01 otherwise; ``-scratch`` appended to the name with ``scratch: true``, ``-<file name>`` with a
-  ``--checkpoint`` other than the run's own ``checkpoint.pth``), or ``--output``. It holds ``config.yaml``,
-  ``eval.log``, ``tensorboard/``, the benchmark's own ``checkpoint.pth`` (head, optimizer: an interrupted
-  evaluation resumes) and ``results.json``. The head is bound to the pre-trained checkpoint's sha256: resuming (or
-  ``--test-only``) with another pre-trained checkpoint, or other result-changing eval settings, is refused with
-  one line (engine/compat.py), so results.json's sha256 is always that of the weights its numbers came from.
-* The test runs ONCE, after the last epoch, on the final weights: no model selection on the test set (the
-  original kept the best test epoch, spec §8). Its loader shards the fixed test order over ranks without padding,
-  so every test sample counts exactly once and metrics are summed over ranks (``evaluation.metrics``).
-* The test dataset is built with ``benchmark.test_seed``: viewpoints, rotations, and (AVC-Bin) negative pairs are
-  the same in every epoch, run and training seed.
+"""The flow every eval-*.py script shares: parse → load the configs and the pre-trained model → train the benchmark
+head with the engine (``engine.fit``) → one test pass (``engine.evaluate``) over the fixed test set → ``results.json``.
+The dataset inherits the pre-training's input recipe, the run directory is ``<pretrain run dir>/eval-<name>/fold-NN``
+and the test runs once, on the final weights (docs/evaluation.md).
 
 A benchmark is an ``nn.Module`` with ``forward(batch) -> (loss, metrics)`` (the engine's task interface, training),
 ``make_meter()`` and ``evaluate(batch, meter)`` (test); the meter has ``all_reduce(device)`` and ``compute()``,

@@ -6,21 +6,14 @@ for fp32 eager vs bf16 autocast + channels-last + cudnn.benchmark (+ torch.compi
                                 [--batch-size B] [--workers W] [--threads T] [--device cpu|cuda]
                                 [--peak-tflops P] [--set KEY=VALUE ...] [--json PATH]
 
-Each variant runs in its own process (a clean peak memory: CUDA max allocated, or the process's peak RSS on CPU) over
-the config's real training data path: `engine.make_loader` (W workers), `to_device` and the dataset's device
-transform (``augment_on: gpu``), ``PretextTask`` (encoders + criterion) forward under autocast, backward, optimizer
-step, exactly as `engine.loop.train_one_epoch` does. Per step: data wait (time blocked on the loader) and the whole
-step; crops/s = batch × crops per sample / median step time; data-wait fraction = total wait / total time after
-warm-up. FLOPs per crop are counted with ``torch.utils.flop_counter`` on one forward of the model (× 3 for forward +
-backward); the model FLOP utilisation needs the device's peak (``--peak-tflops``, e.g. the bf16 dense peak).
-Loss values of every step are kept (compare variants' loss curves with the same seed and data).
+Each variant runs in its own process on the engine's data path (``engine.data.DeviceBatches``) and autocast; what
+each figure measures: docs/performance.md ("Training step").
 """
 
 import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -41,6 +34,7 @@ from engine.pretext import PretextTask  # noqa: E402
 from models import build_model  # noqa: E402
 from utils.cli import run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
+from utils.logs import peak_memory_gib  # noqa: E402
 from utils.seeding import seed_everything  # noqa: E402
 
 VARIANTS = {
@@ -141,10 +135,7 @@ def run_variant(cfg: dict, variant: str, steps: int, warmup: int, device: torch.
               "threads": torch.get_num_threads(), "workers": cfg["num_workers"], "device": str(device)}
     # Forward + backward ≈ 3 × forward.
     result["model_tflops_per_s"] = 3 * flops["model"] * result["crops_per_s"] / 1e12
-    if device.type == "cuda":
-        result["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
-    else:  # Linux reports KiB; the process's peak resident set (this variant only: its own process)
-        result["peak_memory_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    result["peak_memory_gib"] = peak_memory_gib(device)  # this variant's: it runs in its own process
     return result
 
 

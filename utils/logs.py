@@ -1,6 +1,6 @@
 """Run directory, text log, TensorBoard and progress display shared by every script.
 
-* Run directory: ``<model.model_dir>/<model.name>`` as in the original (spec §7.4), or ``--output``.
+* Run directory: ``<model.model_dir>/<model.name>`` as in the original, or ``--output``.
 * ``train.log`` in the run directory (rank 0) plus the console, unless ``--quiet`` (log file only).
 * Progress: a tqdm bar with clips/s on an interactive terminal; plain periodic lines otherwise (batch jobs,
   CI, ``make demo`` piped to a file).
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
@@ -79,6 +81,15 @@ def tensorboard_writer(run_dir: str, enabled: bool = True):
     if not enabled:
         return None
     return SummaryWriter(os.path.join(run_dir, "tensorboard"))
+
+
+def peak_memory_gib(device: torch.device) -> float:
+    """This process's peak memory in GiB: on CUDA the largest allocation on ``device`` since the last reset of its
+    peak statistics, otherwise the peak resident set (Linux reports it in KiB, macOS in bytes)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**30 if sys.platform == "darwin" else 2**20)
 
 
 @dataclass(frozen=True)

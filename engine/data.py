@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from utils.errors import ConfigError, DataError
-from utils.logs import Progress, ProgressStyle
+from utils.logs import Progress, ProgressStyle, RunClock
 from utils.seeding import make_generator, seed_worker
 
 
@@ -180,31 +181,35 @@ class DeviceBatches:
 
     epoch: select that epoch's order first (`start_epoch`; loaders of `make_loader`), skipping ``start_step`` batches.
     monitor: counts each batch's ``failures`` (`engine.bad_samples.BadSampleMonitor`). world_size: the processes that
-    step together (clips/s counts all of them). While a batch is being used: ``samples``, its size, and ``wait_s``, the
-    time this process was blocked on the loader for it. A step's time runs from one batch's request to the next's.
+    step together (clips/s counts all of them). run_clock: the run's steps, for its ETA. clock: the time source.
+    While a batch is being used: ``samples``, its size, and ``wait_s``, the time this process was blocked on the
+    loader for it. A step's time runs from one batch's request to the next's.
     """
 
     def __init__(self, loader: DataLoader, device: torch.device, *, desc: str = "", style: ProgressStyle | None = None,
-                 epoch: int | None = None, start_step: int = 0, monitor=None, world_size: int = 1):
+                 epoch: int | None = None, start_step: int = 0, monitor=None, world_size: int = 1,
+                 run_clock: RunClock | None = None, clock: Callable[[], float] = time.perf_counter):
         if epoch is not None:
             start_epoch(loader, epoch, start_step)
         self.loader, self.device, self.monitor, self.world_size = loader, device, monitor, world_size
-        self.progress = Progress(len(loader) - start_step, desc, style)
+        self.progress = Progress(len(loader) - start_step, desc, style, device=device, run_clock=run_clock,
+                                 clock=clock)
+        self.clock = clock
         self.samples, self.wait_s = 0, 0.0
 
     def __len__(self) -> int:
         return self.progress.total
 
     def __iter__(self):
-        end = time.perf_counter()
+        end = self.clock()
         try:
             for batch in batches(self.loader):
-                ready = time.perf_counter()
+                ready = self.clock()
                 self.samples, self.wait_s = batch_size_of(batch), ready - end
                 if self.monitor is not None:
                     self.monitor.update(batch)
                 yield finish_on_device(to_device(batch, self.device), self.loader)
-                now = time.perf_counter()
+                now = self.clock()
                 self.progress.step(self.samples * self.world_size, self.wait_s, now - end)
                 end = now
         finally:

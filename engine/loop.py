@@ -32,6 +32,7 @@ from engine.state import Position, resume, save_state, state_modules
 from utils.checkpoint import LATEST, snapshot_name
 from utils.distributed import all_reduce_sum
 from utils.errors import AvsaError
+from utils.logs import RunClock
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -119,13 +120,14 @@ class Training:
                    meters=self.meters.state(), is_main=run.is_main)
 
 
-def train_one_epoch(run: Run, training: Training, stop: StopRequest, monitor: BadSampleMonitor) -> dict[str, float]:
+def train_one_epoch(run: Run, training: Training, stop: StopRequest, monitor: BadSampleMonitor,
+                    run_clock: RunClock | None = None) -> dict[str, float]:
     """Train for the rest of epoch ``training.position.epoch``; the epoch's means of the loss and metrics."""
     cfg, position, optimizer = run.cfg, training.position, training.optimizer
     epoch = position.epoch
     training.wrapped.train()
     stream = run.device_batches(training.train_loader, f"train {epoch + 1}", epoch=epoch,
-                                start_step=position.epoch_step, monitor=monitor)
+                                start_step=position.epoch_step, monitor=monitor, run_clock=run_clock)
     logged = stream.progress.totals
     for batch in stream:
         with autocast(cfg["precision"], run.device):
@@ -284,11 +286,12 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
     epochs = cfg["optimizer"]["epochs"]
     if position.epoch >= epochs:
         run.logger.info(f"already trained for {epochs} epochs; nothing to do")
+    run_clock = RunClock(epochs * len(training.train_loader), position.step)
     with StopRequest() as stop:
         while position.epoch < epochs:
             epoch = position.epoch
             started = time.perf_counter()
-            train_metrics = train_one_epoch(run, training, stop, monitor)
+            train_metrics = train_one_epoch(run, training, stop, monitor, run_clock)
             bad = monitor.end_epoch(run.device)
             if bad["attempted"]:
                 run.scalar("train-epoch/bad_samples", bad["failed"], epoch + 1)

@@ -72,7 +72,7 @@ class Run:
 
     def device_batches(self, loader, desc: str, **options) -> DeviceBatches:
         """`DeviceBatches` of ``loader`` on this process's device, with this run's progress display; ``options``:
-        ``epoch``, ``start_step``, ``monitor``."""
+        ``epoch``, ``start_step``, ``monitor``, ``run_clock``."""
         return DeviceBatches(loader, self.device, desc=desc, style=self.progress_style,
                              world_size=self.dist.world_size, **options)
 

@@ -12,7 +12,8 @@ import logging
 import os
 import resource
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -127,33 +128,82 @@ class StepTimes:
         return self.wait_s / max(self.time_s, 1e-9)
 
 
+def duration(seconds: float) -> str:
+    """``M:SS`` below an hour, ``H:MM:SS`` above (hours not wrapped into days)."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class RunClock:
+    """The training steps of a whole run, for its ETA: the steps left × the wall time per step this process has
+    taken so far (test phases and checkpoints included, so the estimate settles after the first epoch)."""
+
+    def __init__(self, total_steps: int, done_steps: int, clock: Callable[[], float] = time.perf_counter):
+        self.total, self.done, self.clock = total_steps, done_steps, clock
+        self.start, self.start_done = clock(), done_steps
+
+    def advance(self) -> None:
+        self.done += 1
+
+    def eta_s(self) -> float | None:
+        steps = self.done - self.start_done
+        return (self.clock() - self.start) / steps * max(self.total - self.done, 0) if steps else None
+
+
 class Progress:
     """A loop's progress, told one step at a time (``step``): a tqdm bar on an interactive terminal, otherwise a log
-    line every ``print_freq`` steps (and the first and the last). ``set(**values)`` attaches the latest metrics."""
+    line every ``print_freq`` steps (and the first and the last) with the elapsed time, the ETA of the loop and (with
+    a ``run_clock``) of the run, clips/s and data-wait fraction since the previous line, the peak memory of
+    ``device`` (`peak_memory_gib`) and the latest values (``set(**values)``)."""
 
-    def __init__(self, total: int, desc: str, style: ProgressStyle | None = None):
+    def __init__(self, total: int, desc: str, style: ProgressStyle | None = None, *,
+                 device: torch.device | None = None, run_clock: RunClock | None = None,
+                 clock: Callable[[], float] = time.perf_counter):
         self.total, self.desc, self.style = total, desc, style or ProgressStyle(enabled=False)
+        self.device, self.run_clock, self.clock = device, run_clock, clock
         self.values: dict[str, float] = {}
-        self.totals = StepTimes()
+        self.totals = self.shown = StepTimes()
+        self.start = clock()
         self.use_tqdm = self.style.enabled and not self.style.quiet and sys.stderr.isatty()
         self.bar = None
 
     def set(self, **values: float) -> None:
         self.values.update(values)
 
-    def _text(self) -> str:
-        return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.values.items())
-
     def step(self, samples: int, wait_s: float, time_s: float) -> None:
         """One step done: ``samples`` processed in ``time_s`` seconds, ``wait_s`` of them waiting for the data."""
-        self.totals = t = self.totals + StepTimes(1, samples, time_s, wait_s)
-        if self.use_tqdm:
+        self.totals += StepTimes(1, samples, time_s, wait_s)
+        if self.run_clock is not None:
+            self.run_clock.advance()
+        if self.use_tqdm:  # the bar shows the elapsed time and the loop's ETA itself
             if self.bar is None:
                 self.bar = tqdm(total=self.total, desc=self.desc, unit="step", dynamic_ncols=True, leave=False)
-            self.bar.set_postfix_str(f"{t.clips_per_s:.1f} clips/s {self._text()}", refresh=False)
+            self.bar.set_postfix_str(self._rates(self.totals) + self._run_eta() + " " + self._values(), refresh=False)
             self.bar.update(1)
-        elif self.style.enabled and (t.steps % self.style.print_freq == 0 or t.steps in (1, self.total)):
-            get_logger().info(f"{self.desc} [{t.steps}/{self.total}] {t.clips_per_s:.1f} clips/s {self._text()}")
+        elif self.style.enabled and (self.totals.steps % self.style.print_freq == 0
+                                     or self.totals.steps in (1, self.total)):
+            get_logger().info(self.line())
+
+    def line(self) -> str:
+        """``desc [steps/total] elapsed E, ETA T, run ETA R | N clips/s, data wait W %, peak M GiB | values``; the
+        rates cover the steps since the previous line."""
+        done, elapsed = self.totals.steps, self.clock() - self.start
+        eta = elapsed / max(done, 1) * (self.total - done)
+        window, self.shown = self.totals - self.shown, self.totals
+        head = f"{self.desc} [{done}/{self.total}] elapsed {duration(elapsed)}, ETA {duration(eta)}{self._run_eta()}"
+        return " | ".join(part for part in (head, self._rates(window), self._values()) if part)
+
+    def _run_eta(self) -> str:
+        eta = self.run_clock.eta_s() if self.run_clock is not None else None
+        return f", run ETA {duration(eta)}" if eta is not None else ""
+
+    def _rates(self, times: StepTimes) -> str:
+        peak = f", peak {peak_memory_gib(self.device):.2f} GiB" if self.device is not None else ""
+        return f"{times.clips_per_s:.1f} clips/s, data wait {100 * times.wait_fraction:.1f} %{peak}"
+
+    def _values(self) -> str:
+        return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.values.items())
 
     def close(self) -> None:
         if self.bar is not None:

@@ -312,6 +312,9 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
                 training.save(run, name)
             if run.writer is not None:
                 run.writer.flush()
+    if results.get("test"):  # a run that ended with its own test phase: comparable in TensorBoard's HParams tab
+        run.record_hparams([*(f"train-epoch/{key}" for key in results["train"]),
+                            *(f"test/{key}" for key in results["test"])])
     return results
 
 

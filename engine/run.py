@@ -3,16 +3,19 @@ its log file, resolved ``config.yaml`` and TensorBoard writer."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch.utils.tensorboard.summary import hparams
 
-from engine.compat import format_changes
+from engine.compat import flatten, format_changes
 from engine.data import DeviceBatches
 from engine.state import check_resume
 from utils import __version__
@@ -26,6 +29,16 @@ from utils.seeding import seed_everything
 # from scratch, in its own directory (``debug_directory``) so that it never mixes with the real run's files.
 DEBUG_OVERRIDES = ("optimizer.epochs=1", "limit_steps=2", "dataset.batch_size=4", "num_workers=0", "print_freq=1",
                    "resume=false")
+
+
+def hparam_values(cfg: dict) -> dict[str, float | str]:
+    """The resolved config as TensorBoard hyper-parameters: one per dotted key; numbers and text as they are,
+    true/false, null and lists as in YAML's flow style."""
+    values = {}
+    for key, value in flatten(cfg).items():
+        values[key] = json.dumps(value) if isinstance(value, bool) or not isinstance(value, (int, float, str)) \
+            else value
+    return values
 
 
 def debug_directory(run_dir: str) -> str:
@@ -79,6 +92,14 @@ class Run:
     def scalar(self, tag: str, value: float, step: int) -> None:
         if self.writer is not None:
             self.writer.add_scalar(tag, value, step)
+
+    def record_hparams(self, metric_tags: Iterable[str]) -> None:
+        """TensorBoard's HParams tab: this run's resolved config (`hparam_values`) beside the last values of the
+        scalars ``metric_tags``, so runs can be compared there (rank 0, with ``log2tb``)."""
+        if self.writer is not None:
+            for summary in hparams(hparam_values(self.cfg), {tag: 0.0 for tag in metric_tags}):
+                self.writer.file_writer.add_summary(summary)
+            self.writer.flush()
 
     def close(self) -> None:
         if self.writer is not None:

@@ -241,6 +241,9 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
             fit(run, benchmark, fit_set, batch_size=batch_size, evaluate_fn=lambda epoch: {})
         metrics, details = evaluate(run, benchmark, test_loader(test_set, batch_size, run), benchmark.make_meter())
         run.logger.info(f"{bench['name']}: " + " ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
+        for key, value in metrics.items():  # at the last epoch, as the training curves of the head
+            run.scalar(f"test/{key}", value, eval_cfg["optimizer"]["epochs"])
+        run.record_hparams([f"test/{key}" for key in metrics])
         results = {
             "benchmark": bench["name"],
             "task": bench["task"],

@@ -23,6 +23,7 @@ from utils.config import save_config
 from utils.distributed import DistInfo, cleanup, init_distributed
 from utils.errors import ConfigError
 from utils.logs import PendingLog, ProgressStyle, open_log_file, setup_logger, tensorboard_writer
+from utils.provenance import git_state
 from utils.seeding import seed_everything
 
 # --debug: a smoke run of 2 train and 2 test steps (1 epoch, batch 4, no workers, a progress line every step), always
@@ -128,7 +129,9 @@ def start_run(cfg: dict, run_dir: str, *, quiet: bool = False, log_name: str = "
         logger.addHandler(PendingLog())
     run = Run(cfg=cfg, dist=dist, run_dir=run_dir, logger=logger, quiet=quiet, inputs=dict(inputs or {}),
               log_name=log_name)
-    logger.info(f"avsa {__version__}, torch {torch.__version__}, python {platform.python_version()}, "
+    git = git_state()
+    commit = f" (commit {git['commit'][:12]}{', with local changes' if git['dirty'] else ''})" if git else ""
+    logger.info(f"avsa {__version__}{commit}, torch {torch.__version__}, python {platform.python_version()}, "
                 f"device {dist.device}, world size {dist.world_size}, run directory {os.path.abspath(run_dir)}")
     if cfg["resume"]:
         try:

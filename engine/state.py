@@ -5,7 +5,8 @@ A checkpoint (see utils/checkpoint.py) holds, besides the config, the run's ``in
 so ``checkpoint-ep{E}.pth`` has epoch = E: the weights after E epochs), ``step`` (optimizer steps in total),
 one state dict per entry of the task's ``state_modules()`` (pre-training: ``model`` = the encoders, ``criterion``
 = translation networks and heads), ``optimizer``, ``scheduler``, ``scaler``, ``meters`` (the running sums of the
-epoch in progress) and ``rng`` (a list: every rank's Python/NumPy/torch generator states).
+epoch in progress), ``rng`` (a list: every rank's Python/NumPy/torch generator states) and ``environment`` (the
+code's git commit and the library versions, utils/provenance.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from engine.compat import config_differences, format_changes
 from utils.checkpoint import (LATEST, capture_rng_state, load_checkpoint, load_state_strict, restore_rng_state,
                               save_checkpoint)
 from utils.errors import CheckpointError, ConfigError
+from utils.provenance import environment
 
 
 @dataclass
@@ -63,7 +65,7 @@ def save_state(path: str, *, cfg: dict, inputs: dict, task: nn.Module, optimizer
                  "inputs": inputs,
                  **{name: module.state_dict() for name, module in state_modules(task).items()},
                  "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "scaler": scaler.state_dict(), "meters": meters, "rng": rng}
+                 "scaler": scaler.state_dict(), "meters": meters, "rng": rng, "environment": environment()}
         try:
             save_checkpoint(state, path)
         except CheckpointError as err:

@@ -35,6 +35,7 @@ from utils.config import load_config, read_config, validate_config
 from utils.errors import CheckpointError, ConfigError
 from utils.files import file_sha256, write_json
 from utils.logs import run_directory
+from utils.provenance import environment
 from utils.seeding import seed_everything, seed_worker
 
 RESULTS = "results.json"
@@ -255,6 +256,7 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
             "config_sha256": config_hash(eval_cfg, pretrain_cfg["model"]),
             "date": _now(),
             "run_dir": os.path.abspath(run.run_dir),
+            "environment": environment(),
         }
         if run.is_main:
             write_json(os.path.join(run.run_dir, RESULTS), results)

@@ -14,6 +14,7 @@ from datasets.yt360 import SEGMENTATION_CLASSES
 from utils.checkpoint import load_checkpoint, save_checkpoint
 from utils.config import load_config
 from utils.errors import CheckpointError, ConfigError
+from utils.provenance import git_state, versions
 from tests import events
 from tests.scripts import load_script
 
@@ -76,6 +77,8 @@ def test_avsa_bin_with_translation(world):
         assert results["pretrained"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
     assert results["benchmark"] == "demo-avsa-notransf-4crop" and set(results["metrics"]) == {"Acc@1"}
     assert len(results["config_sha256"]) == 64 and results["date"]
+    # provenance: the checkout's commit (None when the code is not a git checkout) and the library versions
+    assert results["environment"] == {"git": git_state(), "versions": versions()}
     # frozen: the eval checkpoint holds the pre-trained encoders unchanged, BatchNorm statistics included
     pretrained = load_checkpoint(checkpoint)["model"]
     trained = load_checkpoint(os.path.join(out, "checkpoint.pth"))["model"]

@@ -43,6 +43,7 @@ def test_learns_logs_and_keeps_snapshots(tmp_path):
     assert (latest["epoch"], latest["epoch_step"], latest["step"]) == (3, 0, 12)
     assert (snapshot["epoch"], snapshot["step"]) == (1, 4)  # the weights after 1 epoch
     assert set(latest) >= {"model", "criterion", "optimizer", "scheduler", "scaler", "config", "rng", "meters"}
+    assert latest["environment"]["versions"]["torch"] == torch.__version__  # provenance, loaded with weights_only
     assert not torch.equal(latest["criterion"]["weight"], snapshot["criterion"]["weight"])
     scalars = _scalars(tmp_path)
     for tag in ("train/loss", "train/acc", "train/lr", "train/clips_per_s", "train/data_wait_fraction",

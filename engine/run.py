@@ -133,6 +133,8 @@ def start_run(cfg: dict, run_dir: str, *, quiet: bool = False, log_name: str = "
     commit = f" (commit {git['commit'][:12]}{', with local changes' if git['dirty'] else ''})" if git else ""
     logger.info(f"avsa {__version__}{commit}, torch {torch.__version__}, python {platform.python_version()}, "
                 f"device {dist.device}, world size {dist.world_size}, run directory {os.path.abspath(run_dir)}")
+    if dist.device_warning and dist.is_main:
+        logger.warning(dist.device_warning)
     if cfg["resume"]:
         try:
             checked = check_resume(run_dir, cfg, run.inputs)

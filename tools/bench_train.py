@@ -34,6 +34,7 @@ from engine.pretext import PretextTask  # noqa: E402
 from models import build_model  # noqa: E402
 from utils.cli import run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
+from utils.distributed import select_device  # noqa: E402
 from utils.logs import peak_memory_gib  # noqa: E402
 from utils.seeding import seed_everything  # noqa: E402
 
@@ -161,7 +162,9 @@ def main(argv=None) -> int:
     if args.workers is not None:
         overrides.append(f"num_workers={args.workers}")
     cfg = load_config(args.config, overrides, required=("dataset", "model", "loss"))
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device, warning = select_device(args.device or "auto", name="--device")
+    if warning and not args.only:
+        print(f"warning: {warning}", file=sys.stderr)
 
     if args.only:
         if args.threads:

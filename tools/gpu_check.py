@@ -45,6 +45,7 @@ from tools.bench_data import write_media_root  # noqa: E402
 from tools.bench_train import VARIANTS, build_variant, train_step  # noqa: E402
 from utils.cli import run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
+from utils.distributed import select_device  # noqa: E402
 from utils.files import write_json  # noqa: E402
 from utils.logs import peak_memory_gib  # noqa: E402
 from utils.seeding import seed_everything  # noqa: E402
@@ -578,9 +579,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.part:
         return part_main(args)
-    args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device here (use --device cpu --quick for the dry run)")
+    device, warning = select_device(args.device or "auto", name="--device")  # --device cpu --quick: the dry run
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    args.device = device.type
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = [p for p in parts if p not in PARTS]
     if unknown:

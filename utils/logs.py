@@ -179,7 +179,8 @@ class Progress:
         if self.use_tqdm:  # the bar shows the elapsed time and the loop's ETA itself
             if self.bar is None:
                 self.bar = tqdm(total=self.total, desc=self.desc, unit="step", dynamic_ncols=True, leave=False)
-            self.bar.set_postfix_str(self._rates(self.totals) + self._run_eta() + " " + self._values(), refresh=False)
+            postfix = (self._rates(self.totals) + self._run_eta(), self._values())
+            self.bar.set_postfix_str(" | ".join(part for part in postfix if part), refresh=False)
             self.bar.update(1)
         elif self.style.enabled and (self.totals.steps % self.style.print_freq == 0
                                      or self.totals.steps in (1, self.total)):

@@ -37,8 +37,8 @@ def hparam_values(cfg: dict) -> dict[str, float | str]:
     true/false, null and lists as in YAML's flow style."""
     values = {}
     for key, value in flatten(cfg).items():
-        values[key] = json.dumps(value) if isinstance(value, bool) or not isinstance(value, (int, float, str)) \
-            else value
+        as_text = isinstance(value, bool) or not isinstance(value, (int, float, str))
+        values[key] = json.dumps(value) if as_text else value
     return values
 
 

@@ -2,8 +2,8 @@
 
 * Run directory: ``<model.model_dir>/<model.name>`` as in the original, or ``--output``.
 * ``train.log`` in the run directory (rank 0) plus the console, unless ``--quiet`` (log file only).
-* Progress: a tqdm bar with clips/s on an interactive terminal; plain periodic lines otherwise (batch jobs,
-  CI, ``make demo`` piped to a file).
+* Progress: a tqdm bar on an interactive terminal; otherwise periodic lines with the elapsed time, ETAs, clips/s,
+  data wait and peak memory (batch jobs, CI, ``make demo`` piped to a file).
 """
 
 from __future__ import annotations

@@ -75,6 +75,8 @@ def test_monitor_stops_mid_epoch_and_a_dataset_of_bad_files_stops_at_once(corpus
     monitor.update({"failures": torch.tensor([0])})
     assert monitor.over_limit()
     assert str(monitor.error()).startswith("3 of 10 samples failed (30.0 %), above max_bad_fraction 0.1")
+    # a rank below the limit stops too when another is above it (the vote), and says so
+    assert str(BadSampleMonitor(max_bad_fraction=0.5).error()).startswith("another process saw too many bad samples")
     root = str(tmp_path)
     ids = [f"broken{n:05d}" for n in range(3)]
     os.makedirs(os.path.join(root, "video"))

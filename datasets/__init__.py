@@ -3,12 +3,10 @@
     dataset = build_dataset(cfg["dataset"], "train", seed=cfg["seed"])
     loader = DataLoader(dataset, batch_size=cfg["dataset"]["batch_size"], shuffle=False,
                         drop_last=cfg["dataset"]["train"]["drop_last"], worker_init_fn=seed_worker)
-    monitor = BadSampleMonitor(cfg["max_bad_fraction"])
     for epoch in ...:
         dataset.set_epoch(epoch)          # the epoch's sample order, as the original (keep shuffle=False)
         for batch in loader:
-            monitor.update(batch)          # counts batch["failures"]; stops a run with too many bad files
-        monitor.end_epoch()
+            ...                            # batch["failures"]: counted by engine/bad_samples.py
 
 Every dataset returns the sample dictionary of docs/DESIGN.md (``video`` (K, 3, T, H, W), ``audio`` (K, 4, Ta, F),
 ``position`` (K, 3), ``label``, ``misaligned``/``rotation``, ``segmentation`` (K, H, W), ``index``) plus ``failures``
@@ -23,13 +21,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from datasets.action import HMDB51, UCF101
-from datasets.base import BadSampleMonitor, ClipDataset
+from datasets.base import ClipDataset
 from datasets.viewpoints import max_viewpoints_for_separation
 from datasets.yt360 import YT360
 from utils.audio_features import AudioFeatures
 from utils.config import Field, Section
 
-__all__ = ["DATASETS", "INPUT_KEYS", "SCHEMA", "BadSampleMonitor", "audio_channels", "build_dataset"]
+__all__ = ["DATASETS", "INPUT_KEYS", "SCHEMA", "audio_channels", "build_dataset"]
 
 # ------------------------------------------------------------------------------------------ config schema
 

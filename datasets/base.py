@@ -3,8 +3,9 @@
 Training visits the units in ``repeats`` fresh permutations per epoch (``set_epoch``), testing in a fixed order; every
 draw of sample ``index`` comes from a generator seeded by (seed, split, epoch, index, purpose) (the test split ignores
 the epoch), so samples do not depend on workers or order. ``__getitem__`` replaces a sample whose file fails
-(``DataError``) by the next one, logs the file once, and counts it in the sample's ``failures``; the engine stops a
-run above ``max_bad_fraction``. Details: docs/data.md ("Epoch order, randomness, bad samples").
+(``DataError``) by the next one, logs the file once, and counts it in the sample's ``failures``; the engine
+(engine/bad_samples.py) stops a run above ``max_bad_fraction``. Details: docs/data.md ("Epoch order, randomness,
+bad samples").
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from utils.errors import DataError
 from utils.media import DecodeCache, read_audio, read_video
 from utils.seeding import make_generator
 
-__all__ = ["ClipDataset", "BadSampleMonitor"]
+__all__ = ["ClipDataset"]
 
 log = logging.getLogger("avsa.datasets")
 
@@ -181,42 +182,3 @@ class ClipDataset(Dataset):
         if first:
             log.warning("bad sample replaced by another: %s", " ".join(str(err).split()))
 
-
-class BadSampleMonitor:
-    """Counts the samples that failed in an epoch and stops the run above ``max_bad_fraction``.
-
-    The engine calls ``update(batch)`` for every batch (it reads ``batch["failures"]``) and ``end_epoch()`` after
-    the last one; both raise a ``DataError`` when the fraction of failed samples exceeds the limit (``update`` only
-    once ``min_samples`` were attempted, so that one early bad file does not stop a run).
-    """
-
-    def __init__(self, max_bad_fraction: float, min_samples: int = 1000):
-        self.max_bad_fraction, self.min_samples = float(max_bad_fraction), int(min_samples)
-        self.failed = self.delivered = 0
-
-    @property
-    def attempted(self) -> int:
-        return self.failed + self.delivered
-
-    @property
-    def fraction(self) -> float:
-        return self.failed / self.attempted if self.attempted else 0.0
-
-    def update(self, batch: dict) -> None:
-        failures = batch["failures"]
-        self.failed += int(failures.sum())
-        self.delivered += int(failures.numel())
-        if self.attempted >= self.min_samples:
-            self.check()
-
-    def check(self) -> None:
-        if self.fraction > self.max_bad_fraction:
-            raise DataError(f"{self.failed} of {self.attempted} samples failed ({100 * self.fraction:.1f} %), above "
-                            f"max_bad_fraction {self.max_bad_fraction:g}; the log lists each bad file")
-
-    def end_epoch(self) -> dict:
-        """Check the epoch's fraction, then reset. Returns {failed, attempted, fraction} for logging."""
-        stats = {"failed": self.failed, "attempted": self.attempted, "fraction": self.fraction}
-        self.check()
-        self.failed = self.delivered = 0
-        return stats

@@ -11,11 +11,14 @@ with persistent workers, and after a resume.
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from utils.errors import ConfigError, DataError
+from utils.logs import Progress, ProgressStyle, RunClock
 from utils.seeding import make_generator, seed_worker
 
 
@@ -90,7 +93,7 @@ def make_loader(dataset: Dataset, batch_size: int, cfg: dict, *, train: bool, ra
     batch_size: the GLOBAL batch (as in the paper's "batch size 28 over 2 GPUs"); each rank loads
     batch_size / world_size samples. cfg: the run config (``seed``, ``num_workers``, ``limit_steps``).
     Training order: a dataset with ``set_epoch`` orders its own epochs (avsa datasets: permutations that keep a
-    video out of a batch twice, spec §2.3), which the sampler keeps; others are shuffled by the sampler.
+    video out of a batch twice, docs/data.md), which the sampler keeps; others are shuffled by the sampler.
     """
     if batch_size % world_size:
         raise ConfigError(f"<config>: dataset.batch_size: {batch_size} is not divisible by the {world_size} processes")
@@ -169,3 +172,45 @@ def batch_size_of(batch) -> int:
             if n:
                 return n
     return 0
+
+
+class DeviceBatches:
+    """The batches of ``loader`` on ``device``, each finished there (`finish_on_device`), with the step timings and
+    progress display (``progress``: `utils.logs.Progress`) and the count of replaced samples: every loop over a loader
+    (training, test passes, frozen features, the benchmark tools) iterates one of these.
+
+    epoch: select that epoch's order first (`start_epoch`; loaders of `make_loader`), skipping ``start_step`` batches.
+    monitor: counts each batch's ``failures`` (`engine.bad_samples.BadSampleMonitor`). world_size: the processes that
+    step together (clips/s counts all of them). run_clock: the run's steps, for its ETA. clock: the time source.
+    While a batch is being used: ``samples``, its size, and ``wait_s``, the time this process was blocked on the
+    loader for it. A step's time runs from one batch's request to the next's.
+    """
+
+    def __init__(self, loader: DataLoader, device: torch.device, *, desc: str = "", style: ProgressStyle | None = None,
+                 epoch: int | None = None, start_step: int = 0, monitor=None, world_size: int = 1,
+                 run_clock: RunClock | None = None, clock: Callable[[], float] = time.perf_counter):
+        if epoch is not None:
+            start_epoch(loader, epoch, start_step)
+        self.loader, self.device, self.monitor, self.world_size = loader, device, monitor, world_size
+        self.progress = Progress(len(loader) - start_step, desc, style, device=device, run_clock=run_clock,
+                                 clock=clock)
+        self.clock = clock
+        self.samples, self.wait_s = 0, 0.0
+
+    def __len__(self) -> int:
+        return self.progress.total
+
+    def __iter__(self):
+        end = self.clock()
+        try:
+            for batch in batches(self.loader):
+                ready = self.clock()
+                self.samples, self.wait_s = batch_size_of(batch), ready - end
+                if self.monitor is not None:
+                    self.monitor.update(batch)
+                yield finish_on_device(to_device(batch, self.device), self.loader)
+                now = self.clock()
+                self.progress.step(self.samples * self.world_size, self.wait_s, now - end)
+                end = now
+        finally:
+            self.progress.close()

@@ -1,13 +1,12 @@
-"""The training loop: epochs of optimizer steps, a test phase after each, checkpoints, resume, pre-emption.
-
-``fit`` prepares the parts (device, channels-last, optimizer, schedule, AMP scaler, resume or curriculum init,
-DDP) and runs the epochs; ``train_one_epoch`` is the loop you can follow from loader to optimizer step;
-``evaluate`` is the test phase (task in eval mode: encoders AND criterion, so no dropout, spec §10.24).
+"""The training loop: ``prepare`` makes the parts ready (`Training`), then ``fit`` runs the epochs of
+``train_one_epoch`` (loader to optimizer step), a test phase after each (``evaluate``), checkpoints, resume and
+pre-emption.
 
 A *task* is an ``nn.Module`` whose ``forward(batch) -> (loss, metrics)`` takes a collated batch already on the
-device and returns a scalar loss and a dict of scalar metrics (tensors or floats). It holds every trainable part,
-so DDP synchronises all of them (spec §10.23). Optional ``state_modules() -> {name: module}`` names the parts
-stored in checkpoints (default ``{"model": task}``).
+device and returns a scalar loss and a dict of scalar metrics (tensors or floats). It holds every trainable part
+(encoders AND criterion), so DDP synchronises all of them and the test phase puts all of them in eval mode (the
+original synchronised only the encoders and tested with the criterion's dropout on). Optional
+``state_modules() -> {name: module}`` names the parts stored in checkpoints (default ``{"model": task}``).
 """
 
 from __future__ import annotations
@@ -17,20 +16,23 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
 
-from datasets.base import BadSampleMonitor
-from engine.data import batch_size_of, batches, finish_on_device, make_loader, start_epoch, to_device
+from engine.bad_samples import BadSampleMonitor
+from engine.data import batch_size_of, make_loader
 from engine.optim import build_optimizer, build_scheduler
 from engine.run import Run
 from engine.signals import RunInterrupted, StopRequest
 from engine.state import Position, resume, save_state, state_modules
-from utils.errors import AvsaError, DataError
-from utils.logs import Progress
+from utils.distributed import all_reduce_sum
+from utils.errors import AvsaError
+from utils.logs import RunClock
 from utils.runs import LATEST, snapshot_name
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -40,23 +42,33 @@ class TrainingDiverged(AvsaError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-class Meters:
-    """Running sample-weighted sums of the per-step (already rank-averaged) loss and metrics of one epoch."""
+class Means:
+    """Sample-weighted means of named values (a task's loss and metrics): the running means of a training epoch (of
+    rank-averaged floats; kept in checkpoints) and `evaluate`'s meter of a task (tensors, summed on the device and
+    over ranks only at the end, so that a test step never waits for the device)."""
 
     def __init__(self, state: dict | None = None):
         self.count = state["count"] if state else 0
-        self.sums: dict[str, float] = dict(state["sums"]) if state else {}
+        self.sums: dict = dict(state["sums"]) if state else {}
 
-    def update(self, values: dict[str, float], n: int) -> None:
+    def update(self, values: dict, n: int) -> None:
         self.count += n
         for key, value in values.items():
+            value = value.detach().double() if isinstance(value, torch.Tensor) else float(value)
             self.sums[key] = self.sums.get(key, 0.0) + value * n
 
-    def averages(self) -> dict[str, float]:
-        return {key: total / max(self.count, 1) for key, total in self.sums.items()}
+    def all_reduce(self, device: torch.device) -> None:
+        keys = list(self.sums)  # the same order on every rank: the task's
+        packed = torch.stack([torch.as_tensor(value, dtype=torch.float64, device=device).reshape(())
+                              for value in [*(self.sums[k] for k in keys), self.count]])
+        *sums, count = all_reduce_sum(packed).tolist()
+        self.sums, self.count = dict(zip(keys, sums)), int(count)
+
+    def compute(self) -> dict[str, float]:
+        return {key: float(total) / max(self.count, 1) for key, total in self.sums.items()}
 
     def state(self) -> dict:
-        return {"count": self.count, "sums": dict(self.sums)}
+        return {"count": self.count, "sums": {key: float(total) for key, total in self.sums.items()}}
 
 
 def _reduce_step(run: Run, loss: torch.Tensor, metrics: dict,
@@ -75,71 +87,55 @@ def _reduce_step(run: Run, loss: torch.Tensor, metrics: dict,
     return {"loss": values[0], **dict(zip(keys, values[1:1 + len(keys)]))}, values[1 + len(keys):]
 
 
-def _check_bad_samples(monitor: BadSampleMonitor, batch) -> DataError | None:
-    """Count the batch's replaced samples (``failures``, datasets/base.py); the error to raise, if too many."""
-    if not isinstance(batch, dict) or "failures" not in batch:
-        return None
-    try:
-        monitor.update(batch)
-    except DataError as err:
-        return err
-    return None
-
-
-def _end_epoch_bad_samples(run: Run, monitor: BadSampleMonitor, epoch: int) -> None:
-    """Log the epoch's bad samples (all ranks) to TensorBoard and stop every rank above ``max_bad_fraction``."""
-    failed, attempted, error = monitor.failed, monitor.attempted, None
-    try:
-        monitor.end_epoch()
-    except DataError as err:
-        error = err
-    counts = torch.tensor([failed, attempted, error is not None], dtype=torch.float32, device=run.device)
-    if run.dist.distributed:
-        dist.all_reduce(counts)
-    failed, attempted, errors = counts.tolist()
-    if attempted:
-        run.scalar("train-epoch/bad_samples", failed, epoch + 1)
-        run.scalar("train-epoch/bad_fraction", failed / attempted, epoch + 1)
-    if errors:
-        raise error or DataError("another process saw too many bad samples; its log lists them")
-
-
-def autocast(run: Run):
-    """The autocast context of the run's ``precision`` (a no-op for fp32)."""
-    precision = run.cfg["precision"]
+def autocast(precision: str, device: torch.device):
+    """The autocast context of a ``precision`` on ``device`` (a no-op for fp32)."""
     if precision == "fp32":
         return nullcontext()
-    return torch.autocast(run.device.type, dtype=AMP_DTYPES[precision])
+    return torch.autocast(device.type, dtype=AMP_DTYPES[precision])
 
 
 def _format(values: dict[str, float]) -> str:
     return " ".join(f"{k}={v:.4g}" for k, v in values.items())
 
 
-def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimizer, scheduler, scaler,
-                    position: Position, meters: Meters, stop: StopRequest,
-                    monitor: BadSampleMonitor) -> dict[str, float]:
-    """Train ``model`` (the task, possibly DDP-wrapped) for the rest of epoch ``position.epoch``."""
-    cfg = run.cfg
+@dataclass
+class Training:
+    """What `prepare` made ready: the task on its device and ``wrapped``, the task as the steps run it (DDP-wrapped
+    and/or compiled); the optimizer with its per-step schedule and the fp16 loss scaler; the loaders; where the run
+    stands (``position``) and the running means of the epoch in progress (``meters``)."""
+
+    task: nn.Module
+    wrapped: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    train_loader: DataLoader
+    test_loader: DataLoader | None
+    position: Position
+    meters: Means
+
+    def save(self, run: Run, name: str = LATEST) -> None:
+        """Collective: the whole training state to ``<run_dir>/<name>`` (rank 0 writes it atomically)."""
+        save_state(os.path.join(run.run_dir, name), cfg=run.cfg, inputs=run.inputs, task=self.task,
+                   optimizer=self.optimizer, scheduler=self.scheduler, scaler=self.scaler, position=self.position,
+                   meters=self.meters.state(), is_main=run.is_main)
+
+
+def train_one_epoch(run: Run, training: Training, stop: StopRequest, monitor: BadSampleMonitor,
+                    run_clock: RunClock | None = None) -> dict[str, float]:
+    """Train for the rest of epoch ``training.position.epoch``; the epoch's means of the loss and metrics."""
+    cfg, position, optimizer = run.cfg, training.position, training.optimizer
     epoch = position.epoch
-    start_epoch(loader, epoch, position.epoch_step)
-    model.train()
-    progress = Progress(batches(loader), total=len(loader.batch_sampler) - position.epoch_step,
-                        desc=f"train {epoch + 1}",
-                        print_freq=cfg["print_freq"], clips_per_step=loader.batch_sampler.batch_size,
-                        quiet=run.quiet, enabled=run.is_main)
-    window = {"wait": 0.0, "time": 0.0, "samples": 0}
-    step_end = time.perf_counter()
-    for batch in progress:
-        ready = time.perf_counter()
-        n = batch_size_of(batch)
-        bad_error = _check_bad_samples(monitor, batch)
-        batch = finish_on_device(to_device(batch, run.device), loader)
-        with autocast(run):
-            loss, metrics = model(batch)
-        values, (stop_votes, bad_votes) = _reduce_step(run, loss, metrics, (stop.signum, bad_error is not None))
+    training.wrapped.train()
+    stream = run.device_batches(training.train_loader, f"train {epoch + 1}", epoch=epoch,
+                                start_step=position.epoch_step, monitor=monitor, run_clock=run_clock)
+    logged = stream.progress.totals
+    for batch in stream:
+        with autocast(cfg["precision"], run.device):
+            loss, metrics = training.wrapped(batch)
+        values, (stop_votes, bad_votes) = _reduce_step(run, loss, metrics, (stop.signum, monitor.over_limit()))
         if bad_votes:
-            raise bad_error or DataError("another process saw too many bad samples; its log lists them")
+            raise monitor.error()
         if not math.isfinite(values["loss"]):
             last = os.path.join(run.run_dir, LATEST)
             raise TrainingDiverged(
@@ -147,60 +143,62 @@ def train_one_epoch(run: Run, model: nn.Module, task: nn.Module, loader, optimiz
                 f"(step {position.step + 1} in total); stopped without saving. Last good checkpoint: "
                 f"{last if os.path.exists(last) else 'none'}. Lower optimizer.lr, set grad_clip, or use fp32")
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        training.scaler.scale(loss).backward()
         if cfg["grad_clip"] is not None:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(task.parameters(), cfg["grad_clip"])
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
+            training.scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(training.task.parameters(), cfg["grad_clip"])
+        training.scaler.step(optimizer)
+        training.scaler.update()
+        training.scheduler.step()
         position.epoch_step += 1
         position.step += 1
-        meters.update(values, n)
+        training.meters.update(values, stream.samples)
 
-        now = time.perf_counter()
-        window["wait"] += ready - step_end
-        window["time"] += now - step_end
-        window["samples"] += n * run.dist.world_size
-        step_end = now
-        progress.set(**values)
+        stream.progress.set(**values)
         if position.step % cfg["print_freq"] == 0 or position.epoch_step == 1:
             for key, value in values.items():
                 run.scalar(f"train/{key}", value, position.step)
             run.scalar("train/lr", optimizer.param_groups[0]["lr"], position.step)
-            run.scalar("train/clips_per_s", window["samples"] / max(window["time"], 1e-9), position.step)
-            run.scalar("train/data_wait_fraction", window["wait"] / max(window["time"], 1e-9), position.step)
-            window = {"wait": 0.0, "time": 0.0, "samples": 0}
+            window, logged = stream.progress.totals - logged, stream.progress.totals
+            if window.steps:  # the steps timed since the last time (this one ends when the next batch is asked for)
+                run.scalar("train/clips_per_s", window.clips_per_s, position.step)
+                run.scalar("train/data_wait_fraction", window.wait_fraction, position.step)
 
         every = cfg["checkpoint_every_steps"]
         if stop_votes or (every and position.step % every == 0):
-            save_state(os.path.join(run.run_dir, LATEST), cfg=cfg, inputs=run.inputs, task=task,
-                       optimizer=optimizer, scheduler=scheduler, scaler=scaler, position=position,
-                       meters=meters.state(), is_main=run.is_main)
+            training.save(run)
         if stop_votes:
             signum = int(stop.signum) or 15
             raise RunInterrupted(
                 f"stopped by signal {signum} after epoch {epoch + 1} step {position.epoch_step} "
                 f"(step {position.step} in total); checkpoint written to {os.path.join(run.run_dir, LATEST)}; "
                 f"run the same command again to resume", signum)
-    return meters.averages()
+    return training.meters.compute()
 
 
 @torch.no_grad()
-def evaluate(run: Run, model: nn.Module, loader, epoch: int, desc: str = "test") -> dict[str, float]:
-    """Average loss and metrics over ``loader`` with the task in eval mode (no dropout, BN running stats)."""
-    start_epoch(loader, epoch)
+def evaluate(run: Run, model: nn.Module, loader, meter, score: Callable | None = None, *, desc: str = "test",
+             epoch: int | None = None) -> tuple[dict[str, float], dict]:
+    """One pass over ``loader`` with ``model`` in eval mode (no dropout, BatchNorm running statistics):
+    ``score(batch, meter)`` (default ``model.evaluate``) under autocast for every batch on the device, then
+    ``meter`` (or a dict of meters) summed over ranks: ``all_reduce(device)``, ``compute() -> metrics`` and, where
+    a meter has it, ``details()``. Returns (metrics, details); replaced samples are counted and reported."""
     model.eval()
-    meters = Meters()
-    for batch in Progress(batches(loader), total=len(loader.batch_sampler), desc=f"{desc} {epoch + 1}",
-                          print_freq=run.cfg["print_freq"], clips_per_step=loader.batch_sampler.batch_size,
-                          quiet=run.quiet, enabled=run.is_main):
-        n = batch_size_of(batch)
-        batch = finish_on_device(to_device(batch, run.device), loader)
-        with autocast(run):
-            loss, metrics = model(batch)
-        meters.update(_reduce_step(run, loss, metrics)[0], n)
-    return meters.averages()
+    score = score or model.evaluate
+    monitor = BadSampleMonitor()  # counts only: a test pass scores what it could read
+    for batch in run.device_batches(loader, desc, epoch=epoch, monitor=monitor):
+        with autocast(run.cfg["precision"], run.device):
+            score(batch, meter)
+    bad = monitor.end_epoch(run.device)
+    if bad["failed"]:  # each unreadable sample was replaced by the next one (the log names its file)
+        run.logger.warning(f"{desc}: {bad['failed']} of {bad['attempted'] - bad['failed']} samples could not be "
+                           "read and were replaced")
+    metrics, details = {}, {}
+    for part in meter.values() if isinstance(meter, dict) else [meter]:
+        part.all_reduce(run.device)
+        metrics.update(part.compute())
+        details.update(part.details() if hasattr(part, "details") else {})
+    return metrics, details
 
 
 def to_channels_last(module: nn.Module) -> None:
@@ -222,17 +220,11 @@ def cpu_threads(num_workers: int) -> int:
     return max(1, cores // max(ranks, 1) - num_workers)
 
 
-def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int, test_batch_size: int | None = None,
-        param_groups: list | None = None,
-        evaluate_fn: Callable[[int], dict[str, float]] | None = None, collate_fn=None,
-        find_unused_parameters: bool = False) -> dict[str, dict[str, float]]:
-    """Train ``task`` for ``optimizer.epochs`` epochs, resuming from ``<run_dir>/checkpoint.pth`` when ``resume``.
-
-    batch_size / test_batch_size: global batch sizes (split over ranks).
-    param_groups: optimizer parameter groups (default: every parameter of ``task`` that requires a gradient).
-    evaluate_fn(epoch) -> metrics: replaces the default test phase over ``test_set``.
-    Returns ``{"train": ..., "test": ...}`` metrics of the last epoch run (empty when already finished).
-    """
+def prepare(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
+            test_batch_size: int | None = None, param_groups: list | None = None, collate_fn=None,
+            find_unused_parameters: bool = False) -> Training:
+    """Everything `fit` trains with: CPU threads, the task on the device (SyncBatchNorm, channels-last), the
+    optimizer, the loaders, the per-step schedule, the fp16 scaler, the state of a resumed run, DDP and compile."""
     cfg = run.cfg
     if run.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:  # an explicit setting wins
         torch.set_num_threads(cpu_threads(cfg["num_workers"]))
@@ -246,7 +238,7 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
     loader_args = dict(rank=run.dist.rank, world_size=run.dist.world_size, device=run.device, collate_fn=collate_fn)
     train_loader = make_loader(train_set, batch_size, cfg, train=True, **loader_args)
     test_loader = None
-    if test_set is not None and evaluate_fn is None:
+    if test_set is not None:
         test_loader = make_loader(test_set, test_batch_size or batch_size, cfg, train=False, **loader_args)
     steps_per_epoch = len(train_loader.batch_sampler)
     scheduler = build_scheduler(cfg["optimizer"], optimizer, steps_per_epoch)
@@ -256,7 +248,7 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
     if cfg["resume"]:
         restored = resume(run.run_dir, task=task, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
                           rank=run.dist.rank, world_size=run.dist.world_size, device=run.device, logger=run.logger)
-    position, meters = (restored[0], Meters(restored[1])) if restored else (Position(), Meters())
+    position, meters = (restored[0], Means(restored[1])) if restored else (Position(), Means())
 
     for name, module in state_modules(task).items():
         count = sum(p.numel() for p in module.parameters())
@@ -265,33 +257,48 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
                     f"({cfg['optimizer']['name']}, lr {cfg['optimizer']['lr']:g}, {cfg['precision']}); "
                     f"test: {len(test_set) if test_set is not None else 0} samples")
 
-    model = task
+    wrapped = task
     if run.dist.distributed:
-        model = DistributedDataParallel(task, device_ids=[run.device.index] if run.device.type == "cuda" else None,
-                                        find_unused_parameters=find_unused_parameters)
+        wrapped = DistributedDataParallel(task, device_ids=[run.device.index] if run.device.type == "cuda" else None,
+                                          find_unused_parameters=find_unused_parameters)
     if cfg["compile"]:
-        model.compile()
-    run.commit()  # everything is ready: only now does the run directory get its files
+        wrapped.compile()
+    return Training(task, wrapped, optimizer, scheduler, scaler, train_loader, test_loader, position, meters)
 
+
+def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int, test_batch_size: int | None = None,
+        param_groups: list | None = None,
+        evaluate_fn: Callable[[int], dict[str, float]] | None = None, collate_fn=None,
+        find_unused_parameters: bool = False) -> dict[str, dict[str, float]]:
+    """Train ``task`` for ``optimizer.epochs`` epochs, resuming from ``<run_dir>/checkpoint.pth`` when ``resume``.
+
+    batch_size / test_batch_size: global batch sizes (split over ranks).
+    param_groups: optimizer parameter groups (default: every parameter of ``task`` that requires a gradient).
+    evaluate_fn(epoch) -> metrics: replaces the default test phase over ``test_set``.
+    Returns ``{"train": ..., "test": ...}`` metrics of the last epoch run (empty when already finished).
+    """
+    training = prepare(run, task, train_set, test_set if evaluate_fn is None else None, batch_size=batch_size,
+                       test_batch_size=test_batch_size, param_groups=param_groups, collate_fn=collate_fn,
+                       find_unused_parameters=find_unused_parameters)
+    run.commit()  # everything is ready: only now does the run directory get its files
+    cfg, position = run.cfg, training.position
     monitor = BadSampleMonitor(cfg["max_bad_fraction"])
     results: dict[str, dict[str, float]] = {}
     epochs = cfg["optimizer"]["epochs"]
     if position.epoch >= epochs:
         run.logger.info(f"already trained for {epochs} epochs; nothing to do")
+    run_clock = RunClock(epochs * len(training.train_loader), position.step)
     with StopRequest() as stop:
         while position.epoch < epochs:
             epoch = position.epoch
             started = time.perf_counter()
-            train_metrics = train_one_epoch(run, model, task, train_loader, optimizer, scheduler, scaler,
-                                            position, meters, stop, monitor)
-            _end_epoch_bad_samples(run, monitor, epoch)
-            task.eval()
-            if evaluate_fn is not None:
-                test_metrics = evaluate_fn(epoch)
-            elif test_loader is not None and ((epoch + 1) % cfg["test_every"] == 0 or epoch + 1 == epochs):
-                test_metrics = evaluate(run, model, test_loader, epoch)
-            else:
-                test_metrics = {}
+            train_metrics = train_one_epoch(run, training, stop, monitor, run_clock)
+            bad = monitor.end_epoch(run.device)
+            if bad["attempted"]:
+                run.scalar("train-epoch/bad_samples", bad["failed"], epoch + 1)
+                run.scalar("train-epoch/bad_fraction", bad["fraction"], epoch + 1)
+            training.task.eval()
+            test_metrics = evaluate_fn(epoch) if evaluate_fn is not None else _test_phase(run, training, epoch)
             for key, value in train_metrics.items():
                 run.scalar(f"train-epoch/{key}", value, epoch + 1)
             for key, value in test_metrics.items():
@@ -301,12 +308,26 @@ def fit(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,
             results = {"train": train_metrics, "test": test_metrics}
 
             position.epoch, position.epoch_step = epoch + 1, 0
-            meters = Meters()
-            targets = [LATEST] + ([snapshot_name(epoch + 1)] if epoch + 1 in cfg["snapshot_epochs"] else [])
-            for name in targets:
-                save_state(os.path.join(run.run_dir, name), cfg=cfg, inputs=run.inputs, task=task,
-                           optimizer=optimizer, scheduler=scheduler, scaler=scaler, position=position,
-                           meters=meters.state(), is_main=run.is_main)
+            training.meters = Means()
+            for name in [LATEST] + ([snapshot_name(epoch + 1)] if epoch + 1 in cfg["snapshot_epochs"] else []):
+                training.save(run, name)
             if run.writer is not None:
                 run.writer.flush()
+    if results.get("test"):  # a run that ended with its own test phase: comparable in TensorBoard's HParams tab
+        run.record_hparams([*(f"train-epoch/{key}" for key in results["train"]),
+                            *(f"test/{key}" for key in results["test"])])
     return results
+
+
+def _test_phase(run: Run, training: Training, epoch: int) -> dict[str, float]:
+    """The task's means over the test set after every ``test_every``-th epoch and the last ({} otherwise)."""
+    last = epoch + 1 == run.cfg["optimizer"]["epochs"]
+    if training.test_loader is None or not ((epoch + 1) % run.cfg["test_every"] == 0 or last):
+        return {}
+
+    def score(batch, meter: Means) -> None:
+        loss, metrics = training.wrapped(batch)
+        meter.update({"loss": loss, **metrics}, batch_size_of(batch))
+
+    return evaluate(run, training.wrapped, training.test_loader, Means(), score, desc=f"test {epoch + 1}",
+                    epoch=epoch)[0]

@@ -2,7 +2,7 @@
 
 The schedule is a pure function of the optimizer step, so a resumed run continues it exactly. Milestones and
 warm-up are given in epochs and converted with the number of steps per epoch. The paper's pre-training uses Adam
-(lr 1e-4, weight decay 1e-5, coupled L2) with a constant rate (spec §7.2: MultiStepLR with gamma 1.0).
+(lr 1e-4, weight decay 1e-5, coupled L2) with a constant rate (the original's MultiStepLR with gamma 1.0).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The pre-training task: encoders and criterion in ONE module, so DDP wraps (and synchronises) every trainable
 part — encoders, translation networks, heads. The original wrapped only the encoders, so the criterion's weights
-diverged across ranks (spec §10.23)."""
+diverged across ranks."""
 
 from __future__ import annotations
 

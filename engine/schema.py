@@ -23,7 +23,8 @@ RUN_KEYS = {
     "snapshot_epochs": Field(list, [], item=Field(int, min=1), help="also keep checkpoint-ep{E}.pth at these epochs"),
     "checkpoint_every_steps": Field(int, 0, min=0, help="also checkpoint every N steps inside an epoch (0: off)"),
     "dist_timeout_s": Field(float, 1800.0, min=1.0,
-                            help="collective timeout: if a rank dies, the others stop after this long instead of hanging"),
+                            help="collective timeout: if a rank dies, the others stop after this long instead of "
+                                 "hanging"),
     "sync_batchnorm": Field(bool, False, help="synchronise BatchNorm statistics across ranks (DDP on CUDA only)"),
     "limit_steps": Field(int, 0, min=0, help="at most N steps per train and test phase (0: all; --debug: 2)"),
 }

@@ -5,7 +5,8 @@ A checkpoint (see utils/checkpoint.py) holds, besides the config, the run's ``in
 so ``checkpoint-ep{E}.pth`` has epoch = E: the weights after E epochs), ``step`` (optimizer steps in total),
 one state dict per entry of the task's ``state_modules()`` (pre-training: ``model`` = the encoders, ``criterion``
 = translation networks and heads), ``optimizer``, ``scheduler``, ``scaler``, ``meters`` (the running sums of the
-epoch in progress) and ``rng`` (a list: every rank's Python/NumPy/torch generator states).
+epoch in progress), ``rng`` (a list: every rank's Python/NumPy/torch generator states) and ``environment`` (the
+code's git commit and the library versions, utils/provenance.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from engine.compat import config_differences, format_changes
 from utils.checkpoint import capture_rng_state, load_checkpoint, load_state_strict, restore_rng_state, save_checkpoint
 from utils.config import Section
 from utils.errors import CheckpointError, ConfigError
-from utils.runs import LATEST
+from utils.provenance import environment
+from utils.runs import latest_checkpoint
 
 
 @dataclass
@@ -64,7 +66,7 @@ def save_state(path: str, *, cfg: dict, inputs: dict, task: nn.Module, optimizer
                  "inputs": inputs,
                  **{name: module.state_dict() for name, module in state_modules(task).items()},
                  "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "scaler": scaler.state_dict(), "meters": meters, "rng": rng}
+                 "scaler": scaler.state_dict(), "meters": meters, "rng": rng, "environment": environment()}
         try:
             save_checkpoint(state, path)
         except CheckpointError as err:
@@ -76,8 +78,9 @@ def save_state(path: str, *, cfg: dict, inputs: dict, task: nn.Module, optimizer
 
 def resumable(cfg: dict, run_dir: str) -> bool:
     """Whether ``fit`` will resume (``resume: true`` and a checkpoint in ``run_dir``): a fresh run of a
-    curriculum's phase 2 loads its phase-1 encoders, a resumed one must not need that file (spec §10.26)."""
-    return cfg["resume"] and os.path.exists(os.path.join(run_dir, LATEST))
+    curriculum's phase 2 loads its phase-1 encoders, a resumed one must not need that file (the original needed it
+    for every resume)."""
+    return cfg["resume"] and os.path.exists(latest_checkpoint(run_dir))
 
 
 def check_resume(run_dir: str, cfg: dict, inputs: dict,
@@ -86,7 +89,7 @@ def check_resume(run_dir: str, cfg: dict, inputs: dict,
     (dotted key, checkpoint's value, new value); None when there is no checkpoint. A result-changing difference
     (engine/compat.py), or other ``inputs``, is a ``ConfigError`` naming every differing key with both values.
     ``schema``: the one ``cfg`` was validated against (`config_differences`)."""
-    path = os.path.join(run_dir, LATEST)
+    path = latest_checkpoint(run_dir)
     if not os.path.exists(path):
         return None
     state = load_checkpoint(path, mmap=True)
@@ -107,9 +110,9 @@ def resume(run_dir: str, *, task: nn.Module, optimizer, scheduler, scaler, rank:
            device: torch.device, logger) -> tuple[Position, dict] | None:
     """Restore everything from ``<run_dir>/checkpoint.pth``; None when there is none.
 
-    The checkpoint holds every trainable part, so resuming never needs the curriculum's phase-1 file (spec §10.26).
+    The checkpoint holds every trainable part, so resuming never needs the curriculum's phase-1 file.
     """
-    path = os.path.join(run_dir, LATEST)
+    path = latest_checkpoint(run_dir)
     if not os.path.exists(path):
         return None
     state = load_checkpoint(path, map_location=device)

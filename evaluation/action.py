@@ -1,4 +1,4 @@
-"""Action recognition on UCF101 / HMDB51 (paper Table 3, spec §8.3).
+"""Action recognition on UCF101 / HMDB51 (paper Table 3; docs/evaluation.md).
 
 The pre-trained video encoder + dropout + linear classifier, fine-tuned end to end (``train_encoders: true``; the
 Scratch row starts from random encoders). Training clips: K = 1 clip per sample. Test: every video's dense clips

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from engine.data import batches, finish_on_device, make_loader, start_epoch, to_device
+from engine.data import DeviceBatches, make_loader
+from utils.logs import ProgressStyle
 
 
 class FeatureDraws(Dataset):
@@ -29,19 +30,16 @@ class FeatureDraws(Dataset):
     in_memory = True  # engine.data.make_loader reads it in the main process (no worker processes)
 
     def __init__(self, benchmark: nn.Module, dataset, draws: int, batch_size: int, cfg: dict,
-                 device: torch.device, *, autocast=contextlib.nullcontext, progress=None,
+                 device: torch.device, *, autocast=contextlib.nullcontext, progress: ProgressStyle | None = None,
                  storage_dtype: torch.dtype = torch.float32):
         loader = make_loader(dataset, batch_size, cfg, train=False, device=device)
         parts: dict[str, list[torch.Tensor]] = {}
         benchmark.eval()
         with torch.no_grad():
             for draw in range(draws):
-                start_epoch(loader, draw)  # the sampler tags each index with the epoch: the dataset's draws of it
-                iterator = batches(loader)
-                if progress is not None:
-                    iterator = progress(iterator, total=len(loader), desc=f"features {draw + 1}/{draws}")
-                for batch in iterator:
-                    batch = finish_on_device(to_device(batch, device), loader)
+                # epoch=draw: the sampler tags each index with it, so the dataset makes that epoch's draws
+                for batch in DeviceBatches(loader, device, desc=f"features {draw + 1}/{draws}", style=progress,
+                                           epoch=draw):
                     with autocast():
                         inputs = benchmark.frozen_inputs(batch)
                     for key, value in inputs.items():

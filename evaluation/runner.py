@@ -1,31 +1,7 @@
-"""The flow every eval-*.py script shares: parse → load configs and the pre-trained model → train the benchmark
-head with the engine (``engine.fit``: AMP, torchrun DDP, resume, TensorBoard, progress, atomic checkpoints) →
-one test pass over the FIXED test set → ``results.json``.
-
-    python eval-X.py EVAL_CONFIG PRETRAIN_CONFIG [--checkpoint PATH] [--set k=v ...] [--test-only] [--output DIR]
-
-* ``--set`` overrides the EVAL config; the pre-training config supplies ``model`` (and ``loss`` for the
-  translation networks).
-* Inputs as in pre-training: the dataset keys that change what the encoders see (``datasets.INPUT_KEYS``: video
-  clip length, fps and crop size; for YT-360 also the audio recipe — clip length, rate, FOA format, n_fft, hop,
-  n_mels, parity, intensity, stats — and ``rotation_order``, ``video_placement``) are INHERITED from the pre-training
-  config's ``dataset`` unless the eval config (or ``--set``) sets them, and one it sets to another value is a
-  one-line ConfigError (key, both values) unless ``benchmark.allow_input_mismatch: true``. Only keys both dataset
-  kinds have count: UCF101/HMDB51 evaluations inherit and check the video keys, YT-360 ones all of them. So the
-  released model's config (``Cur-Loc4-TransfD2-reference.yaml``) gives its evaluations the original's audio recipe,
-  statistics file, rotation order and video placement. A pre-training config without ``dataset`` passes nothing.
-* Run directory: ``<pretrain run dir>/eval-<benchmark.name>/fold-<NN>`` (utils/runs.py; NN = ``dataset.fold`` for
-  UCF101/HMDB51, 01 otherwise; ``-scratch`` appended to the name with ``scratch: true``, ``-<file name>`` with a
-  ``--checkpoint`` other than the run's own ``checkpoint.pth``), or ``--output``. It holds ``config.yaml``,
-  ``eval.log``, ``tensorboard/``, the benchmark's own ``checkpoint.pth`` (head, optimizer: an interrupted
-  evaluation resumes) and ``results.json``. The head is bound to the pre-trained checkpoint's sha256: resuming (or
-  ``--test-only``) with another pre-trained checkpoint, or other result-changing eval settings, is refused with
-  one line (engine/compat.py), so results.json's sha256 is always that of the weights its numbers came from.
-* The test runs ONCE, after the last epoch, on the final weights: no model selection on the test set (the
-  original kept the best test epoch). Its loader shards the fixed test order over ranks without padding,
-  so every test sample counts exactly once and metrics are summed over ranks (``evaluation.metrics``).
-* The test dataset is built with ``benchmark.test_seed``: viewpoints, rotations, and (AVC-Bin) negative pairs are
-  the same in every epoch, run and training seed.
+"""The flow every eval-*.py script shares: parse → load the configs and the pre-trained model → train the benchmark
+head with the engine (``engine.fit``) → one test pass (``engine.evaluate``) over the fixed test set → ``results.json``.
+The dataset inherits the pre-training's input recipe, the run directory is ``<pretrain run dir>/eval-<name>/fold-NN``
+and the test runs once, on the final weights (docs/evaluation.md).
 
 A benchmark is an ``nn.Module`` with ``forward(batch) -> (loss, metrics)`` (the engine's task interface, training),
 ``make_meter()`` and ``evaluate(batch, meter)`` (test); the meter has ``all_reduce(device)`` and ``compute()``,
@@ -47,8 +23,8 @@ from torch.utils.data import DataLoader
 
 from datasets import INPUT_KEYS, SCHEMA, build_dataset
 from engine.compat import result_part
-from engine.data import batches, finish_on_device, share_decoded, to_device
-from engine.loop import autocast, fit
+from engine.data import share_decoded
+from engine.loop import autocast, evaluate, fit
 from engine.run import Run, start_run
 from engine.schema import PRETRAIN_SCHEMA
 from engine.state import check_resume
@@ -58,9 +34,8 @@ from evaluation.schema import EVAL_SCHEMA
 from models import audio_input_problem
 from utils.cli import add_overrides
 from utils.config import load_config, read_config, validate_config
-from utils.distributed import all_reduce_sum
 from utils.errors import CheckpointError, ConfigError
-from utils.logs import Progress
+from utils.provenance import environment
 from utils.runs import (eval_run_directory, fold_directory, latest_checkpoint, results_path, run_directory,
                         stale_reason, summarise_folds, summary_path, timestamp, write_results)
 from utils.seeding import seed_everything, seed_worker
@@ -187,37 +162,11 @@ def test_loader(dataset, batch_size: int, run: Run) -> DataLoader:
     """The fixed test order in consecutive batches of ``batch_size / world_size``; rank r takes batches r, r + W, …
     (no padding, no repeats: every sample is scored once)."""
     chunk = max(batch_size // run.dist.world_size, 1)
-    batches = [list(range(start, min(start + chunk, len(dataset)))) for start in range(0, len(dataset), chunk)]
+    order = [list(range(start, min(start + chunk, len(dataset)))) for start in range(0, len(dataset), chunk)]
     share_decoded(dataset, run.cfg["num_workers"])
-    return DataLoader(dataset, batch_sampler=batches[run.dist.rank::run.dist.world_size],
+    return DataLoader(dataset, batch_sampler=order[run.dist.rank::run.dist.world_size],
                       num_workers=run.cfg["num_workers"], worker_init_fn=seed_worker,
                       pin_memory=run.device.type == "cuda")
-
-
-@torch.no_grad()
-def test(run: Run, benchmark: nn.Module, dataset, batch_size: int) -> tuple[dict[str, float], dict]:
-    """One pass over the test set with the benchmark in eval mode; metrics summed over batches and ranks.
-    Returns (metrics, details): details gathers what meters with a ``details()`` add (per-class IoU)."""
-    benchmark.eval()
-    meter = benchmark.make_meter()
-    meters = meter if isinstance(meter, dict) else {"": meter}
-    loader = test_loader(dataset, batch_size, run)
-    failures = torch.zeros((), dtype=torch.int64)
-    for batch in Progress(batches(loader), total=len(loader), desc="test", print_freq=run.cfg["print_freq"],
-                          clips_per_step=batch_size, quiet=run.quiet, enabled=run.is_main):
-        failures += batch["failures"].sum()
-        with autocast(run):
-            benchmark.evaluate(finish_on_device(to_device(batch, run.device), loader), meter)
-    failures = int(all_reduce_sum(failures.to(run.device)))
-    if failures:  # the dataset replaced each unreadable sample by the next one (logged with its file name)
-        run.logger.warning(f"test: {failures} of {len(dataset)} samples could not be read and were replaced")
-    metrics, details = {}, {}
-    for m in meters.values():
-        m.all_reduce(run.device)
-        metrics.update(m.compute())
-        if hasattr(m, "details"):
-            details.update(m.details())
-    return metrics, details
 
 
 def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, build: Builder,
@@ -258,17 +207,17 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
                 benchmark.to(run.device)
                 fit_set = FeatureDraws(
                     benchmark, train_set, bench["feature_draws"], batch_size, eval_cfg, run.device,
-                    autocast=lambda: autocast(run), storage_dtype=getattr(torch, bench["feature_dtype"]),
-                    progress=lambda it, total, desc: Progress(it, total=total, desc=desc,
-                                                              print_freq=eval_cfg["print_freq"],
-                                                              clips_per_step=batch_size, quiet=run.quiet,
-                                                              enabled=run.is_main))
+                    autocast=lambda: autocast(eval_cfg["precision"], run.device), progress=run.progress_style,
+                    storage_dtype=getattr(torch, bench["feature_dtype"]))
                 run.logger.info(f"frozen features of {bench['feature_draws']} draws of the {len(train_set)} training "
                                 f"samples computed: the classifier trains on these {len(fit_set)}")
             # No test phase per epoch: the test set is scored once, on the final weights, below.
             fit(run, benchmark, fit_set, batch_size=batch_size, evaluate_fn=lambda epoch: {})
-        metrics, details = test(run, benchmark, test_set, batch_size)
+        metrics, details = evaluate(run, benchmark, test_loader(test_set, batch_size, run), benchmark.make_meter())
         run.logger.info(f"{bench['name']}: " + " ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
+        for key, value in metrics.items():  # at the last epoch, as the training curves of the head
+            run.scalar(f"test/{key}", value, eval_cfg["optimizer"]["epochs"])
+        run.record_hparams([f"test/{key}" for key in metrics])
         results = {
             "benchmark": bench["name"],
             "task": bench["task"],
@@ -280,6 +229,7 @@ def run_benchmark(args: argparse.Namespace, eval_cfg: dict, pretrain_cfg: dict, 
             "config_sha256": config_hash(eval_cfg, pretrain_cfg["model"]),
             "date": timestamp(),
             "run_dir": os.path.abspath(run.run_dir),
+            "environment": environment(),
         }
         if run.is_main:
             write_results(results_path(run.run_dir), results)

@@ -1,4 +1,4 @@
-"""Semantic segmentation of 360° viewpoints (paper Table 2, spec §8.4).
+"""Semantic segmentation of 360° viewpoints (paper Table 2; docs/evaluation.md).
 
 The FPN head (``models.fpn.FPNHead``) on the video encoder's conv2x..conv5x features, optionally conditioned on
 the crop's audio feature and on the translation networks' context, concatenated per crop in the original's order:

@@ -16,6 +16,8 @@ from evaluation.schema import EVAL_SCHEMA
 from utils.checkpoint import load_checkpoint, save_checkpoint
 from utils.config import load_config
 from utils.errors import CheckpointError, ConfigError
+from utils.provenance import git_state, versions
+from tests import events
 from tests.scripts import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,19 +71,28 @@ def test_avsa_bin_with_translation(world):
     out = os.path.join(world["root"], "avsa-bin")
     assert _script("eval-avsa").main([os.path.join(REPO, "configs/demo/benchmark/avsa.yaml"), world["avsa"],
                                       "--output", out, *_yt360(world, "--set", "benchmark.use_transf=true",
-                                                               "--set", "dataset.test.clips_per_video=4")]) == 0
+                                                               "--set", "dataset.test.clips_per_video=4",
+                                                               "--set", "log2tb=true")]) == 0
     results = _results(out)
     checkpoint = os.path.join(world["root"], "runs", "avsa", "checkpoint.pth")
     with open(checkpoint, "rb") as f:
         assert results["pretrained"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
     assert results["benchmark"] == "demo-avsa-notransf-4crop" and set(results["metrics"]) == {"Acc@1"}
     assert len(results["config_sha256"]) == 64 and results["date"]
+    # provenance: the checkout's commit (None when the code is not a git checkout) and the library versions
+    assert results["environment"] == {"git": git_state(), "versions": versions()}
     # frozen: the eval checkpoint holds the pre-trained encoders unchanged, BatchNorm statistics included
     pretrained = load_checkpoint(checkpoint)["model"]
     trained = load_checkpoint(os.path.join(out, "checkpoint.pth"))["model"]
     for name, value in pretrained.items():
         assert torch.equal(trained[f"encoders.module.{name}"], value), name
     assert results["metrics"]["Acc@1"] == pytest.approx(_avsa_bin_accuracy(out, world["avsa"], checkpoint, trained))
+    # TensorBoard: the head's training curve, the test metric at the last epoch, and the run's settings beside it
+    scalars = events.scalars(out)
+    assert "train/loss" in scalars and scalars["test/Acc@1"] == [(1, pytest.approx(results["metrics"]["Acc@1"]))]
+    hparams, metrics = events.hparams(out)
+    assert hparams["benchmark.name"] == "demo-avsa-notransf-4crop" and hparams["benchmark.use_transf"] == "true"
+    assert metrics == ["test/Acc@1"]
 
 
 def _avsa_bin_accuracy(run_dir, pretrain_config, checkpoint, trained):

@@ -14,7 +14,6 @@ segment costs a dedicated core, whatever else runs on the machine), with the 1-m
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource

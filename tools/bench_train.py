@@ -6,27 +6,19 @@ for fp32 eager vs bf16 autocast + channels-last + cudnn.benchmark (+ torch.compi
                                 [--batch-size B] [--workers W] [--threads T] [--device cpu|cuda]
                                 [--peak-tflops P] [--set KEY=VALUE ...] [--json PATH]
 
-Each variant runs in its own process (a clean peak memory: CUDA max allocated, or the process's peak RSS on CPU) over
-the config's real training data path: `engine.make_loader` (W workers), `to_device` and the dataset's device
-transform (``augment_on: gpu``), ``PretextTask`` (encoders + criterion) forward under autocast, backward, optimizer
-step, exactly as `engine.loop.train_one_epoch` does. Per step: data wait (time blocked on the loader) and the whole
-step; crops/s = batch × crops per sample / median step time; data-wait fraction = total wait / total time after
-warm-up. FLOPs per crop are counted with ``torch.utils.flop_counter`` on one forward of the model (× 3 for forward +
-backward); the model FLOP utilisation needs the device's peak (``--peak-tflops``, e.g. the bf16 dense peak).
-Loss values of every step are kept (compare variants' loss curves with the same seed and data).
+Each variant runs in its own process on the engine's data path (``engine.data.DeviceBatches``) and autocast; what
+each figure measures: docs/performance.md ("Training step").
 """
 
 import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -35,8 +27,8 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from criterions import build_criterion  # noqa: E402
 from datasets import build_dataset  # noqa: E402
-from engine.data import finish_on_device, make_loader, start_epoch, to_device  # noqa: E402
-from engine.loop import to_channels_last  # noqa: E402
+from engine.data import DeviceBatches, make_loader  # noqa: E402
+from engine.loop import autocast, cpu_threads, to_channels_last  # noqa: E402
 from engine.optim import build_optimizer  # noqa: E402
 from engine.pretext import PretextTask  # noqa: E402
 from engine.schema import PRETRAIN_SCHEMA  # noqa: E402
@@ -44,6 +36,8 @@ from models import build_model  # noqa: E402
 from utils.audio_features import AudioFeatures  # noqa: E402
 from utils.cli import run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
+from utils.distributed import select_device  # noqa: E402
+from utils.logs import peak_memory_gib  # noqa: E402
 from utils.seeding import seed_everything  # noqa: E402
 
 VARIANTS = {
@@ -94,9 +88,7 @@ def build_variant(cfg: dict, variant: str, device: torch.device, compile_backend
         to_channels_last(task)
     optimizer = build_optimizer(cfg["optimizer"], [p for p in task.parameters() if p.requires_grad])
     step_fn = torch.compile(task, backend=compile_backend) if options["compile"] else task
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if options["precision"] == "bf16"
-                else nullcontext())
-    return task, optimizer, step_fn, autocast
+    return task, optimizer, step_fn, autocast(options["precision"], device)
 
 
 def train_step(step_fn, optimizer, autocast, batch: dict) -> float:
@@ -124,23 +116,17 @@ def run_variant(cfg: dict, variant: str, steps: int, warmup: int, device: torch.
     epoch = 0
     task.train()
     while len(totals) < warmup + steps:
-        start_epoch(loader, epoch)
-        iterator = iter(loader)
+        stream = DeviceBatches(loader, device, epoch=epoch)
         end, end_cpu = time.perf_counter(), time.process_time()
-        while len(totals) < warmup + steps:
-            try:
-                batch = next(iterator)
-            except StopIteration:
-                break
-            ready = time.perf_counter()
-            batch = finish_on_device(to_device(batch, device), loader)
+        for batch in stream:  # on the device, finished by the dataset's device transform
             losses.append(train_step(step_fn, optimizer, autocast, batch))  # also synchronises the device
             now, now_cpu = time.perf_counter(), time.process_time()
-            waits.append(ready - end)
+            waits.append(stream.wait_s)
             totals.append(now - end)
             cpu.append(now_cpu - end_cpu)
             end, end_cpu = now, now_cpu
-        del iterator
+            if len(totals) == warmup + steps:
+                break
         epoch += 1
     waits, totals, cpu = waits[warmup:], totals[warmup:], cpu[warmup:]
     step_s = statistics.median(totals)
@@ -151,10 +137,7 @@ def run_variant(cfg: dict, variant: str, steps: int, warmup: int, device: torch.
               "threads": torch.get_num_threads(), "workers": cfg["num_workers"], "device": str(device)}
     # Forward + backward ≈ 3 × forward.
     result["model_tflops_per_s"] = 3 * flops["model"] * result["crops_per_s"] / 1e12
-    if device.type == "cuda":
-        result["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
-    else:  # Linux reports KiB; the process's peak resident set (this variant only: its own process)
-        result["peak_memory_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    result["peak_memory_gib"] = peak_memory_gib(device)  # this variant's: it runs in its own process
     return result
 
 
@@ -180,13 +163,14 @@ def main(argv=None) -> int:
     if args.workers is not None:
         overrides.append(f"num_workers={args.workers}")
     cfg = load_config(args.config, overrides, required=("dataset", "model", "loss"), schema=PRETRAIN_SCHEMA)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device, warning = select_device(args.device or "auto", name="--device")
+    if warning and not args.only:
+        print(f"warning: {warning}", file=sys.stderr)
 
     if args.only:
         if args.threads:
             torch.set_num_threads(args.threads)
         elif device.type == "cpu":
-            from engine.loop import cpu_threads
             torch.set_num_threads(cpu_threads(cfg["num_workers"]))
         result = run_variant(cfg, args.only, args.steps, args.warmup, device)
         with open(args.json, "w") as f:
@@ -207,7 +191,7 @@ def main(argv=None) -> int:
     base = results[0]
     print(f"{args.config}: batch {base['batch_size']} ({base['crops_per_step']} crops), {base['workers']} workers, "
           f"{base['threads']} threads, {base['device']}, median of {args.steps} steps after {args.warmup}")
-    print(f"  forward GFLOPs per crop: " + ", ".join(f"{k} {v / 1e9:.2f}"
+    print("  forward GFLOPs per crop: " + ", ".join(f"{k} {v / 1e9:.2f}"
                                                    for k, v in base["flops_per_crop_forward"].items()))
     print(f"  {'variant':<18}{'crops/s':>9}{'vs fp32':>9}{'step s':>9}{'CPU s':>7}{'data wait':>11}{'peak GiB':>10}"
           f"{'TFLOP/s':>9}{'MFU':>7}  loss first -> last")

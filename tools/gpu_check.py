@@ -7,40 +7,8 @@ wait and bf16 vs fp32 loss, in one command that writes one JSON and one Markdown
                               [--peak-tflops P] [--step-s S] [--work DIR]
     sh tools/gpu_check.sh     # on a machine without PyAV: installs the wheels carried in .whl/, then the above
 
-Parts, in order (each in its own process, so that a crash or a hang of one is recorded and the others still run):
-
-* ``media``: generated 640×320 H.264 files with a keyframe every 250 frames and 4-channel AAC (``gop250``), and the
-  same re-encoded by tools/prepare_yt360.py (``prepared``), as tools/bench_data.py makes them.
-* ``tests``: ``pytest -m gpu tests/gpu`` (autocast bf16 / fp16 + GradScaler lower the loss; ``augment_on: gpu``
-  finished on the device equals the CPU path; channels-last and compile give the eager loss; one-process NCCL + a
-  DDP step; a checkpoint resumes to the same losses), pass / fail per test and the differences each measured.
-* ``train``: the config's training step (default the paper's configs/main/avsa/NoCur-Loc4-TransfD2.yaml, batch 28 ×
-  4 views) on batches made by its real pipeline from the prepared files and cached on the device: fp32 eager,
-  bf16 autocast + channels-last + cudnn.benchmark, the same + torch.compile (tools/bench_train.py's variants):
-  crops/s, peak memory, FLOPs per step (forward + backward, counted by ``torch.utils.flop_counter``), TFLOP/s and
-  the model FLOP utilisation against the GPU's dense bf16 peak (`BF16_PEAK_TFLOPS`) and a measured bf16 matmul.
-* ``loader``: the engine's loader with 16 workers and ``augment_on: gpu`` on both kinds of files; per step: wait
-  for the batch, finish it on the device, then the model step, simulated by sleeping for the fastest bf16 step time
-  of ``train`` (or ``--step-s``). Data-wait fraction = wait / step time over 96 steps after 2 × workers warm-up
-  steps; then, without the sleep, 2 × workers steps drain what the workers had prefetched and 48 more give the
-  loader's capacity (samples/s).
-* ``precision``: fp32 eager and bf16 + channels-last trained side by side for 200 steps from the same seed on the
-  same cached batches (each with its own random stream, started from the same state): mean loss per 20-step window
-  and their relative difference.
-
-Targets (pass / fail in both outputs): bf16 + channels-last (+ compile) ≥ 2.5× fp32 eager crops/s; data wait
-≤ 5 %; bf16 loss within 1 % of fp32 in every window; every test passes.
-
-Time: ``--budget-s`` (default 450 s) is shared by the parts (`SHARES`; time a part leaves unused goes to the later
-ones); a part stops its own loop before its deadline and writes what it has, and one still running at its deadline
-is killed and recorded as ``timeout`` with its partial results. ``DIR/gpu_check.json`` and ``DIR/gpu_check.md`` are
-rewritten after every part; ``DIR/gpu_check.log`` holds the parts' output.
-
-``--device cpu --quick``: the dry run. Every part at toy size on the CPU (the demo config with width-4 encoders,
-16×16 crops and batch 2; 128×64 files of 2 s; 2 workers; 10 steps of bf16 vs fp32 in windows of 5; the tests on the
-CPU with ``AVSA_GPU_TESTS_ON_CPU=1``; ``aot_eager`` instead of inductor, which takes minutes on a small CPU; the
-loader's simulated step at most 20 ms; one intra-op thread per process): proves the script before a GPU is spent on
-it (tests/tools/test_gpu_check.py). Its figures say nothing about a GPU.
+Each part runs in its own process with its share of ``--budget-s``; docs/performance.md ("GPU check") describes the
+parts, their targets and the dry run on the CPU (``--device cpu --quick``).
 """
 
 from __future__ import annotations
@@ -67,9 +35,21 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import torch  # noqa: E402
+from torch.utils.data import default_collate  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from datasets import build_dataset  # noqa: E402
+from datasets.audio_stats import ensure_stats  # noqa: E402
+from engine.data import DeviceBatches, make_loader, to_device  # noqa: E402
+from engine.schema import PRETRAIN_SCHEMA  # noqa: E402
+from tools.bench_data import write_media_root  # noqa: E402
+from tools.bench_train import VARIANTS, build_variant, train_step  # noqa: E402
 from utils.cli import run_main  # noqa: E402
+from utils.config import load_config  # noqa: E402
+from utils.distributed import select_device  # noqa: E402
 from utils.files import write_json  # noqa: E402
+from utils.logs import peak_memory_gib  # noqa: E402
+from utils.seeding import seed_everything  # noqa: E402
 
 PARTS = ("media", "tests", "train", "loader", "precision")
 # Share of the budget per part; a part's deadline is the start plus the cumulative shares up to and including it.
@@ -170,9 +150,6 @@ def settings_for(args) -> dict:
 
 def load_run_config(settings: dict, root: str, clips_per_video: int = 1, workers: int = 0) -> dict:
     """The check's config: the chosen config with ``augment_on: gpu`` on a generated media root."""
-    from engine.schema import PRETRAIN_SCHEMA
-    from utils.config import load_config
-
     overrides = list(settings["overrides"]) + [
         f"num_workers={workers}", "dataset.augment_on=gpu", f"dataset.train.clips_per_video={clips_per_video}",
         f"dataset.root={root}", f"dataset.cache_dir={os.path.join(root, '.cache')}"]
@@ -213,13 +190,6 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def peak_memory_gib(device: torch.device) -> float:
-    """CUDA: the largest allocation of this process since the last reset; CPU: the process's peak RSS."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**30
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-
-
 def free_device_memory(device: torch.device) -> None:
     gc.collect()
     if device.type == "cuda":
@@ -241,9 +211,6 @@ class Partial:
 
 # ------------------------------------------------------------------------------------------ part: media
 def part_media(settings: dict, work: str, device, deadline: float, partial: Partial) -> None:
-    from datasets.audio_stats import ensure_stats
-    from tools.bench_data import write_media_root
-
     os.makedirs(os.path.join(work, "media"), exist_ok=True)
     for kind in MEDIA_KINDS:
         start = time.perf_counter()
@@ -266,11 +233,6 @@ def media_root(work: str, kind: str) -> str:
 def cached_batches(cfg: dict, count: int, device: torch.device) -> list[dict]:
     """``count`` training batches made by the config's pipeline (decoded here, finished on ``device`` by
     ``device_transform``) and kept on the device: the same data for every variant, and no loading in the timings."""
-    from torch.utils.data import default_collate
-
-    from datasets import build_dataset
-    from engine.data import to_device
-
     dataset = build_dataset(cfg["dataset"], "train", seed=cfg["seed"])
     dataset.set_epoch(0)
     size = cfg["dataset"]["batch_size"]
@@ -301,10 +263,6 @@ def measured_matmul_tflops(device: torch.device) -> float:
 def time_variant(cfg: dict, variant: str, batches: list[dict], settings: dict, device: torch.device,
                  deadline: float, count_flops: bool) -> dict:
     """Warm-up + timed training steps of one tools/bench_train.py variant on the cached batches."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from tools.bench_train import VARIANTS, build_variant, train_step
-
     free_device_memory(device)
     task, optimizer, step_fn, autocast = build_variant(cfg, variant, device, settings["compile_backend"])
     task.train()
@@ -338,8 +296,6 @@ def time_variant(cfg: dict, variant: str, batches: list[dict], settings: dict, d
 
 
 def part_train(settings: dict, work: str, device, deadline: float, partial: Partial) -> None:
-    from tools.bench_train import VARIANTS
-
     cfg = load_run_config(settings, media_root(work, "prepared"), clips_per_video=settings["train_batches"] * 8)
     batches = cached_batches(cfg, settings["train_batches"], device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
@@ -379,14 +335,11 @@ def loader_run(cfg: dict, device: torch.device, step_s: float, settings: dict, d
     """Steps of [wait for a batch, finish it on the device, sleep ``step_s``]: 2 × workers warm-up steps (the
     workers start and their first batches arrive together), ``loader_steps`` timed ones; then without the sleep,
     2 × workers steps that drain what the workers had prefetched, and ``capacity_steps`` timed: the loader's rate."""
-    from datasets import build_dataset
-    from engine.data import finish_on_device, make_loader, start_epoch, to_device
-
     dataset = build_dataset(cfg["dataset"], "train", seed=cfg["seed"])
     batch_size = cfg["dataset"]["batch_size"]
     loader = make_loader(dataset, batch_size, cfg, train=True, device=device)
-    start_epoch(loader, 0)
-    iterator = iter(loader)
+    stream = DeviceBatches(loader, device, epoch=0)
+    iterator = iter(stream)
     warmup = 2 * cfg["num_workers"]
     phases = {"warmup": (warmup, step_s), "timed": (settings["loader_steps"], step_s), "drain": (warmup, 0.0),
               "capacity": (settings["capacity_steps"], 0.0)}
@@ -397,14 +350,12 @@ def loader_run(cfg: dict, device: torch.device, step_s: float, settings: dict, d
             if phase != "warmup" and time.time() > deadline:
                 break
             begin = time.perf_counter()
-            batch = next(iterator)
-            ready = time.perf_counter()
-            finish_on_device(to_device(batch, device), loader)
+            next(iterator)  # waits for the loader (stream.wait_s), then finishes the batch on the device
             sync(device)
             finished = time.perf_counter()
             time.sleep(sleep_s)
-            records[phase].append((ready - begin, finished - ready, time.perf_counter() - begin))
-    del iterator, loader
+            records[phase].append((stream.wait_s, finished - begin - stream.wait_s, time.perf_counter() - begin))
+    del iterator, stream, loader
     timed, capacity = records["timed"], records["capacity"]
     result = {"workers": cfg["num_workers"], "batch_size": batch_size, "simulated_step_s": step_s,
               "warmup_steps": len(records["warmup"]), "timed_steps": len(timed), "capacity_steps": len(capacity),
@@ -463,9 +414,6 @@ class RandomStream:
 
 
 def part_precision(settings: dict, work: str, device, deadline: float, partial: Partial) -> None:
-    from tools.bench_train import build_variant, train_step
-    from utils.seeding import seed_everything
-
     cfg = load_run_config(settings, media_root(work, "prepared"), clips_per_video=settings["precision_batches"] * 8)
     batches = cached_batches(cfg, settings["precision_batches"], device)
     variants = {"fp32": "fp32", "bf16": "bf16-cl"}
@@ -633,9 +581,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.part:
         return part_main(args)
-    args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device here (use --device cpu --quick for the dry run)")
+    device, warning = select_device(args.device or "auto", name="--device")  # --device cpu --quick: the dry run
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    args.device = device.type
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = [p for p in parts if p not in PARTS]
     if unknown:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from utils.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -25,6 +27,7 @@ class DistInfo:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+    device_warning: str | None = None  # ``device: auto`` fell back to the CPU, and why
 
     @property
     def is_main(self) -> bool:
@@ -35,25 +38,55 @@ class DistInfo:
         return self.world_size > 1
 
 
-def init_distributed(device: str = "auto", timeout_s: float = 1800.0) -> DistInfo:
-    """Join torchrun's process group if launched by torchrun; pick the device.
+def cuda_problem() -> str | None:
+    """Why this process cannot use a GPU, in one sentence (None when it can): a torch built without CUDA, no NVIDIA
+    driver, a driver too old for this torch, no visible device."""
+    if not torch.backends.cuda.is_built():
+        return f"this torch ({torch.__version__}) is built without CUDA"
+    if torch.cuda.is_available():
+        return None
+    try:
+        torch.cuda.init()  # fails with the driver's reason, which is_available() keeps to itself
+        reason = "no CUDA device is visible"
+    except (RuntimeError, AssertionError) as err:
+        reason = str(err).split(". ")[0].rstrip(".")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        reason += f" (CUDA_VISIBLE_DEVICES={visible!r})"
+    return f"{reason}; torch {torch.__version__} is built for CUDA {torch.version.cuda}"
 
-    device: ``auto`` (CUDA if available, else CPU), ``cpu`` or ``cuda``.
-    """
+
+def select_device(setting: str = "auto", local_rank: int = 0,
+                  name: str = "<config>: device") -> tuple[torch.device, str | None]:
+    """The device of ``device: auto|cpu|cuda`` for the process of ``local_rank``, and the warning to log when
+    ``auto`` falls back to the CPU. ``cuda`` without a usable GPU is a one-line ``ConfigError`` saying why (``name``:
+    the setting, in it)."""
+    if setting == "cpu":
+        return torch.device("cpu"), None
+    problem = cuda_problem()
+    if problem is None and local_rank >= torch.cuda.device_count():
+        problem = f"process {local_rank} of this machine, but it has {torch.cuda.device_count()} GPU(s)"
+    if problem is None:
+        return torch.device("cuda", local_rank), None
+    if setting == "cuda":
+        raise ConfigError(f"{name}: cuda, but there is no usable GPU: {problem}; use cpu (or auto) to run on the CPU")
+    return torch.device("cpu"), f"no usable GPU ({problem}); running on the CPU, ~100x slower"
+
+
+def init_distributed(device: str = "auto", timeout_s: float = 1800.0) -> DistInfo:
+    """Join torchrun's process group if launched by torchrun; pick the device (`select_device`)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    dev, warning = select_device(device, local_rank)
+    use_cuda = dev.type == "cuda"
     if use_cuda:
-        torch.cuda.set_device(local_rank)
-        dev = torch.device("cuda", local_rank)
-    else:
-        dev = torch.device("cpu")
+        torch.cuda.set_device(dev)
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo",
                                 timeout=datetime.timedelta(seconds=timeout_s),
                                 device_id=dev if use_cuda else None)
-    return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
+    return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=dev, device_warning=warning)
 
 
 def get_rank() -> int:
@@ -62,10 +95,6 @@ def get_rank() -> int:
 
 def get_world_size() -> int:
     return dist.get_world_size() if dist.is_initialized() else 1
-
-
-def is_main_process() -> bool:
-    return get_rank() == 0
 
 
 def barrier() -> None:

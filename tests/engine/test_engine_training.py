@@ -11,6 +11,7 @@ from torch import nn
 
 from engine import PretextTask, RunInterrupted, TrainingDiverged, fit, start_run
 from utils.checkpoint import load_checkpoint
+from tests import events
 from utils.errors import CheckpointError, DataError
 
 _spec = importlib.util.spec_from_file_location("tiny_run", os.path.join(os.path.dirname(__file__), "tiny_run.py"))
@@ -42,6 +43,7 @@ def test_learns_logs_and_keeps_snapshots(tmp_path):
     assert (latest["epoch"], latest["epoch_step"], latest["step"]) == (3, 0, 12)
     assert (snapshot["epoch"], snapshot["step"]) == (1, 4)  # the weights after 1 epoch
     assert set(latest) >= {"model", "criterion", "optimizer", "scheduler", "scaler", "config", "rng", "meters"}
+    assert latest["environment"]["versions"]["torch"] == torch.__version__  # provenance, loaded with weights_only
     assert not torch.equal(latest["criterion"]["weight"], snapshot["criterion"]["weight"])
     scalars = _scalars(tmp_path)
     for tag in ("train/loss", "train/acc", "train/lr", "train/clips_per_s", "train/data_wait_fraction",
@@ -50,6 +52,10 @@ def test_learns_logs_and_keeps_snapshots(tmp_path):
     assert len(scalars["train/loss"]) == 12 and scalars["train/lr"][0] == pytest.approx(0.05)
     assert 0.0 <= min(scalars["train/data_wait_fraction"]) <= max(scalars["train/data_wait_fraction"]) <= 1.0
     assert scalars["test/acc"][-1] == pytest.approx(results["test"]["acc"])
+    hparams, metrics = events.hparams(tmp_path)  # the run's settings beside its final metrics, to compare runs
+    assert hparams["optimizer.lr"] == pytest.approx(0.05) and hparams["optimizer.name"] == "adam"
+    assert hparams["snapshot_epochs"] == "[1]" and hparams["log2tb"] == "true" and hparams["grad_clip"] == "null"
+    assert metrics == ["train-epoch/loss", "train-epoch/acc", "test/loss", "test/acc"]
     assert os.path.exists(tmp_path / "config.yaml") and os.path.getsize(tmp_path / "train.log") > 0
 
 

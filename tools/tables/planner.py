@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from engine.compat import config_differences
+from engine.schema import PRETRAIN_SCHEMA
 from evaluation.runner import eval_parser, stale_results
+from evaluation.schema import EVAL_SCHEMA
 from tools.tables.suites import KINETICS, KINETICS_ARCH, Cell, Suite, cell_key
 from utils.checkpoint import load_checkpoint
 from utils.cli import base_parser
-from engine.schema import PRETRAIN_SCHEMA
-from evaluation.schema import EVAL_SCHEMA
 from utils.config import load_config
 from utils.errors import ConfigError
 from utils.runs import (eval_directory, eval_name, fold_directory, latest_checkpoint, results_path, run_directory,

@@ -8,9 +8,9 @@ import shlex
 from collections.abc import Sequence
 
 from datasets import build_dataset
+from evaluation.schema import EVAL_SCHEMA
 from tools.tables.planner import Plan, command, ordered
 from tools.tables.suites import GATE_SEEDS, KINETICS_ARCH, Cell, Gate, Suite, Table, cell_key, find_cell, find_row
-from evaluation.schema import EVAL_SCHEMA
 from utils.config import load_config
 from utils.runs import read_results
 

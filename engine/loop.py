@@ -33,7 +33,7 @@ from engine.state import Position, resume, save_state, state_modules
 from utils.distributed import all_reduce_sum
 from utils.errors import AvsaError
 from utils.logs import RunClock
-from utils.runs import LATEST, snapshot_name
+from utils.runs import LATEST, latest_checkpoint, snapshot_name
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -137,11 +137,12 @@ def train_one_epoch(run: Run, training: Training, stop: StopRequest, monitor: Ba
         if bad_votes:
             raise monitor.error()
         if not math.isfinite(values["loss"]):
-            last = os.path.join(run.run_dir, LATEST)
+            last = latest_checkpoint(run.run_dir)
             raise TrainingDiverged(
                 f"loss is {values['loss']} at epoch {epoch + 1}, step {position.epoch_step + 1} of the epoch "
                 f"(step {position.step + 1} in total); stopped without saving. Last good checkpoint: "
-                f"{last if os.path.exists(last) else 'none'}. Lower optimizer.lr, set grad_clip, or use fp32")
+                f"{last if os.path.exists(last) else 'none'}. Lower optimizer.lr, set grad_clip, or use fp32, "
+                f"with --set resume=false or a new --output (a run does not resume with changed settings)")
         optimizer.zero_grad(set_to_none=True)
         training.scaler.scale(loss).backward()
         if cfg["grad_clip"] is not None:
@@ -171,7 +172,7 @@ def train_one_epoch(run: Run, training: Training, stop: StopRequest, monitor: Ba
             signum = int(stop.signum) or 15
             raise RunInterrupted(
                 f"stopped by signal {signum} after epoch {epoch + 1} step {position.epoch_step} "
-                f"(step {position.step} in total); checkpoint written to {os.path.join(run.run_dir, LATEST)}; "
+                f"(step {position.step} in total); checkpoint written to {latest_checkpoint(run.run_dir)}; "
                 f"run the same command again to resume", signum)
     return training.meters.compute()
 

@@ -37,7 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated tables, e.g. table1,table3")
     parser.add_argument("--jobs", type=int, default=None, help="jobs run at the same time (default: 2 for the "
                                                                "demo on ≥ 2 cores, else 1)")
-    parser.add_argument("--output", default=None, help="TABLES.md, figures and job logs (default results/<suite>)")
+    parser.add_argument("--output", default=None, help="TABLES.md, figures and job logs (default results/<suite>; "
+                                                       "the demo's figures go to docs/demo, where the README shows "
+                                                       "them)")
     parser.add_argument("--runs", default=None, help="root of the run directories (default: each config's "
                                                      "model.model_dir)")
     parser.add_argument("--kinetics-checkpoint", default=None,

@@ -5,6 +5,7 @@ TABLES.md is rendered exactly."""
 import dataclasses
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -254,6 +255,55 @@ def test_demo_plan_seeds_runs_and_random_init_needs_no_pretraining(tmp_path):
     order = [j.key for j in planner.ordered(plan.jobs)]
     assert order[0] == "data" and order.index("figure segmentation") > order.index(
         "eval demo-fpn-4crop-head-vonly of AVSA seed 0")
+
+
+def test_demo_figure_jobs_redraw_every_readme_figure_in_docs_demo(tmp_path):
+    """Each figure the README shows (and the method figure) has a job that writes it where the README reads it,
+    and lists what it draws as its inputs: the tool, and the data / checkpoint / results.json of its runs."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        shown = set(re.findall(r"docs/demo/([\w-]+)\.png", f.read()))
+    assert {"sample", "localize", "segmentation", "curves"} <= shown
+    plan = planner.build_plan(suites.DEMO, runs_root=str(tmp_path))
+    figures = {os.path.basename(j.done)[:-4]: j for j in plan.jobs.values() if j.kind == "figure"}
+    assert shown | {"method"} <= set(figures)
+    for name, job in figures.items():
+        assert job.key == f"figure {name}" and job.done == os.path.join("docs", "demo", f"{name}.png")
+        assert job.argv[:2] == ("tools/visualize.py", name) and job.argv[-2:] == ("--out", job.done)
+        assert "tools/visualize.py" in job.inputs
+    data = suites.DEMO.data_done
+    assert {data, "configs/demo/avsa.yaml"} <= set(figures["sample"].inputs) & set(figures["method"].inputs)
+    assert figures["method"].needs == figures["sample"].needs == ("data",)  # nothing trained is drawn
+    checkpoint = plan.jobs["pretrain AVSA seed 0"].done
+    assert checkpoint == str(tmp_path / "demo-avsa-seed0" / "checkpoint.pth")
+    assert checkpoint in figures["localize"].inputs and checkpoint in figures["curves"].inputs
+    segmentation = plan.jobs["eval demo-fpn-4crop-head-vonly of AVSA seed 0"]
+    assert segmentation.done in figures["segmentation"].inputs
+    assert figures["segmentation"].argv[2] == os.path.dirname(segmentation.done)
+
+
+def test_a_figure_is_redrawn_when_what_it_draws_is_newer(tmp_path, capsys):
+    """A committed PNG is not "done" for a new demo run: the figure job runs again once a checkpoint (or the data,
+    results.json, the tool) it draws is newer than the PNG, or is missing."""
+    png, checkpoint, tool = tmp_path / "curves.png", tmp_path / "checkpoint.pth", tmp_path / "visualize.py"
+    log = tmp_path / "ran.txt"
+    code = f"open({str(log)!r}, 'a').write('drawn\\n'); open({str(png)!r}, 'w').write('png')"
+    job = planner.Job("figure curves", "figure", ("-c", code), str(png), inputs=(str(tool), str(checkpoint)))
+    for path in (checkpoint, tool):
+        path.write_text("x")
+        os.utime(path, (1_000_000, 1_000_000))
+    assert not planner.is_done(job)  # no PNG yet
+    png.write_text("png")
+    os.utime(png, (1_000_010, 1_000_010))
+    assert planner.is_done(job)
+    os.utime(checkpoint, (1_000_020, 1_000_020))  # the run was trained again
+    assert not planner.is_done(job)
+    plan = planner.Plan(suites.DEMO, {job.key: job}, {}, {})
+    assert runner.Runner(plan, [], 1, 1, str(tmp_path / "logs")).run() == []
+    assert log.read_text().split() == ["drawn"] and planner.is_done(job)
+    assert runner.Runner(plan, [], 1, 1, str(tmp_path / "logs")).run() == []
+    assert log.read_text().split() == ["drawn"] and "done already: figure curves" in capsys.readouterr().out
+    checkpoint.unlink()
+    assert not planner.is_done(job)
 
 
 @pytest.mark.parametrize("suite", ["paper", "demo"])

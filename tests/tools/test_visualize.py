@@ -1,16 +1,22 @@
-"""tools/visualize.py: the localisation map peaks at a single source (audio and video geometry), each mode writes a
-PNG of the figure's fixed size, and the curves come from the run's TensorBoard events."""
+"""tools/visualize.py: the localisation map peaks at a single source (audio and video geometry), the per-view audio
+panels show the FOA rotated toward each view (checked against the rotation written out by hand), the method and
+sample figures show the dataset's own sample, the contrastive pairs are the loss's candidates, the segmentation legend
+names the classes shown, the curves read the tags the engine writes, and each mode writes a PNG of its fixed size."""
 
+import importlib.util
 import math
 import os
 import struct
 
 import pytest
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+from criterions.infonce import candidate_logits
 from datasets import build_dataset
+from datasets.augment import IMAGENET_MEAN, IMAGENET_STD
 from engine.schema import PRETRAIN_SCHEMA
-from utils.ambisonics import ACN_X, encode_foa
+from utils.ambisonics import encode_foa, rotate_foa
 from utils.config import load_config
 from utils.spherical import angular_distance, equirect_angles
 from tests.scripts import load_script
@@ -35,6 +41,43 @@ def png_size(path):
 def expected_size(mode):
     width, height = vis.FIGURE_SIZE[mode]
     return round(width * vis.DPI), round(height * vis.DPI)
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The matplotlib figures the tool saves (still inspectable after it closes them)."""
+    figures = []
+    save = vis._save
+    monkeypatch.setattr(vis, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+    return figures
+
+
+def axes_named(fig, label):
+    (ax,) = [a for a in fig.axes if a.get_label() == label]
+    return ax
+
+
+def view_basis(azimuth, elevation):
+    """(3, 3) rows: the view's front, left and up as (X, Y, Z) vectors, written out by hand (front = the view's
+    direction; left = horizontal, 90° counter-clockwise; up = front × … completing a right-handed frame)."""
+    ca, sa, ce, se = math.cos(azimuth), math.sin(azimuth), math.cos(elevation), math.sin(elevation)
+    return torch.tensor([[ca * ce, sa * ce, se], [-sa, ca, 0.0], [-ca * se, -sa * se, ce]], dtype=torch.float64)
+
+
+def foa_toward(foa, azimuth, elevation):
+    """(4, S) ambiX → (W, Y′, Z′, X′) of the field seen from the view, through `view_basis`."""
+    xyz = foa.double()[[3, 1, 2]]
+    front, left, up = view_basis(azimuth, elevation) @ xyz
+    return torch.stack([foa.double()[0], left, up, front])
+
+
+def independent_energy_db(foa, views):
+    """(K, 4): dB re W of W, Y′, Z′, X′ of ``foa`` (4, S) seen from each view."""
+    rows = []
+    for az, el in zip(views["azimuth"].tolist(), views["elevation"].tolist()):
+        power = foa_toward(foa, az, el).pow(2).mean(-1)
+        rows.append(10 * torch.log10(power / power[0]))
+    return torch.stack(rows)
 
 
 def frontal_beam_power(clips, foa, azimuth, elevation):
@@ -100,25 +143,114 @@ def test_localize_plot_and_segmentation_plot_write_pngs_of_the_figure_size(tmp_p
     crops = torch.randint(0, 255, (3, 3, 16, 16), dtype=torch.uint8)
     labels = torch.randint(0, 32, (3, 16, 16))
     labels[0, :2] = 255
-    path = vis.plot_segmentation(str(tmp_path / "seg.png"), crops, labels, labels.flip(-1), 32, "t")
+    path = vis.plot_segmentation(str(tmp_path / "seg.png"), crops, labels, labels.flip(-1),
+                                 [f"c{i}" for i in range(32)], "t")
     assert png_size(path) == expected_size("segmentation")
 
 
-def test_curves_from_tensorboard_events(tmp_path):
-    from torch.utils.tensorboard import SummaryWriter
+def test_view_audio_of_a_plane_wave_seen_from_views_around_it():
+    """One plane wave from (40°, 20°); views at several directions: X′ is 20·log10|cos θ| dB re W (θ the angle
+    between source and view), the intensity points to the source as seen from the view, with strength 1."""
+    source_az, source_el = math.radians(40), math.radians(20)
+    noise = torch.randn(2000, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    foa = encode_foa(noise, torch.tensor(source_az), torch.tensor(source_el))
+    view_az = torch.tensor([0.0, 0.7, 2.0, -1.5, 3.0])
+    view_el = torch.tensor([0.0, 0.35, -0.2, 0.1, 0.5])
+    audio = vis.view_audio(rotate_foa(foa.expand(5, -1, -1), view_az, view_el))
+    source = torch.tensor([math.cos(source_az) * math.cos(source_el), math.sin(source_az) * math.cos(source_el),
+                           math.sin(source_el)], dtype=torch.float64)
+    for k in range(5):
+        front, left, up = view_basis(float(view_az[k]), float(view_el[k])) @ source  # the source in the view's frame
+        assert float(audio["energy_db"][k, 3]) == pytest.approx(20 * math.log10(abs(front)), abs=1e-3)
+        assert float(audio["energy_db"][k, 1]) == pytest.approx(20 * math.log10(abs(left)), abs=1e-3)
+        assert float(audio["azimuth"][k]) == pytest.approx(math.atan2(left, front), abs=1e-4)
+        assert float(audio["elevation"][k]) == pytest.approx(math.asin(up), abs=1e-4)
+        assert float(audio["strength"][k]) == pytest.approx(1.0, abs=1e-4)
+    assert torch.all(audio["energy_db"][:, 0] == 0)
 
-    writer = SummaryWriter(str(tmp_path / "run" / "tensorboard"))
-    for step in range(1, 21):
-        writer.add_scalar("train/loss", 5.0 - 0.1 * step, step)
-        writer.add_scalar("train/lr", 1e-3, step)
-    for epoch in (1, 2):
-        writer.add_scalar("test/AVSA-Acc/V2A", 25.0 + 10 * epoch, epoch)
-    writer.close()
-    scalars = vis.read_scalars(str(tmp_path / "run"))
-    assert scalars["test/AVSA-Acc/V2A"] == [(1, 35.0), (2, 45.0)]
-    assert scalars["train/loss"][-1] == (20, pytest.approx(3.0))
-    assert vis.main(["curves", str(tmp_path / "run"), "--out", str(tmp_path / "curves.png")]) == 0
+
+def test_contrastive_pairs_are_the_candidates_of_the_loss():
+    """Which targets the loss gives each prediction of video 0 (criterions.infonce.candidate_logits with target
+    (n, c) made recognisable by its logit) against the figure's matrix, for both negative sets."""
+    views, videos = 4, 3
+    targets = torch.eye(videos * views).reshape(videos, views, -1)  # target (n, c) = unit vector n·K + c
+    predictions = torch.arange(1.0, videos * views + 1).expand(1, views, -1)  # logit of (n, c) = n·K + c + 1
+    for negatives in ("paper", "reference"):
+        same, others = candidate_logits(predictions, targets, 0, negatives, 1.0)
+        expected = torch.full((views, videos * views), vis.NOT_A_CANDIDATE)
+        for c in range(views):
+            for index in (same[0, c].round().long() - 1).tolist():
+                expected[c, index] = vis.POSITIVE if index == c else vis.HARD
+            for index in (others[0, c].round().long() - 1).tolist():
+                expected[c, index] = vis.EASY
+        assert torch.equal(vis.contrastive_pairs(views, videos - 1, negatives), expected), negatives
+
+
+def test_segmentation_legend_names_the_classes_shown(tmp_path, drawn):
+    names = [f"class {c}" for c in range(32)]
+    crops = torch.randint(0, 255, (2, 3, 16, 16), dtype=torch.uint8)
+    truth = torch.zeros(2, 16, 16, dtype=torch.int64)
+    truth[0, :4], truth[1, :, :3], truth[1, 8:] = 17, 5, 255
+    prediction = truth.clone()
+    prediction[prediction == 255] = 3
+    path = vis.plot_segmentation(str(tmp_path / "seg.png"), crops, truth, prediction, names, "t")
+    assert png_size(path) == expected_size("segmentation")
+    (legend,) = drawn[0].legends
+    shown = [t.get_text() for t in legend.get_texts()]
+    assert shown == ["class 0", "class 3", "class 5", "class 17", vis.IGNORE_NAME]
+    cmap = vis.segmentation_colours(32)
+    for patch, c in zip(legend.get_patches(), (0, 3, 5, 17, 255)):
+        assert patch.get_facecolor() == pytest.approx(cmap(c))  # the colour the label maps are drawn in
+    assert len({cmap(c) for c in range(32)}) == 32 and cmap(255)[:3] == (0, 0, 0)
+
+
+_tiny_spec = importlib.util.spec_from_file_location(
+    "tiny_run", os.path.join(ROOT, "tests", "engine", "tiny_run.py"))
+tiny_run = importlib.util.module_from_spec(_tiny_spec)
+_tiny_spec.loader.exec_module(tiny_run)
+
+
+class _PretextNamedTask(tiny_run.ToyTask):
+    """The engine's toy task reporting its metrics under the names of the AVSA criterion."""
+
+    def forward(self, batch):
+        loss, metrics = super().forward(batch)
+        acc = metrics["acc"]
+        return loss, {"Loss/V2A": loss.detach(), "AVSA-Acc/V2A": acc, "AVSA-Acc/A2V": acc / 2, "AVC-Acc/V2A": acc / 4}
+
+
+def test_curves_of_an_engine_run_read_the_tags_it_writes(tmp_path, drawn):
+    """A real (toy) run of the training loop: 4 steps per epoch, 3 epochs, a step logged every 3 and at each
+    epoch's first. Every accuracy gets its panel with test values at their epochs; per-step tags sit at step / 4;
+    legends stand outside their axes."""
+    from engine import fit, start_run
+
+    run_dir = str(tmp_path / "run")
+    run = start_run(tiny_run.config(log2tb=True, print_freq=3, test_every=1), run_dir, quiet=True)
+    try:
+        results = fit(run, _PretextNamedTask(), tiny_run.ToyData(32), tiny_run.ToyData(16, seed=1), batch_size=8)
+    finally:
+        run.close()
+    assert vis.main(["curves", run_dir, "--out", str(tmp_path / "curves.png")]) == 0
     assert png_size(tmp_path / "curves.png") == expected_size("curves")
+    fig = drawn[0]
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["AVC-Acc", "AVSA-Acc", "loss", "learning rate", "throughput", "data wait"]
+    lines = {(ax.get_title(), line.get_label()): line for ax in fig.axes for line in ax.lines}
+    test_v2a = lines[("AVSA-Acc", "test V2A")]
+    assert list(test_v2a.get_xdata()) == [1, 2, 3]
+    assert test_v2a.get_ydata()[-1] == pytest.approx(results["test"]["AVSA-Acc/V2A"])
+    assert ("AVSA-Acc", "train (epoch mean) A2V") in lines
+    step_loss = lines[("loss", "train (step)")]
+    assert list(step_loss.get_xdata()) == pytest.approx([s / 4 for s in (1, 3, 5, 6, 9, 12)])
+    renderer = FigureCanvasAgg(fig).get_renderer()  # the layout of the saved PNG
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is not None:
+            assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer)), ax.get_title()
+    vis.plot_curves(str(tmp_path / "c.png"), vis.read_scalars(run_dir), chance=25.0)
+    chance = [line for line in drawn[1].axes[1].lines if line.get_label().startswith("chance")]
+    assert len(chance) == 1 and list(chance[0].get_ydata()) == [25.0, 25.0]
 
 
 @pytest.fixture(scope="module")
@@ -130,13 +262,11 @@ def tiny_data(tmp_path_factory):
     return root
 
 
-def test_sample_and_localize_commands_on_a_synthetic_scene(tiny_data, tmp_path):
+def test_localize_command_on_a_synthetic_scene(tiny_data, tmp_path):
+    """The CLI path of localize: a (random) model saved as a pre-training checkpoint."""
     config = os.path.join(ROOT, "configs", "demo", "avsa.yaml")
     data = [f"dataset.root={tiny_data / 'yt360'}", "model.video.width=4", "model.audio.width=4"]
     sets = [arg for text in data for arg in ("--set", text)]
-    assert vis.main(["sample", config, *sets, "--out", str(tmp_path / "sample.png")]) == 0
-    assert png_size(tmp_path / "sample.png") == expected_size("sample")
-    # the CLI path of localize: a (random) model saved as a pre-training checkpoint
     from criterions import build_criterion
     from engine.schema import PRETRAIN_SCHEMA
     from models import build_model
@@ -152,28 +282,68 @@ def test_sample_and_localize_commands_on_a_synthetic_scene(tiny_data, tmp_path):
     assert png_size(tmp_path / "loc.png") == expected_size("localize")
 
 
-def test_sample_figure_shows_the_datasets_own_sample(tiny_data, tmp_path, monkeypatch):
-    """The views drawn and the log-mels shown are those of the dataset's sample at that index (its draws from its
-    per-sample generator), for the test split and a moment of the train split."""
+def _denormalize(video):
+    mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+    return ((video * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
+
+
+def _tiny_sets(tiny_data):
+    data = [f"dataset.root={tiny_data / 'yt360'}", "dataset.decode_cache_mb=0", "dataset.decode_cache_dir=null"]
+    return data, [arg for text in data for arg in ("--set", text)]
+
+
+@pytest.mark.parametrize("mode", ["sample", "method"])
+def test_sample_and_method_figures_show_the_datasets_own_sample(mode, tiny_data, tmp_path, drawn):
+    """The crops drawn are the dataset's sample at that index (its __getitem__), and each view's energy bars are the
+    raw FOA seen from that view, rotated here by hand (`foa_toward`)."""
     config = os.path.join(ROOT, "configs", "demo", "avsa.yaml")
+    data, sets = _tiny_sets(tiny_data)
+    assert vis.main([mode, config, "--index", "2", *sets, "--out", str(tmp_path / f"{mode}.png")]) == 0
+    assert png_size(tmp_path / f"{mode}.png") == expected_size(mode)
+    cfg = load_config(config, [*data, "dataset.video.crop_size=96"], schema=PRETRAIN_SCHEMA)
+    dataset = build_dataset(cfg["dataset"], "test", seed=cfg["seed"])
+    sample, raw = dataset[2], dataset.decode(2)
+    num_views = cfg["dataset"]["viewpoints"]["num"]
+    views = {"azimuth": sample["position"][:num_views, 0], "elevation": sample["position"][:num_views, 1]}
+    energy = independent_energy_db(raw["foa"][0], views)
+    fig = drawn[0]
+    middle = sample["video"].shape[2] // 2
+    for k in range(num_views):
+        crop = axes_named(fig, f"crop {k}").images[0].get_array()
+        assert torch.equal(torch.from_numpy(crop.copy()), _denormalize(sample["video"][k, :, middle]).permute(1, 2, 0))
+        bars = axes_named(fig, f"energy {k}").patches
+        shown = [bar.get_y() + bar.get_height() for bar in bars]
+        assert shown == pytest.approx(energy[k].clamp_min(vis._ENERGY_FLOOR_DB).tolist(), abs=0.05)
+    if mode == "method":
+        pairs = axes_named(fig, "pairs").images[0].get_array()
+        assert torch.equal(torch.from_numpy(pairs.copy()), vis.contrastive_pairs(num_views, 2, "paper"))
+
+
+def test_sample_figure_intensity_and_features_come_from_the_datasets_own_audio(tiny_data, monkeypatch):
+    """The FOA the figure keeps is what the dataset computed the sample's features from (train split: flips and
+    volume jitter included), and the compass points where the intensity of that FOA points."""
+    config = os.path.join(ROOT, "configs", "demo", "avsa.yaml")
+    data, sets = _tiny_sets(tiny_data)
     shown = {}
-    monkeypatch.setattr(vis, "plot_sample", lambda path, frame, power, views, crops, mels: shown.update(
-        views=views, crops=crops, mels=mels) or path)
+    monkeypatch.setattr(vis, "plot_sample", lambda path, sample: shown.update(sample=sample) or path)
+    cfg = load_config(config, [*data, "dataset.video.crop_size=96"], schema=PRETRAIN_SCHEMA)
     for split in ("test", "train"):
-        data = [f"dataset.root={tiny_data / 'yt360'}", "dataset.decode_cache_mb=0", "dataset.decode_cache_dir=null"]
-        vis.main(["sample", config, "--split", split, "--index", "2", *(a for d in data for a in ("--set", d)),
-                  "--out", str(tmp_path / "s.png")])
-        cfg = load_config(config, data, schema=PRETRAIN_SCHEMA)
+        vis.main(["sample", config, "--split", split, "--index", "2", *sets, "--out", "unused.png"])
         dataset = build_dataset(cfg["dataset"], split, seed=cfg["seed"])
-        sample = dataset[2]
+        sample, kept = dataset[2], shown["sample"]
         num_views = cfg["dataset"]["viewpoints"]["num"]
-        assert shown["crops"].shape == (num_views, 3, 96, 96) and shown["crops"].dtype == torch.uint8
-        assert torch.equal(shown["mels"], sample["audio"][:num_views, ACN_X])
+        assert torch.equal(kept.audio, sample["audio"][:num_views])
+        assert torch.allclose(dataset.audio_features.features(kept.foa), kept.audio)
         azimuth = sample["position"][:num_views, 0]
-        if split == "train" and not torch.equal(shown["views"]["azimuth"], azimuth):  # a flipped sample
+        if split == "train" and not torch.equal(kept.views["azimuth"], azimuth):  # a flipped sample
             azimuth = -azimuth
-        assert torch.equal(shown["views"]["azimuth"], azimuth)
-        assert torch.equal(shown["views"]["elevation"], sample["position"][:num_views, 1])
+        assert torch.equal(kept.views["azimuth"], azimuth)
+    fig_sample = shown["sample"]
+    audio = vis.view_audio(fig_sample.foa)
+    for k in range(num_views):
+        w, y, z, x = fig_sample.foa[k].double()
+        assert float(audio["azimuth"][k]) == pytest.approx(math.atan2(float((w * y).mean()), float((w * x).mean())),
+                                                          abs=1e-4)
 
 
 def test_segmentation_figure_of_a_directory_without_results_is_a_config_error(tmp_path):

@@ -34,6 +34,7 @@ class Job:
     needs: tuple[str, ...] = ()
     epochs: int | None = None            # pretraining: ``done`` must hold this epoch
     distributed: bool = False            # prefixed with --launcher
+    inputs: tuple[str, ...] = ()         # figure: what it draws from; ``done`` must be newer than each
 
 
 @dataclass
@@ -108,7 +109,7 @@ def build_plan(suite: Suite, *, only: Sequence[str] = (), runs_root: str | None 
                     entries.append((seed, _eval_job(plan, suite, cell, source, seed, pretrain_job, run_dir,
                                                     kinetics_checkpoint, runs_root)))
     if suite.figures and not only:
-        _figure_jobs(plan, output or os.path.join("results", suite.name))
+        _figure_jobs(plan, suite.figures_dir or output or os.path.join("results", suite.name))
     return plan
 
 
@@ -152,11 +153,17 @@ def _eval_job(plan: Plan, suite: Suite, cell: Cell, source: str, seed: int, pret
     return key
 
 
+FIGURE_TOOL = "tools/visualize.py"
+
+
 def _figure_jobs(plan: Plan, output: str) -> None:
-    """Figures of the demo: ``{pretrain:SRC}`` / ``{checkpoint:SRC}`` / ``{run:SRC}`` (seed 0's config, checkpoint,
-    run directory) and ``{eval:TABLE:ROW:COLUMN}`` (the run directory of that cell's seed-0 evaluation)."""
-    for template in plan.suite.figures:
-        mode, needs, argv = template[0], set(), []
+    """Figures of the demo: ``{pretrain:SRC}`` (seed 0's config: the data is drawn, nothing trained),
+    ``{checkpoint:SRC}`` / ``{run:SRC}`` (seed 0's checkpoint, run directory) and ``{eval:TABLE:ROW:COLUMN}`` (the
+    run directory of that cell's seed-0 evaluation). A figure's inputs are the files it draws (the data manifest,
+    checkpoint or results.json, config) and the tool itself: it is redrawn when one of them is newer than its PNG."""
+    suite = plan.suite
+    for template in suite.figures:
+        mode, needs, inputs, argv = template[0], set(), [FIGURE_TOOL], []
         for arg in template[1:]:
             if arg.startswith("{") and arg.endswith("}"):
                 what, _, ref = arg[1:-1].partition(":")
@@ -165,17 +172,22 @@ def _figure_jobs(plan: Plan, output: str) -> None:
                     key = next(job for (t, r, _, c), entries in plan.cells.items()
                                if (t, r, c) == (table, row, int(column)) for seed, job in entries if seed == 0)
                     needs.add(key)
+                    inputs.append(plan.jobs[key].done)
                     arg = os.path.dirname(plan.jobs[key].done)
+                elif what == "pretrain":
+                    needs.update(["data"] if suite.data else [])
+                    inputs.extend([suite.pretrain[ref], *([suite.data_done] if suite.data else [])])
+                    arg = suite.pretrain[ref]
                 else:
                     key = plan.pretrain_keys[(ref, 0)]
                     needs.add(key)
-                    arg = {"pretrain": plan.suite.pretrain[ref], "checkpoint": plan.jobs[key].done,
-                           "run": plan.runs[(ref, 0)]}[what]
+                    inputs.append(plan.jobs[key].done)
+                    arg = {"checkpoint": plan.jobs[key].done, "run": plan.runs[(ref, 0)]}[what]
             argv.append(arg)
         png = os.path.join(output, f"{mode}.png")
         key = f"figure {mode}"
-        plan.jobs[key] = Job(key, "figure", ("tools/visualize.py", mode, *argv, "--out", png), png,
-                             tuple(sorted(needs)))
+        plan.jobs[key] = Job(key, "figure", (FIGURE_TOOL, mode, *argv, "--out", png), png, tuple(sorted(needs)),
+                             inputs=tuple(dict.fromkeys(inputs)))
 
 
 def ordered(jobs: dict[str, Job]) -> list[Job]:
@@ -216,7 +228,8 @@ def is_done(job: Job) -> bool:
         args = parser.parse_args(job.argv[1:])
         folds = [int(f) for f in args.folds.split(",")] if args.folds else [None]
         return stale_results(args, folds, job.done) is None
-    return True
+    drawn = os.path.getmtime(job.done)
+    return all(os.path.isfile(path) and os.path.getmtime(path) <= drawn for path in job.inputs)
 
 
 def command(job: Job, launcher: Sequence[str]) -> list[str]:

@@ -58,7 +58,8 @@ class Suite:
     data_done: str | None = None         # the manifest that says the data is complete
     pretrain_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
     gates: tuple[Gate, ...] = ()
-    figures: tuple[tuple[str, ...], ...] = ()  # visualize.py argument templates (see figure_jobs)
+    figures: tuple[tuple[str, ...], ...] = ()  # visualize.py argument templates (see planner._figure_jobs)
+    figures_dir: str | None = None       # where the figures go (None: --output); the demo's: the README's
     notes: str = ""
 
 
@@ -219,12 +220,15 @@ DEMO = Suite(
         Gate("AVSA-Bin of AVC-pretrained ≥ random init + 3 points", ("table1", "AVC", 3),
              baseline=("table1", "random init", 3), margin=3.0),
     ),
+    # The figures the README shows, written where it shows them: a fresh clone's `make demo` redraws them.
     figures=(
+        ("method", "{pretrain:AVSA}", "--split", "test", "--index", "0"),
         ("sample", "{pretrain:AVSA}", "--split", "test", "--index", "0"),
         ("localize", "{pretrain:AVSA}", "--checkpoint", "{checkpoint:AVSA}", "--split", "test", "--index", "0"),
         ("segmentation", "{eval:table2:AVSA:0}"),
         ("curves", "{run:AVSA}"),
     ),
+    figures_dir="docs/demo",
     notes="Demo scale: synthetic data (tools/make_synthetic_data.py), tiny encoders, minutes of CPU training; the "
           "numbers are not comparable with the paper's and no published value is shown. AVC-Bin does not separate "
           "the methods at this scale (both pre-trainings score high on it, docs/demo.md); AVSA-Bin does. "

@@ -29,17 +29,22 @@ def _tool():
 
 
 def _download(path, size=(64, 32), channels=4, audio=True, tags=False, interleaved=False):
-    """Video whose grey level encodes the frame time, plus `channels` tones in one MP4. ``tags``: title/comment in
-    CP1252, not UTF-8. ``interleaved``: audio and video packets interleaved in time and the index at the start
-    ("faststart"), as in downloaded files, so that a prefix of the file is a shorter but well-formed file."""
-    with av.open(path, "w", format="mp4", options={"movflags": "faststart"} if interleaved else {}) as container:
-        video = container.add_stream("libx264", rate=FPS)
+    """Video whose grey level encodes the frame time, plus `channels` tones in one MP4 (H.264 + AAC) or, for a .webm
+    path, in YouTube's spatial-audio format (VP9 + 4-channel Opus with the ambisonic channel mapping). ``tags``:
+    title/comment in CP1252, not UTF-8. ``interleaved``: audio and video packets interleaved in time and the index at
+    the start ("faststart"), as in downloaded files, so that a prefix of the file is a shorter but well-formed file."""
+    webm = path.endswith(".webm")
+    with av.open(path, "w", format="webm" if webm else "mp4",
+                 options={"movflags": "faststart"} if interleaved else {}) as container:
+        video = container.add_stream("libvpx-vp9" if webm else "libx264", rate=FPS)
         video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
-        video.options = {"crf": "10", "bf": "0", "g": "30"}
+        video.options = {"crf": "10", "b:v": "0"} if webm else {"crf": "10", "bf": "0", "g": "30"}
         if tags:
             set_placeholder_tags(container, video)
         layout = {2: "stereo", 4: "4.0"}[channels]
-        sound = container.add_stream("aac", rate=RATE, layout=layout) if audio else None
+        sound = container.add_stream("libopus" if webm else "aac", rate=RATE, layout=layout) if audio else None
+        if webm and sound is not None:
+            sound.options = {"mapping_family": "2"}  # ambisonics (ACN order), as YouTube serves FOA
         t = np.arange(int(SECONDS * RATE)) / RATE
         signal = np.stack([0.2 * np.sin(2 * np.pi * TONES[c] * t) for c in range(channels)]).astype(np.float32)
         chunk = RATE // FPS if interleaved else len(t)  # audio samples sent along with each video frame
@@ -112,6 +117,23 @@ def test_cuts_segments_and_reports_problems_without_stopping(tmp_path):
     assert _tool().main([str(source), str(output), "--segments", str(segments), "--segment-seconds", "1",
                          "--height", "16"]) == 1
     assert json.loads((output / "manifest.json").read_text()) == manifest
+
+
+def test_youtube_spatial_audio_format_keeps_its_channel_order(tmp_path):
+    """A source as yt-dlp merges YouTube's 360° formats: VP9 video and 4-channel Opus whose ambisonic channel mapping
+    FFmpeg reports as layout "ambisonic 1"; every channel must come out where it was (tone c in channel c)."""
+    source, output = tmp_path / "downloads", tmp_path / "yt360"
+    source.mkdir()
+    path = _download(str(source / "youtube_foa.webm"))
+    assert probe_media(path).audio.layout == "ambisonic 1"
+    segments = tmp_path / "segments.txt"
+    segments.write_text("youtube_foa 1\n")
+    assert _run(source, output, segments) == 0
+    audio = read_audio(str(output / "audio" / "youtube_foa-1.m4a"), 0.1, 0.8, RATE)
+    spectra = torch.fft.rfft(audio * torch.hann_window(audio.shape[-1])).abs()
+    assert (spectra.argmax(dim=1).float() * RATE / audio.shape[-1]).tolist() == pytest.approx(list(TONES), abs=3)
+    frames = read_video(str(output / "video" / "youtube_foa-1.mp4"), 0.0, 1.0, FPS).float()
+    assert frames.mean(dim=(1, 2, 3)).tolist() == pytest.approx([8 * (10 + n) for n in range(10)], abs=3)
 
 
 def test_fast_decode_encoding_and_audio_at_the_training_rate(tmp_path):

@@ -1,7 +1,7 @@
 """No shipped file points its reader to a document users do not have.
 
 avsa's developers work from a private specification and asset folder kept beside the checkout (a sibling folder
-named ``shared``, with the spec under ``shared/spec``). Users get the repository only, so a shipped file must not send
+named ``shared``, the spec in its ``spec`` subfolder). Users get the repository only, so a shipped file must not send
 them there: no "spec" section citation (the word spec followed by a section sign), no section sign followed by a
 number (the spec's numbering; our docs link by file and heading), no path into the sibling folder (dot-dot slash
 shared, or shared slash spec) and no name of a spec document. Where a comment needs what the original code did, it

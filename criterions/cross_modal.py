@@ -1,4 +1,4 @@
-"""The pre-training criteria AVC, AVTS and AVSA (paper Eqs. (6)–(8), spec §6).
+"""The pre-training criteria AVC, AVTS and AVSA (paper Eqs. (6)–(8); docs/original-code.md).
 
 ``criterion(video_emb (B, K, D), audio_emb (B, K, D), position (B, K, 3)) -> (loss, metrics)`` with this rank's B
 samples; K is the viewpoint axis of the batch (for AVTS: M moments × K/M viewpoints, moment-major). Both directions
@@ -50,7 +50,7 @@ class CrossModalContrast(nn.Module):
         self.pool_viewpoints = pool_viewpoints
         self.has_translation = translation["kind"] != "none"
         if self.has_translation:  # the kind (transformer or mlp) goes to the Translator with the other settings
-            # Attribute order and names as the released Video2AudioSeq criterion (spec §5.6).
+            # Attribute order and names as the released Video2AudioSeq criterion, so its checkpoint loads 1:1.
             self.v2a_transformer = Translator(feature_dim, **translation)
             self.a2v_transformer = Translator(feature_dim, **translation)
             self.video_head, self.audio_head = Head(feature_dim, proj_dim), Head(feature_dim, proj_dim)
@@ -61,8 +61,8 @@ class CrossModalContrast(nn.Module):
     # ------------------------------------------------------------------------------------------ translation
     def predict(self, video_emb: torch.Tensor, audio_emb: torch.Tensor,
                 position: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Translated features without heads (spec §6.3 item 6): (audio predicted from video, video predicted from
-        audio), each (B, K, D). The viewpoints of one moment are translated together."""
+        """Translated features without heads, as the "transf." benchmark rows use them: (audio predicted from video,
+        video predicted from audio), each (B, K, D). The viewpoints of one moment are translated together."""
         if not self.has_translation:
             raise AvsaError(f"the {type(self).__name__} criterion has no translation networks "
                             f"(loss.translation.kind: none)")

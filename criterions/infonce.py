@@ -7,7 +7,7 @@ M moments for AVTS, 1 for AVC). A clip's prediction (one modality, possibly tran
 * ``same``:   the C targets of its own sample (the positive at index c, plus C − 1 *hard* negatives), and
 * ``others``: targets of the other N − 1 samples of the global batch (*easy* negatives), either every clip of
   every other sample (``negatives="paper"``, Eq. (8): (N − 1)·C) or only the clip with the same index c
-  (``negatives="reference"``, the released code: N − 1, spec §6.3 item 2).
+  (``negatives="reference"``, the released code: N − 1; docs/paper-fidelity.md).
 
 Logits are cosine similarities of the L2-normalised projections divided by the temperature τ.
 """
@@ -22,7 +22,7 @@ NEGATIVE_SETS = ("paper", "reference")
 
 
 class Head(nn.Module):
-    """Linear projection in_dim -> out_dim (spec §5.4); ``projection.0`` as in the released checkpoint."""
+    """Linear projection in_dim -> out_dim (512 -> 128 in the original); ``projection.0`` as in its checkpoint."""
 
     def __init__(self, in_dim: int, out_dim: int):
         super().__init__()
@@ -71,7 +71,7 @@ def info_nce(same: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def retrieval_accuracies(same: torch.Tensor, others: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Percentages of predictions whose positive logit is strictly above every easy negative (AVC-Acc) and above
-    every other clip of its own sample (AVSA-Acc for viewpoints, AVTS-Acc for moments), spec §6.3 item 4.
+    every other clip of its own sample (AVSA-Acc for viewpoints, AVTS-Acc for moments).
 
     Both use a strict ``>``: a tie is not a correct ranking. (The original used ``≥`` for AVSA-Acc, so a collapsed
     model whose K logits are all equal scored 100 %; without ties the two definitions agree.) A value is None

@@ -1,9 +1,9 @@
 """Evaluation metrics, computed from counts so they accumulate exactly across batches and ranks.
 
 * Top-k accuracy (AVC-Bin, AVSA-Bin, action recognition): ``topk_correct`` counts hits per k.
-* Clip@k / Video@k (spec §8.3): Clip@k scores every clip on its own; Video@k scores the mean of a video's clip
+* Clip@k / Video@k (paper Table 3): Clip@k scores every clip on its own; Video@k scores the mean of a video's clip
   softmaxes (25 dense clips per video in the paper protocol).
-* Segmentation (spec §8.4, §10.34): pixel accuracy and mIoU from ONE dataset-level confusion matrix
+* Segmentation (paper Table 2): pixel accuracy and mIoU from ONE dataset-level confusion matrix
   (``torch.bincount``), the ignore label excluded; the original's per-image mIoU is kept as a secondary number
   (``per_image_iou``) so results can be compared with the released code's logs.
 
@@ -40,7 +40,7 @@ def topk_accuracy(logits: torch.Tensor, target: torch.Tensor, ks: Sequence[int] 
 
 
 def video_scores(clip_logits: torch.Tensor) -> torch.Tensor:
-    """Video-level scores from dense clips: the mean of the clip softmaxes (spec §8.3).
+    """Video-level scores from dense clips: the mean of the clip softmaxes, as the original.
 
     clip_logits (V, M, C) for V videos of M clips -> (V, C).
     """
@@ -115,7 +115,7 @@ def segmentation_scores(confusion: torch.Tensor,
 
 def per_image_iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
                   ignore_index: int = IGNORE_INDEX) -> tuple[torch.Tensor, torch.Tensor]:
-    """The original's per-image mIoU terms (spec §8.4 ``mean_iou_with_unlabeled``), as (sum of IoUs, count).
+    """The original's per-image mIoU terms (its ``mean_iou_with_unlabeled``), as (sum of IoUs, count).
 
     For each image n and class k, IoU = |P_k ∩ G_k| / |P_k ∪ G_k| with predictions at ignored pixels dropped;
     (n, k) pairs where the class is absent from both are skipped. The original's number is sum / count.

@@ -4,11 +4,11 @@
 pre-training criterion that holds them), loads both strictly from ``<pretrain run dir>/checkpoint.pth`` (or
 ``--checkpoint``), and records the checkpoint's sha256 for results.json. ``scratch`` loads nothing (random
 encoders: the Scratch row and the random-init baselines). The phase-1 file of a curriculum (``model.init_from``)
-is never needed here (spec §10.26).
+is never needed here (the original loaded it at every construction of the model).
 
 ``Frozen`` wraps a pre-trained part for the frozen-encoder benchmarks: no gradients, and eval mode that a parent's
 ``.train()`` cannot undo (the original's segmentation put its "frozen" encoders back in train mode, so BatchNorm
-statistics drifted and dropout was on, spec §10.34).
+statistics drifted and dropout was on; docs/paper-fidelity.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""The audio-visual model: one video and one audio encoder, run side by side (the original's ``av_wrapper``, spec §5.3).
+"""The audio-visual model: one video and one audio encoder, run side by side (the original's ``av_wrapper``).
 
 Attribute names ``video_model`` / ``audio_model`` are the original's, so the released ``model`` state dict loads
-after stripping its ``module.`` prefix. There is no projection here: the heads live in the criteria (spec §5.4).
+after stripping its ``module.`` prefix. There is no projection here: the heads live in the criteria, as in the original.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Classification heads of the downstream benchmarks (spec §8.1–§8.3).
+"""Classification heads of the downstream benchmarks (paper Tables 1 and 3; docs/original-code.md).
 
 * ``PairClassifier``: AVC-Bin / AVSA-Bin. One (video, audio) feature pair per viewpoint → 2 logits
   (0 = aligned / corresponding, 1 = misaligned / non-corresponding); the benchmark averages the logits over the
@@ -13,7 +13,7 @@ from torch import nn
 
 
 class PairClassifier(nn.Module):
-    """Dropout on concat[video, audio] (2D) → Linear(2D, hidden) → ReLU → Linear(hidden, 2) (spec §8.1).
+    """Dropout on concat[video, audio] (2D) → Linear(2D, hidden) → ReLU → Linear(hidden, 2), as the original.
 
     ``normalize``: first standardise each of the 2D inputs (BatchNorm without affine parameters: batch statistics in
     training, running ones in eval), as linear probes do. The spec's classifier has none; frozen max-pooled features
@@ -37,7 +37,7 @@ class PairClassifier(nn.Module):
 
 
 class ActionClassifier(nn.Module):
-    """Video encoder → pooled feature (N, D) → Dropout → Linear(D, num_classes) (spec §8.3).
+    """Video encoder → pooled feature (N, D) → Dropout → Linear(D, num_classes), as the original.
 
     forward(video (N, 3, T, H, W)) -> logits (N, num_classes).
     """

@@ -1,4 +1,4 @@
-"""FPN segmentation head on a video encoder's multi-scale features (paper Sec. 3.2, spec §8.4).
+"""FPN segmentation head on a video encoder's multi-scale features (paper Sec. 3.2, Table 2).
 
 Levels c2..c5 = the encoder's conv2x..conv5x outputs, (N, C_l, T_l, H_l, W_l) with H halving from level to level
 (56, 28, 14, 7 for 112-pixel crops). An optional conditioning vector per crop (audio feature, translation-network
@@ -37,7 +37,7 @@ def _semantic_stage(in_dim: int, out_dim: int) -> nn.Sequential:
 
 
 class FPNHead(nn.Module):
-    """Feature pyramid with semantic branches (spec §8.4).
+    """Feature pyramid with semantic branches, as the original's segmentation head.
 
     in_channels / time_steps: per level c2..c5 (paper: (64, 128, 256, 512) / (8, 4, 2, 1)); cond_dim: channels
     concatenated to c5 (0, 512 or 1536). normalize: standardise each level (c5 with its conditioning) per channel

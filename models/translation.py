@@ -1,4 +1,4 @@
-"""Feature-translation networks g_v2a and g_a2v (paper Eqs. (1)–(5), spec §5.5).
+"""Feature-translation networks g_v2a and g_a2v (paper Eqs. (1)–(5)).
 
 A translator maps the K viewpoint features of one sample, (B, K, D), to K features of the other modality,
 (B, K, D). ``kind: transformer`` mixes the K viewpoints with self-attention (Eqs. (3)–(4)); ``kind: mlp`` replaces
@@ -9,7 +9,7 @@ sum, and a ReLU after every layer.
 Module names follow the original (``transformer.{i}.attention.{query,key,value,dense}``, ``attention_norm``,
 ``dense.0``, ``dense.2``, ``dense_norm``) so the released translators load 1:1.
 
-``position_encoding: direction`` (new; the original never used the positions it computed, spec §10.6) adds a
+``position_encoding: direction`` (new; the original never used the positions it computed) adds a
 learned linear embedding of each viewpoint's unit direction (cos az·cos el, sin az·cos el, sin el) to its feature
 before the first layer; ``position`` is (B, K, 3) = azimuth, elevation (radians), clip time (s).
 """
@@ -52,7 +52,7 @@ class SelfAttention(nn.Module):
 
 class _PostNormLayer(nn.Module):
     """A context sub-layer (set by the subclass) then the clip-wise feed-forward sub-layer of Eq. (5):
-    h = Norm(h + Drop(context(h))); h = Norm(h + Drop(W2·ReLU(W1·h))); output ReLU(h) (spec §5.5)."""
+    h = Norm(h + Drop(context(h))); h = Norm(h + Drop(W2·ReLU(W1·h))); output ReLU(h), as the original."""
 
     def add_feed_forward(self, dim: int, expansion: int, dropout: float) -> None:
         """Called by the subclass after its context sub-layer, so parameters are ordered as the original's."""

@@ -19,7 +19,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "main", "avsa", "[A-Z]*.yaml")))
 NAMES = [os.path.basename(path)[:-5] for path in CONFIGS]
 
-# Parameter counts of the released code (shared/spec/reference-checkpoint-keys.txt): av_wrapper(R2Plus1D-18,
+# Parameter counts of the released code (from its checkpoint's tensor shapes): av_wrapper(R2Plus1D-18,
 # Conv2D-10) = 15,379,136 + 4,735,104; Video2AudioSeq (two depth-2 transformers, four heads) = 12,872,192;
 # InstDisc's ContrastiveLoss (two 512 -> 128 projections) = 131,328.
 ENCODERS = 20_114_240
@@ -32,7 +32,7 @@ def _load(name):
 
 
 def _shapes(dataset_cfg):
-    """(K, 3, T, H, W) and (K, 4, Ta, F) of one sample under this dataset section (spec §2.7)."""
+    """(K, 3, T, H, W) and (K, 4, Ta, F) of one sample under this dataset section."""
     video, audio = dataset_cfg["video"], dataset_cfg["audio"]
     views = dataset_cfg["viewpoints"]["num"] * dataset_cfg["temporal_clips"]
     frames = round(video["clip_duration"] * video["fps"])
@@ -145,7 +145,7 @@ def test_curriculum_loads_phase1_encoders_only_and_resuming_never_needs_them(tin
     assert any(key.startswith("v2a_transformer.") for key in state["criterion"])
     assert not set(state["criterion"]) & set(phase1_state["criterion"])
 
-    # phase 2 resumes for a second epoch without the phase-1 file (the original needed it forever, spec §10.26)
+    # phase 2 resumes for a second epoch without the phase-1 file (the original needed it forever)
     for name in os.listdir(phase1):
         if name.endswith(".pth"):
             os.remove(phase1 / name)

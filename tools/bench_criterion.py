@@ -9,7 +9,7 @@ dominated by the translators' matrix products (B·K = 112 tokens through 4 layer
 forward + backward), so the tool also measures this machine's matrix-product throughput right before, which gives the
 floor any implementation of the same network has here (the machine may be shared and busy). The part that differs
 from the original, the contrast (candidate logits + InfoNCE on the 128-d projections, both directions), is also
-timed alone against the original's recipe re-written from spec §6.3: a Python double loop builds the (B·K, K+B−1)
+timed alone against a re-write of the original's recipe: a Python double loop builds the (B·K, K+B−1)
 candidate index table on every call, then a gather and a batched dot product.
 """
 
@@ -71,7 +71,7 @@ def time_criterion(negatives: str, samples: int, views: int, dim: int, steps: in
 
 
 def original_style_contrast(predictions: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
-    """The released code's easy+hard InfoNCE (spec §6.3 item 2): per-call index table from a Python double loop."""
+    """The released code's easy+hard InfoNCE: per-call index table from a Python double loop."""
     samples, views = predictions.shape[:2]
     table = [[i * views + l for l in range(views)] + [n * views + j for n in range(samples) if n != i]
              for i in range(samples) for j in range(views)]

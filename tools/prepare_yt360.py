@@ -3,9 +3,13 @@
 
     python tools/prepare_yt360.py downloads/ data/yt360 --segments segments.txt [--height 480] [--keyframe-interval 0.5]
                                   [--audio-rate 24000] [--no-fast-decode] [--workers N]
+    python tools/prepare_yt360.py my-videos/ data/mine --test-fraction 0.2      # your own files, no segments.txt
 
 SOURCE holds one file per YouTube id, ``{ID}.mp4`` (or .mkv, .webm, .mov), with the equirectangular video and the
-first-order ambisonic audio. For every line ``{ID} t1,t2,...`` of segments.txt and every start time T this writes
+first-order ambisonic audio. Without --segments every such file (ID: 11 characters of letters, digits, '-', '_') is
+cut into consecutive segments from 0 s and the list is written to OUTPUT/segments.txt; --test-fraction also writes
+the split lists OUTPUT/train.txt and test.txt (a seeded random fraction of the ids for testing; existing lists are
+kept). For every line ``{ID} t1,t2,...`` of segments.txt and every start time T this writes
 
     OUTPUT/video/{ID}-{T}.mp4   H.264, width = 2·height, a keyframe every --keyframe-interval s (fast random access),
                                 x264 tune=fastdecode (decoding 8 frames at 640×320: 25 → 13–16 ms; files ≈ 1.6× larger)
@@ -17,7 +21,8 @@ first-order ambisonic audio. For every line ``{ID} t1,t2,...`` of segments.txt a
 
 plus OUTPUT/manifest.json (per segment: duration, resolution, frame rate, channels, rate, size and SHA-256 of both
 files) and OUTPUT/problems.txt (one line per file or segment that could not be used: missing source, no audio stream,
-not 4 channels, not 2:1, too short, unreadable, or ending early). Every segment written is checked: a video or audio
+not 4 channels, not equirectangular (spherical metadata naming another projection, e.g. cubemap, or frames that are
+not 2:1), too short, unreadable, or ending early). Every segment written is checked: a video or audio
 shorter than --segment-seconds by more than one frame / 0.1 s (a source whose streams end early, e.g. an interrupted
 download whose container still announces the full length) is removed and reported with its lengths. One bad file
 never stops the run.
@@ -36,8 +41,10 @@ import argparse
 import dataclasses
 import datetime
 import json
+import math
 import multiprocessing
 import os
+import random
 import signal
 import sys
 import time
@@ -46,6 +53,7 @@ from fractions import Fraction
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import av  # noqa: E402
+from av.sidedata.sidedata import Type as SideDataType  # noqa: E402
 from av.video.reformatter import VideoReformatter  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -62,6 +70,11 @@ EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov")
 # other or from noise, which can only move the direction (docs/data.md measures both settings).
 AUDIO_BIT_RATE = 128_000
 AAC_OPTIONS = {"aac_is": "0", "aac_pns": "0"}
+# FFmpeg's AVSphericalProjection codes (libavutil/spherical.h). FFmpeg reads a file's spherical-video metadata (the
+# MP4 'sv3d' box, Matroska's Projection element) into side data that starts with this code; projections it cannot
+# represent (meshes) leave none. The 'tiled' form is an equirectangular frame that covers only part of the sphere.
+SPHERICAL_PROJECTIONS = ("equirectangular", "cubemap", "tiled equirectangular (part of the sphere)",
+                         "half equirectangular (180°)", "rectilinear", "fisheye", "parametric immersive")
 AUDIO_TOLERANCE_S = 0.1  # a written audio may be this much shorter than requested (a video: one frame)
 SAVE_INTERVAL_S = 60.0  # manifest.json and problems.txt are rewritten at most this often during a run
 PROGRESS_INTERVAL_S = 30.0  # plain progress lines when the output is not a terminal
@@ -100,8 +113,78 @@ def read_segments(path: str) -> list[tuple[str, list[int]]]:
     return out
 
 
+def spherical_projection(path: str) -> str | None:
+    """The projection named by the video stream's spherical-video metadata, None when the file has none (FFmpeg
+    attaches it to decoded frames, so this decodes the first frame)."""
+    try:
+        with open_media(path) as container:
+            frame = next(container.decode(video=0), None)
+    except av.FFmpegError as err:
+        raise DataError(f"{path}: cannot decode the first video frame ({' '.join(str(err).split())})") from None
+    mapping = None if frame is None else frame.side_data.get(SideDataType.SPHERICAL)
+    if mapping is None:
+        return None
+    code = int.from_bytes(bytes(mapping)[:4], sys.byteorder, signed=True)
+    return SPHERICAL_PROJECTIONS[code] if 0 <= code < len(SPHERICAL_PROJECTIONS) else f"projection code {code}"
+
+
+def _aspect(width: int, height: int) -> str:
+    """``"3:2"``; ``"≈ 3:1"`` when a ratio of small numbers is only close."""
+    ratio = Fraction(width, height).limit_denominator(9)
+    exact = ratio == Fraction(width, height)
+    return f"{'' if exact else '≈ '}{ratio.numerator}:{ratio.denominator}"
+
+
+def list_source_segments(source_dir: str, seconds: float) -> tuple[list[tuple[str, list[int]]], list[str]]:
+    """Without a segments.txt: every ``{ID}.ext`` in ``source_dir`` (ID an 11-character id) cut into consecutive
+    segments every ceil(``seconds``) s from 0 → (segments.txt's list, file names skipped because they are not ids).
+    A file whose duration is unknown or shorter than one segment gets start 0, so the cut reports why."""
+    if not os.path.isdir(source_dir):
+        raise DataError(f"{source_dir}: source folder not found")
+    step, found, skipped = math.ceil(seconds), {}, []
+    for name in sorted(os.listdir(source_dir)):
+        stem, ext = os.path.splitext(name)
+        if ext.lower() not in EXTENSIONS:
+            continue
+        if not YOUTUBE_ID.match(stem):
+            skipped.append(name)
+            continue
+        if stem in found:  # the same id in two containers: the cut takes the first of EXTENSIONS, listed once
+            continue
+        try:
+            duration = probe_media(os.path.join(source_dir, name)).duration or 0.0
+        except DataError:
+            duration = 0.0
+        found[stem] = list(range(0, max(1, int((duration - seconds + 1e-6) // step) + 1) * step, step))
+    if not found:
+        raise DataError(f"{source_dir}: no {'/'.join(EXTENSIONS)} file named by an 11-character id "
+                        f"(letters, digits, '-', '_')")
+    return sorted(found.items()), skipped
+
+
+def write_split_lists(output: str, ids: list[str], test_fraction: float, seed: int = 0) -> bool:
+    """train.txt / test.txt under ``output``: a seeded random ``test_fraction`` of ``ids`` (at least one each) for
+    testing, the rest for training. Existing lists are kept (False), so a resumed run keeps its split."""
+    paths = [os.path.join(output, f"{split}.txt") for split in ("train", "test")]
+    if any(os.path.exists(p) for p in paths):
+        return False
+    ids = sorted(set(ids))
+    if len(ids) < 2:
+        raise DataError(f"{output}: {len(ids)} id(s): a train/test split needs at least 2")
+    shuffled = ids[:]
+    random.Random(seed).shuffle(shuffled)
+    test = set(shuffled[:min(len(ids) - 1, max(1, round(test_fraction * len(ids))))])
+    os.makedirs(output, exist_ok=True)
+    write_text(paths[0], "".join(f"{i}\n" for i in ids if i not in test))
+    write_text(paths[1], "".join(f"{i}\n" for i in ids if i in test))
+    return True
+
+
 def _check_source(path: str):
-    """MediaInfo of a usable source, or DataError naming what is wrong."""
+    """MediaInfo of a usable source, or DataError naming what is wrong. The video must be equirectangular: a source
+    whose spherical metadata names another projection is rejected, and so is one whose frames are not 2:1 (without
+    metadata the frame shape is the only clue: cubemap layouts, YouTube's equi-angular cubemap (EAC) among them, are
+    typically 3:2, top-bottom stereo 1:1)."""
     info = probe_media(path)
     if info.video is None:
         raise DataError(f"{path}: no video stream")
@@ -109,8 +192,14 @@ def _check_source(path: str):
         raise DataError(f"{path}: no audio stream")
     if info.audio.channels != 4:
         raise DataError(f"{path}: {info.audio.channels} audio channels, first-order ambisonics has 4")
+    projection = spherical_projection(path)
+    if projection not in (None, "equirectangular"):
+        raise DataError(f"{path}: the video's spherical metadata says {projection} projection "
+                        f"({info.video.width}×{info.video.height}): needs an equirectangular source")
     if info.video.width != 2 * info.video.height:
-        raise DataError(f"{path}: frames are {info.video.width}×{info.video.height}, not 2:1 equirectangular")
+        raise DataError(f"{path}: frames are {info.video.width}×{info.video.height} "
+                        f"({_aspect(info.video.width, info.video.height)}), not 2:1: needs an equirectangular "
+                        f"source (3:2 is typical of cubemap layouts such as YouTube's EAC, 1:1 of top-bottom stereo)")
     if info.duration is None:
         raise DataError(f"{path}: duration unknown")
     return info
@@ -396,7 +485,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", help="folder of full-length {ID}.mp4/.mkv/.webm/.mov files")
     parser.add_argument("output", help="dataset root to write (video/, audio/, manifest.json, problems.txt)")
-    parser.add_argument("--segments", required=True, help="segments.txt: '{ID} t1,t2,...' per line")
+    parser.add_argument("--segments", help="segments.txt: '{ID} t1,t2,...' per line (default: every {ID}.ext of "
+                        "SOURCE cut into consecutive segments, the list written to OUTPUT/segments.txt)")
+    parser.add_argument("--test-fraction", type=float, default=None,
+                        help="also write OUTPUT/train.txt and test.txt: this fraction of the ids, drawn at random "
+                        "(seed 0), for testing (kept when they exist)")
     parser.add_argument("--segment-seconds", type=float, default=10.0)
     parser.add_argument("--height", type=int, default=480, help="output frame height (width = 2·height)")
     parser.add_argument("--keyframe-interval", type=float, default=0.5, help="seconds between keyframes")
@@ -412,10 +505,25 @@ def main(argv=None) -> int:
         parser.error("--height must be a positive even number")
     if args.workers is not None and args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.test_fraction is not None and not 0 < args.test_fraction < 1:
+        parser.error("--test-fraction must be between 0 and 1")
     workers = args.workers or available_cores()
     settings = CutSettings(args.segment_seconds, args.height, args.keyframe_interval, args.crf, args.audio_rate,
                            args.fast_decode)
-    run = prepare(args.source, args.output, read_segments(args.segments), settings, workers)
+    if args.segments:
+        segments = read_segments(args.segments)
+    else:
+        segments, skipped = list_source_segments(args.source, args.segment_seconds)
+        os.makedirs(args.output, exist_ok=True)
+        write_text(os.path.join(args.output, "segments.txt"),
+                   "".join(f"{video_id} {','.join(map(str, starts))}\n" for video_id, starts in segments))
+        print(f"{args.output}/segments.txt: {sum(len(s) for _, s in segments)} segments of {len(segments)} files"
+              + (f"; skipped {len(skipped)} whose names are not 11-character ids: {', '.join(skipped[:5])}"
+                 + (", ..." if len(skipped) > 5 else "") if skipped else ""))
+    if args.test_fraction is not None:
+        wrote = write_split_lists(args.output, [video_id for video_id, _ in segments], args.test_fraction)
+        print(f"{args.output}/train.txt, test.txt: {'written' if wrote else 'kept (they exist)'}")
+    run = prepare(args.source, args.output, segments, settings, workers)
     problems = [run.problems[key] for key in sorted(run.problems)]
     print(f"{args.output}: {run.written} segments written, {run.kept} already there (kept), {len(problems)} problems, "
           f"in {_clock(run.seconds)} ({run.written / max(run.seconds, 1e-9):.2f} segments/s, {run.workers} "

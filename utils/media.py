@@ -1,4 +1,4 @@
-"""Decoding 360° video and ambisonic audio with PyAV (spec §2.5, §10.15).
+"""Decoding 360° video and ambisonic audio with PyAV.
 
 * Times are presentation times in seconds on the file's own timeline (0 = the first frame for files that start at 0),
   the same timeline for video and audio, so a window [start, start + duration) is synchronised across both streams.
@@ -6,7 +6,7 @@
   every target time start + n/fps, the frame *displayed* at that time (the last frame whose timestamp is ≤ it). Frames
   missing at the end repeat the last one; the native frame rate and duration are never needed (broken metadata is fine).
 * `read_audio` returns the channels exactly in stored order. The original asked FFmpeg for layout "4.0", which remixes
-  files tagged "quad" or untagged (§10.15); here samples are decoded at the native rate and format, converted to float
+  files tagged "quad" or untagged; here samples are decoded at the native rate and format, converted to float
   and resampled per channel with torchaudio. A window reaching past the end of the stream is zero-padded and reported
   (a logged warning, and the count with ``return_padding=True``).
 * Every failure is a one-line `DataError("<path>: <reason>")`, never a raw PyAV exception.

@@ -81,7 +81,7 @@ PRESETS = {
     "tiny": Preset(train_segments=4, test_segments=3, unlisted_segments=1, max_segments_per_id=2,
                    segment_seconds=2.0, equirect_size=(128, 64), video_fps=16, audio_rate=24000, segmentation_fps=4,
                    action_groups=4, action_clips_per_group=1, action_frames=16, action_fps=25, action_size=(80, 60)),
-    # Sized after the prototype of demo-feasibility.md (400 train / 150 test scenes).
+    # Sized after a CPU prototype of the demo (400 train / 150 test scenes).
     "demo": Preset(train_segments=400, test_segments=150, unlisted_segments=6, max_segments_per_id=3,
                    segment_seconds=3.0, equirect_size=(160, 80), video_fps=16, audio_rate=24000, segmentation_fps=4,
                    action_groups=8, action_clips_per_group=4, action_frames=32, action_fps=25, action_size=(80, 60)),

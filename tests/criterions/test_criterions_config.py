@@ -25,7 +25,7 @@ def test_paper_avsa_criterion():
                                    "dropout": 0.1, "position_encoding": "none"}}
     criterion = build_criterion(cfg, feature_dim=512)
     assert isinstance(criterion, AVSA) and criterion.has_translation
-    assert sum(p.numel() for p in criterion.parameters()) == 12_872_192  # released layout, spec §5.5
+    assert sum(p.numel() for p in criterion.parameters()) == 12_872_192  # the released criterion's parameter count
 
 
 def test_avc_and_avts_defaults():

@@ -19,20 +19,22 @@ from PIL import Image
 
 from datasets.synthetic import (ACTION_CLASSES, PRESETS, SOURCE_CLASSES, generate, plan_yt360, render_action_clip,
                                 synthesize_foa)
+from tests.conftest import shared_path
 from utils.ambisonics import foa_power_map
 from utils.errors import DataError
 from utils.media import probe_media, read_audio, read_video
 
 TINY = PRESETS["tiny"]
-SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared")
 
-# Spec §8.4: original (134-class) index of each of the 32 training labels, in label order.
+# The original's segmentation class list: the (134-class) panoptic index of each of the 32 training labels, in
+# label order.
 FILTERED_CLASS_INDEX = [0, 2, 4, 8, 3, 6, 62, 56, 60, 55, 59, 25, 5, 7, 58, 66,
                         120, 132, 117, 119, 130, 123, 126, 101, 125, 124, 106, 127, 131, 104, 103, 116]
 
 
 def training_labels(things: np.ndarray, stuff: np.ndarray) -> np.ndarray:
-    """Spec §2.1 + §8.4: things value, else 80 + stuff value; 134 → 255; then position in the 32-class list."""
+    """The original's label recipe: things value, else 80 + stuff value; 134 → 255; then position in the 32-class
+    list."""
     combined = np.where(things == 80, 80 + stuff.astype(np.int64), things.astype(np.int64))
     lookup = np.full(256, 255, dtype=np.int64)
     lookup[FILTERED_CLASS_INDEX] = np.arange(32)
@@ -83,7 +85,7 @@ def test_yt360_layout_and_split_lists(root, tracks):
     assert train and test and not set(train) & set(test)
     assert all(len(i) == 11 and re.fullmatch(r"[A-Za-z0-9_-]{11}", i) for i in train + test)
     assert any("-" in i for i in train + test) and any("_" in i for i in train + test)
-    # The original's parsing (spec §2.1): id = first 11 characters, T = integer after the LAST '-'.
+    # The original's parsing: id = first 11 characters, T = integer after the LAST '-'.
     on_disk = {}
     for name in os.listdir(os.path.join(base, "video")):
         stem, ext = os.path.splitext(name)
@@ -184,9 +186,7 @@ def test_segmentation_labels_objects_and_background(root, tracks):
 
 
 def test_filtered_class_list_matches_reference_assets():
-    path = os.path.join(SHARED, "reference-assets", "segm-meta", "segmentation-filtered-class-idx.txt")
-    if not os.path.exists(path):
-        pytest.skip(f"{path} not available (only developers of avsa have ../shared/)")
+    path = shared_path("reference-assets", "segm-meta", "segmentation-filtered-class-idx.txt")
     assert [int(float(v)) for v in read_lines(path)] == FILTERED_CLASS_INDEX
     names = read_lines(os.path.join(os.path.dirname(path), "segmentation-classes.txt"))
     assert [names[c.coco_index] for c in SOURCE_CLASSES] == [c.name for c in SOURCE_CLASSES]

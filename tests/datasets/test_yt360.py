@@ -13,14 +13,13 @@ import torch
 import datasets.yt360 as yt360
 from datasets import build_dataset
 from datasets.augment import IMAGENET_MEAN, IMAGENET_STD
+from tests.conftest import shared_path
 from tests.datasets.media_fixtures import (equirect_directions, plane_wave_foa, write_audio, write_label_maps,
                                            write_lists, write_segment, yt360_config)
 from utils.audio_features import AudioFeatures
 from utils.errors import ConfigError, DataError
 from utils.media import probe_media
 
-SHARED_LISTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared",
-                            "reference-assets", "yt360")
 SOURCE = (60.0, 15.0)  # azimuth, elevation (degrees) of the disk and the plane wave
 IDS = ["a-b_c-d_e-f", "-oytwMeyR74", "zzzzzzzzzzz"]
 
@@ -285,7 +284,7 @@ def test_index_cache_is_rebuilt_when_files_or_lists_change(tmp_path, monkeypatch
 
 
 def test_epoch_order_of_video_and_clip_sampling(corpus):
-    """Spec §2.3: video sampling = #videos units × clips_per_video·int(#segments/#videos) permutations."""
+    """The original's video sampling: #videos units × clips_per_video·int(#segments/#videos) permutations."""
     cfg = yt360_config(corpus, **{"train.clips_per_video": 2})
     dataset = build_dataset(cfg, "train", seed=0)  # 2 videos, 3 segments: int(3/2) = 1 → 2 permutations
     assert (dataset.num_units, dataset.repeats, len(dataset)) == (2, 2, 4)
@@ -333,10 +332,8 @@ def test_names_and_split_lists(tmp_path):
 
 
 def test_paper_split_lists():
-    if not os.path.exists(SHARED_LISTS):
-        pytest.skip(f"{SHARED_LISTS} not available")
-    train = yt360.read_split_list(os.path.join(SHARED_LISTS, "train.txt"))
-    test = yt360.read_split_list(os.path.join(SHARED_LISTS, "test.txt"))
+    train = yt360.read_split_list(shared_path("reference-assets", "yt360", "train.txt"))
+    test = yt360.read_split_list(shared_path("reference-assets", "yt360", "test.txt"))
     assert (len(set(train)), len(set(test))) == (4506, 1000)
     assert not set(train) & set(test)
 

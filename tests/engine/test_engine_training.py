@@ -90,7 +90,7 @@ def test_test_phase_puts_the_criterion_in_eval_mode_too(tmp_path):
         fit(run, task, _Views(), _Views(), batch_size=2)
     finally:
         run.close()
-    # 2 train steps then 2 test steps; the original left the criterion (dropout) in train mode (spec §10.24)
+    # 2 train steps then 2 test steps; the original left the criterion (dropout) in train mode
     assert model_log == criterion_log == [True, True, False, False]
 
 

@@ -1,4 +1,4 @@
-"""Shapes and parameter counts of the benchmark heads (spec §8.1, §8.3, §8.4)."""
+"""Shapes and parameter counts of the benchmark heads (AVC/AVSA-Bin, action recognition, segmentation FPN)."""
 
 import pytest
 import torch

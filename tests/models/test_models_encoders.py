@@ -1,8 +1,6 @@
 """Encoders and the audio-visual model: exact released architecture (parameter counts, key names, shapes),
 the width option, multi-scale outputs, channels-last, and the `model` config section."""
 
-import os
-
 import pytest
 import torch
 
@@ -10,11 +8,9 @@ from engine.schema import PRETRAIN_SCHEMA
 from models import MODEL_SCHEMA, build_model
 from models.audio import Conv2D
 from models.video import R2Plus1D
+from tests.conftest import shared_path
 from utils.checkpoint import save_checkpoint
 from utils.errors import ConfigError
-
-KEYS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "spec",
-                         "reference-checkpoint-keys.txt")
 
 
 def _validate(section: dict, **audio) -> dict:
@@ -29,7 +25,8 @@ def _count(module: torch.nn.Module) -> int:
 
 
 def _video_params(width: int, blocks: int) -> int:
-    """Parameter count of spec §5.1 written out: 3×7×7 stem, (2+1)D blocks with mid = out, BN (2 per channel)."""
+    """Parameter count of the released R(2+1)D-18 written out: 3×7×7 stem, (2+1)D blocks with mid = out, BN (2 per
+    channel)."""
     total = 3 * width * 3 * 7 * 7 + 2 * width
     channels = [width, width, 2 * width, 4 * width, 8 * width]
     for stage in range(4):
@@ -58,10 +55,8 @@ def test_paper_sizes_match_released_parameter_counts():
 
 
 def test_state_dict_keys_and_shapes_equal_released_checkpoint():
-    if not os.path.exists(KEYS_FILE):
-        pytest.skip(f"{KEYS_FILE} not available")
     expected = {}
-    for line in open(KEYS_FILE):
+    for line in open(shared_path("spec", "reference-checkpoint-keys.txt")):
         if line.startswith("model\t"):
             _, key, shape, dtype = line.rstrip("\n").split("\t")
             expected[key.removeprefix("module.")] = (shape, dtype)

@@ -65,7 +65,7 @@ def test_viewpoint_context_and_permutation_equivariance():
 def test_mlp_variant_has_similar_size():
     size = {kind: sum(p.numel() for p in Translator(512, kind=kind, depth=2).parameters())
             for kind in ("transformer", "mlp")}
-    assert size["transformer"] == 2 * 3_152_384  # spec §5.5
+    assert size["transformer"] == 2 * 3_152_384  # the released translators
     assert abs(size["mlp"] - size["transformer"]) / size["transformer"] < 1e-3
 
 

@@ -1,6 +1,6 @@
 """tools/convert_reference_checkpoint.py on a checkpoint generated with exactly the released keys and shapes
 (reference-checkpoint-keys.txt): strict loading, a hand-written key mapping, and the same features (within 1e-4)
-as a functional re-implementation of the original layout (spec §5) that reads the original tensors directly."""
+as a functional re-implementation of the original layout that reads the original tensors directly."""
 
 import argparse
 import os
@@ -12,12 +12,11 @@ import torch.nn.functional as F
 
 from criterions import LOSS_SCHEMA, build_criterion
 from models import MODEL_SCHEMA, build_model
+from tests.conftest import shared_path
 from tools.convert_reference_checkpoint import convert_reference_state, main
 from utils.checkpoint import load_checkpoint, load_state_strict
 from utils.errors import CheckpointError
 
-KEYS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "spec",
-                         "reference-checkpoint-keys.txt")
 PAPER_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "configs", "main", "avsa",
                             "Cur-Loc4-TransfD2.yaml")
 CONFIG_YAML = ("model:\n  name: Cur-Loc4-TransfD2\n  audio: {in_channels: 4}\n"
@@ -55,11 +54,10 @@ def one_thread():
 @pytest.fixture(scope="module")
 def reference():
     """The released checkpoint's layout: {epoch, model ('module.' prefix), optimizer, train_criterion}."""
-    if not os.path.exists(KEYS_FILE):
-        pytest.skip(f"{KEYS_FILE} not available")
+    keys_file = shared_path("spec", "reference-checkpoint-keys.txt")
     generator = torch.Generator().manual_seed(0)
     sections = {"model": OrderedDict(), "train_criterion": OrderedDict()}
-    for line in open(KEYS_FILE):
+    for line in open(keys_file):
         section, _, rest = line.rstrip("\n").partition("\t")
         if section in sections:
             key, shape, dtype = rest.split("\t")

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import struct
 
 import av
 import numpy as np
@@ -28,17 +29,22 @@ def _tool():
 
 
 def _download(path, size=(64, 32), channels=4, audio=True, tags=False, interleaved=False):
-    """Video whose grey level encodes the frame time, plus `channels` tones in one MP4. ``tags``: title/comment in
-    CP1252, not UTF-8. ``interleaved``: audio and video packets interleaved in time and the index at the start
-    ("faststart"), as in downloaded files, so that a prefix of the file is a shorter but well-formed file."""
-    with av.open(path, "w", format="mp4", options={"movflags": "faststart"} if interleaved else {}) as container:
-        video = container.add_stream("libx264", rate=FPS)
+    """Video whose grey level encodes the frame time, plus `channels` tones in one MP4 (H.264 + AAC) or, for a .webm
+    path, in YouTube's spatial-audio format (VP9 + 4-channel Opus with the ambisonic channel mapping). ``tags``:
+    title/comment in CP1252, not UTF-8. ``interleaved``: audio and video packets interleaved in time and the index at
+    the start ("faststart"), as in downloaded files, so that a prefix of the file is a shorter but well-formed file."""
+    webm = path.endswith(".webm")
+    with av.open(path, "w", format="webm" if webm else "mp4",
+                 options={"movflags": "faststart"} if interleaved else {}) as container:
+        video = container.add_stream("libvpx-vp9" if webm else "libx264", rate=FPS)
         video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
-        video.options = {"crf": "10", "bf": "0", "g": "30"}
+        video.options = {"crf": "10", "b:v": "0"} if webm else {"crf": "10", "bf": "0", "g": "30"}
         if tags:
             set_placeholder_tags(container, video)
         layout = {2: "stereo", 4: "4.0"}[channels]
-        sound = container.add_stream("aac", rate=RATE, layout=layout) if audio else None
+        sound = container.add_stream("libopus" if webm else "aac", rate=RATE, layout=layout) if audio else None
+        if webm and sound is not None:
+            sound.options = {"mapping_family": "2"}  # ambisonics (ACN order), as YouTube serves FOA
         t = np.arange(int(SECONDS * RATE)) / RATE
         signal = np.stack([0.2 * np.sin(2 * np.pi * TONES[c] * t) for c in range(channels)]).astype(np.float32)
         chunk = RATE // FPS if interleaved else len(t)  # audio samples sent along with each video frame
@@ -111,6 +117,23 @@ def test_cuts_segments_and_reports_problems_without_stopping(tmp_path):
     assert _tool().main([str(source), str(output), "--segments", str(segments), "--segment-seconds", "1",
                          "--height", "16"]) == 1
     assert json.loads((output / "manifest.json").read_text()) == manifest
+
+
+def test_youtube_spatial_audio_format_keeps_its_channel_order(tmp_path):
+    """A source as yt-dlp merges YouTube's 360° formats: VP9 video and 4-channel Opus whose ambisonic channel mapping
+    FFmpeg reports as layout "ambisonic 1"; every channel must come out where it was (tone c in channel c)."""
+    source, output = tmp_path / "downloads", tmp_path / "yt360"
+    source.mkdir()
+    path = _download(str(source / "youtube_foa.webm"))
+    assert probe_media(path).audio.layout == "ambisonic 1"
+    segments = tmp_path / "segments.txt"
+    segments.write_text("youtube_foa 1\n")
+    assert _run(source, output, segments) == 0
+    audio = read_audio(str(output / "audio" / "youtube_foa-1.m4a"), 0.1, 0.8, RATE)
+    spectra = torch.fft.rfft(audio * torch.hann_window(audio.shape[-1])).abs()
+    assert (spectra.argmax(dim=1).float() * RATE / audio.shape[-1]).tolist() == pytest.approx(list(TONES), abs=3)
+    frames = read_video(str(output / "video" / "youtube_foa-1.mp4"), 0.0, 1.0, FPS).float()
+    assert frames.mean(dim=(1, 2, 3)).tolist() == pytest.approx([8 * (10 + n) for n in range(10)], abs=3)
 
 
 def test_fast_decode_encoding_and_audio_at_the_training_rate(tmp_path):
@@ -237,3 +260,94 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         _tool().main([str(tmp_path), output, "--segments", str(good), "--workers", "0"])
     assert exit_info.value.code == 2
+
+
+def _box(tag: bytes, payload: bytes, full: bool = False) -> bytes:
+    payload = (b"\0\0\0\0" if full else b"") + payload  # a full box starts with version and flags
+    return struct.pack(">I4s", 8 + len(payload), tag) + payload
+
+
+def _tag_spherical(path, projection: bytes, bounds=(0, 0, 0, 0)):
+    """Add Spherical Video V2 metadata (an 'sv3d' box) to the H.264 sample entry of an MP4 written with its index
+    at the end: 'equi' (with projection bounds top, bottom, left, right) or 'cbmp' (layout 0, padding 0). Every
+    enclosing box grows by the inserted size; the media data before it does not move."""
+    body = struct.pack(">4I", *bounds) if projection == b"equi" else struct.pack(">2I", 0, 0)
+    sv3d = _box(b"sv3d", _box(b"svhd", b"avsa test\0", full=True)
+                + _box(b"proj", _box(b"prhd", struct.pack(">3i", 0, 0, 0), full=True) + _box(projection, body, True)))
+    data = open(path, "rb").read()
+    # Bytes before the children: 8 for stsd (version, flags, entry count), 78 for a visual sample entry.
+    route, skip = [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd", b"avc1"], {b"stsd": 8, b"avc1": 78}
+
+    def find(start, end, depth):  # offsets of the boxes along the route, or None
+        while start < end:
+            size, tag = struct.unpack(">I4s", data[start:start + 8])
+            if tag == route[depth]:
+                inner = [] if depth == len(route) - 1 else find(start + 8 + skip.get(tag, 0), start + size, depth + 1)
+                if inner is not None:
+                    return [start] + inner
+            start += size
+        return None
+
+    boxes = find(0, len(data), 0)
+    assert boxes and data.index(b"mdat") < boxes[0], "needs an MP4 with its index (moov) after the media data"
+    end = boxes[-1] + struct.unpack(">I", data[boxes[-1]:boxes[-1] + 4])[0]
+    out = bytearray(data[:end] + sv3d + data[end:])
+    for offset in boxes:
+        struct.pack_into(">I", out, offset, struct.unpack(">I", out[offset:offset + 4])[0] + len(sv3d))
+    open(path, "wb").write(bytes(out))
+    return path
+
+
+def test_sources_that_are_not_equirectangular_are_rejected_with_what_was_found(tmp_path):
+    tool = _tool()
+    source, output = tmp_path / "downloads", tmp_path / "yt360"
+    source.mkdir()
+    equirect = _tag_spherical(_download(str(source / "equirect001.mp4")), b"equi")
+    _tag_spherical(_download(str(source / "cubemap0001.mp4")), b"cbmp")  # 2:1 frames, but a cubemap says the file
+    _tag_spherical(_download(str(source / "tiled000001.mp4")), b"equi", bounds=(0, 2 ** 31, 0, 0))  # upper half
+    _download(str(source / "untagged001.mp4"))
+    _download(str(source / "eac00000001.mp4"), size=(96, 64))  # the 3:2 frame of a cubemap layout, no metadata
+    assert [tool.spherical_projection(str(source / f"{name}.mp4")) for name in
+            ("equirect001", "cubemap0001", "tiled000001", "untagged001")] == [
+        "equirectangular", "cubemap", "tiled equirectangular (part of the sphere)", None]
+    assert probe_media(equirect).video.width == 64  # the file still reads as before
+    segments = tmp_path / "segments.txt"
+    segments.write_text("equirect001 0\ncubemap0001 0\ntiled000001 0\nuntagged001 0\neac00000001 0\n")
+    assert _run(source, output, segments) == 1
+    assert [(m["id"], m["start"]) for m in json.loads((output / "manifest.json").read_text())] == [
+        ("equirect001", 0), ("untagged001", 0)]
+    assert (output / "problems.txt").read_text().splitlines() == [
+        f"{source / 'cubemap0001.mp4'}: the video's spherical metadata says cubemap projection (64×32): needs an "
+        "equirectangular source",
+        f"{source / 'tiled000001.mp4'}: the video's spherical metadata says tiled equirectangular (part of the "
+        "sphere) projection (64×32): needs an equirectangular source",
+        f"{source / 'eac00000001.mp4'}: frames are 96×64 (3:2), not 2:1: needs an equirectangular source (3:2 is "
+        "typical of cubemap layouts such as YouTube's EAC, 1:1 of top-bottom stereo)"]
+
+
+def test_own_files_without_a_segment_list_and_a_seeded_split(tmp_path, capsys):
+    tool = _tool()
+    source, output = tmp_path / "mine", tmp_path / "data"
+    source.mkdir()
+    for name in ("cam_0000001", "cam-0000002", "cam_0000003"):
+        _download(str(source / f"{name}.mp4"))  # 3.0 s each
+    _download(str(source / "holiday.mp4"))  # not an 11-character id
+    (source / "notes.txt").write_text("not a video")
+    # Consecutive segments every ceil(seconds) s that fit in the 3-s source; a too-short file still gets start 0.
+    for seconds, starts in ((1, [0, 1, 2]), (1.5, [0]), (3, [0]), (4, [0])):
+        assert tool.list_source_segments(str(source), seconds) == (
+            [("cam-0000002", starts), ("cam_0000001", starts), ("cam_0000003", starts)], ["holiday.mp4"])
+    argv = [str(source), str(output), "--segment-seconds", "1", "--height", "16", "--test-fraction", "0.3"]
+    assert tool.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "9 segments of 3 files; skipped 1 whose names are not 11-character ids: holiday.mp4" in printed
+    assert (output / "segments.txt").read_text() == "cam-0000002 0,1,2\ncam_0000001 0,1,2\ncam_0000003 0,1,2\n"
+    assert len(json.loads((output / "manifest.json").read_text())) == 9
+    train, test = ((output / f"{split}.txt").read_text().split() for split in ("train", "test"))
+    assert len(test) == 1 and sorted(train + test) == ["cam-0000002", "cam_0000001", "cam_0000003"]
+    # A second run (another fraction) keeps the split and the segments.
+    assert tool.main(argv[:-1] + ["0.6"]) == 0
+    assert "train.txt, test.txt: kept (they exist)" in capsys.readouterr().out
+    assert (output / "test.txt").read_text().split() == test
+    with pytest.raises(DataError, match="no .mp4/.mkv/.webm/.mov file named by an 11-character id"):
+        tool.main([str(tmp_path / "data" / "video"), str(tmp_path / "other"), "--segment-seconds", "1"])

@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 rt = load_script("tools/reproduce_tables.py")
 
 M, B = "configs/main/avsa/", "configs/benchmark/"
-# Written from paper.md (Tables 1–3) and reference-implementation.md §1.3 / issue #6, independently of the tool:
+# Written from the paper's Tables 1–3 and the original's table layout (issue #6), independently of the tool:
 # row -> pre-training config; per column: (eval config, published) or None for "–".
 AVC, AVCT, AVTS, AVTST = f"{M}InstDisc.yaml", f"{M}AVC-Loc4-TransfD2.yaml", f"{M}AVTS.yaml", f"{M}AVTS-Loc4-TransfD2.yaml"
 AVSA, NOCUR, MLP = f"{M}Cur-Loc4-TransfD2.yaml", f"{M}NoCur-Loc4-TransfD2.yaml", f"{M}Cur-Loc4-MLP.yaml"

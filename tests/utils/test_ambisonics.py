@@ -68,7 +68,7 @@ def test_reference_order_reproduces_the_original_error():
     correct = rotate_foa(foa, 90 * DEG, 30 * DEG)
     reference = rotate_foa(foa, 90 * DEG, 30 * DEG, order="reference")
     assert float(correct[3, 0]) == pytest.approx(1.0)
-    assert float(reference[3, 0]) == pytest.approx(math.cos(30 * DEG))  # spec §3.5: X′ = 0.866
+    assert float(reference[3, 0]) == pytest.approx(math.cos(30 * DEG))  # X′ = cos 30° = 0.866
     # On the horizon both orders agree.
     horizon = encode_foa(torch.ones(1, dtype=torch.float64), torch.tensor(1.0), torch.tensor(0.0))
     assert torch.allclose(rotate_foa(horizon, 1.0, 0.0), rotate_foa(horizon, 1.0, 0.0, order="reference"))

@@ -1,15 +1,13 @@
-"""Log-mel: parity with librosa as the original used it (§4.2), batching, normalisation with the stats file."""
-
-import os
+"""Log-mel: parity with librosa as the original used it, batching, normalisation with the stats file."""
 
 import librosa
 import numpy as np
 import pytest
 import torch
 
+from tests.conftest import shared_path
 from utils.audio_features import AudioFeatures, LogMel, load_mel_stats, log_mel
 
-ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "reference-assets")
 RATE = 24000
 
 
@@ -22,7 +20,7 @@ def _foa(shape=(4,), seed=0):
 
 
 def _librosa_reference(channel: np.ndarray) -> np.ndarray:
-    """The original's per-channel recipe (spec §4.2), with reflect padding as librosa 0.7.2 did."""
+    """The original's per-channel recipe, with reflect padding as librosa 0.7.2 did."""
     mel = librosa.feature.melspectrogram(y=channel, sr=RATE, n_fft=512, hop_length=240, power=1.0, pad_mode="reflect")
     return librosa.power_to_db(mel[:, :100], ref=1.0, amin=1e-10, top_db=100.0).T
 
@@ -70,9 +68,7 @@ def test_batched_over_crops_and_channels():
 
 
 def test_normalisation_with_the_reference_stats_file():
-    path = os.path.join(ASSETS, "MelSpectDB-24khz-257fft-128mels-norm-stats.npz")
-    if not os.path.exists(path):
-        pytest.skip(f"{path} not available")
+    path = shared_path("reference-assets", "MelSpectDB-24khz-257fft-128mels-norm-stats.npz")
     mean, std = load_mel_stats(path)
     assert mean.shape == (128,) and std.shape == (128,) and -51 < float(mean.mean()) < -24
     foa = _foa()

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import shared_path
 from tests.datasets.media_fixtures import write_audio, write_video
 from utils.errors import DataError
 from utils.media import DecodeCache, open_media, probe_media, read_audio, read_video
-
-REAL_MEDIA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "real-media")
 
 NATIVE_FPS = 10
 NUM_FRAMES = 20
@@ -20,10 +19,7 @@ LEVEL_STEP = 12  # frame n is a flat grey image of level 12·n (well apart after
 
 
 def _shared(name):
-    path = os.path.join(REAL_MEDIA, name)
-    if not os.path.exists(path):
-        pytest.skip(f"{path} not available")
-    return path
+    return shared_path("real-media", name)
 
 
 @pytest.fixture(scope="module")

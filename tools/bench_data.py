@@ -36,7 +36,7 @@ from evaluation.schema import config_schema  # noqa: E402
 from tools.prepare_yt360 import cut_audio, cut_video  # noqa: E402
 from utils.ambisonics import rotate_foa  # noqa: E402
 from utils.audio_features import log_mel  # noqa: E402
-from utils.cli import run_main  # noqa: E402
+from utils.cli import add_overrides, run_main  # noqa: E402
 from utils.config import Schema, load_config, validate_config  # noqa: E402
 from utils.files import write_json  # noqa: E402
 from utils.media import open_media, probe_media, read_audio  # noqa: E402
@@ -383,8 +383,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="config with a dataset section "
                         "(default: %(default)s)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. dataset.augment_on=gpu; repeatable")
+    add_overrides(parser, "a config value, e.g. dataset.augment_on=gpu")
     parser.add_argument("--media", choices=["config", "gop250", "prepared"], default="config",
                         help="the config's dataset root, or generated 640x320 files (see above)")
     parser.add_argument("--media-dir", help="where generated media go (reused when present; default: a temp dir)")

@@ -34,7 +34,7 @@ from engine.pretext import PretextTask  # noqa: E402
 from engine.schema import PRETRAIN_SCHEMA  # noqa: E402
 from models import build_model  # noqa: E402
 from utils.audio_features import AudioFeatures  # noqa: E402
-from utils.cli import run_main  # noqa: E402
+from utils.cli import add_overrides, run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.distributed import select_device  # noqa: E402
 from utils.logs import peak_memory_gib  # noqa: E402
@@ -144,7 +144,7 @@ def run_variant(cfg: dict, variant: str, steps: int, warmup: int, device: torch.
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    add_overrides(parser)
     parser.add_argument("--variants", default="fp32,bf16-cl", help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=3, help="untimed first steps (workers start, compile)")

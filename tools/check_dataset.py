@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 from datasets import build_dataset  # noqa: E402
 from evaluation.schema import config_schema  # noqa: E402
-from utils.cli import available_cores, run_main  # noqa: E402
+from utils.cli import add_overrides, available_cores, run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.errors import DataError  # noqa: E402
 
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config")
     parser.add_argument("--split", default="train", choices=["train", "test"])
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    add_overrides(parser)
     parser.add_argument("--decode", type=int, default=None, metavar="N", help="decode only the first N items")
     parser.add_argument("--workers", type=int, default=None,
                         help="decoding processes (default: every core this process may use; 0: this process)")

@@ -22,15 +22,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from datasets.audio_stats import make_stats  # noqa: E402
 from evaluation.schema import config_schema  # noqa: E402
 from utils.audio_features import load_mel_stats  # noqa: E402
-from utils.cli import run_main  # noqa: E402
+from utils.cli import add_overrides, run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", help="a config with a yt360 dataset section (pre-training or evaluation)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value (dotted key, YAML value); repeatable")
+    add_overrides(parser)
     parser.add_argument("--crops-per-file", type=int, default=4)
     parser.add_argument("--max-files", type=int, default=2000, help="train files drawn at random (0: all)")
     parser.add_argument("--seed", type=int, default=0)

@@ -44,7 +44,7 @@ from engine.data import DeviceBatches, make_loader, to_device  # noqa: E402
 from engine.schema import PRETRAIN_SCHEMA  # noqa: E402
 from tools.bench_data import write_media_root  # noqa: E402
 from tools.bench_train import VARIANTS, build_variant, train_step  # noqa: E402
-from utils.cli import run_main  # noqa: E402
+from utils.cli import add_overrides, run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.distributed import select_device  # noqa: E402
 from utils.files import write_json  # noqa: E402
@@ -565,8 +565,7 @@ def main(argv=None) -> int:
     parser.add_argument("--budget-s", type=float, default=450.0, help="wall-clock budget of all parts")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--config", help=f"pre-training config (default {PAPER_CONFIG}; --quick: {DEMO_CONFIG})")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. dataset.batch_size=16 on a smaller GPU; repeatable")
+    add_overrides(parser, "a config value, e.g. dataset.batch_size=16 on a smaller GPU")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     parser.add_argument("--quick", action="store_true", help="toy sizes (the dry run)")
     parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak (default: the table's)")

@@ -44,7 +44,7 @@ from evaluation.schema import EVAL_SCHEMA, config_schema  # noqa: E402
 from evaluation.segmentation import Segmentation  # noqa: E402
 from utils.ambisonics import foa_power_map, rotate_foa  # noqa: E402
 from utils.checkpoint import load_checkpoint  # noqa: E402
-from utils.cli import run_main  # noqa: E402
+from utils.cli import add_overrides, run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.errors import ConfigError  # noqa: E402
 from utils.runs import finished_run_directory, latest_checkpoint, read_results, results_path  # noqa: E402
@@ -691,7 +691,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                          "and loss)")
         mode.add_argument("--split", default="test", choices=["train", "test"])
         mode.add_argument("--index", type=int, default=0, help="sample index in the split")
-        mode.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+        add_overrides(mode)
         mode.add_argument("--out", required=True, help="PNG path")
         if name == "localize":
             mode.add_argument("--checkpoint", required=True, help="pre-training checkpoint (checkpoint.pth)")

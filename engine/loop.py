@@ -30,6 +30,7 @@ from engine.optim import build_optimizer, build_scheduler
 from engine.run import Run
 from engine.signals import RunInterrupted, StopRequest
 from engine.state import Position, resume, save_state, state_modules
+from utils.cli import available_cores
 from utils.distributed import all_reduce_sum
 from utils.errors import AvsaError
 from utils.logs import RunClock
@@ -216,9 +217,8 @@ def cpu_threads(num_workers: int) -> int:
     thread each, `utils.seeding.seed_worker`) and the other ranks on this machine, at least one. torch's default
     (every core) plus the workers oversubscribed the cores: on 2 cores, 2 threads + 2 workers made each step cost
     several times more CPU time (docs/performance.md)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    return max(1, cores // max(ranks, 1) - num_workers)
+    return max(1, available_cores() // max(ranks, 1) - num_workers)
 
 
 def prepare(run: Run, task: nn.Module, train_set, test_set=None, *, batch_size: int,

@@ -47,5 +47,5 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
 
 def available_cores() -> int:
     """Cores this process may run on (its CPU affinity where the system has one), at least 1: the default number of
-    worker processes of the data tools."""
+    worker processes of the data tools, and what a CPU training process shares out (`engine.loop.cpu_threads`)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -22,7 +22,7 @@ from torch import nn
 from engine.state import state_modules
 from utils.checkpoint import load_checkpoint, load_state_strict
 from utils.errors import CheckpointError, ConfigError
-from utils.files import file_sha256
+from utils.files import cached_sha256
 from utils.runs import latest_checkpoint, run_directory
 
 
@@ -70,7 +70,7 @@ def load_pretrained(pretrain_cfg: dict, pretrain_path: str, checkpoint: str | No
             needs = "the translation networks are needed" if translation else "the criterion is needed"
             raise CheckpointError(f"{path}: has no criterion entry ({needs})")
         load_state_strict(criterion, state["criterion"], "criterion", path)
-    return Pretrained(model, criterion, path, file_sha256(path), run_dir)
+    return Pretrained(model, criterion, path, cached_sha256(path), run_dir)  # once per process, not per fold
 
 
 def load_benchmark(benchmark: nn.Module, path: str) -> None:

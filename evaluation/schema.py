@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from datasets import SCHEMA as DATASET_SCHEMA
 from engine.schema import OPTIMIZER, PRETRAIN_SCHEMA, RUN_KEYS
-from utils.config import REQUIRED, Field, Schema, Section, read_config
+from utils.config import REQUIRED, Field, Schema, Section, read_config, validate_config
 
 TASKS = ("avc-bin", "avsa-bin", "action", "segmentation")
 
@@ -80,7 +80,10 @@ BENCHMARK = Section({
 EVAL_SCHEMA = Schema(RUN_KEYS, optimizer=OPTIMIZER, dataset=DATASET_SCHEMA, benchmark=BENCHMARK)
 
 
-def config_schema(path: str, overrides: Iterable[str] = ()) -> Schema:
-    """`EVAL_SCHEMA` for an eval config (one with a ``benchmark`` section), `PRETRAIN_SCHEMA` otherwise: for the tools
-    that read either kind (tools/check_config.py, tools/check_dataset.py, tools/compute_audio_stats.py, ...)."""
-    return EVAL_SCHEMA if "benchmark" in read_config(path, overrides)[0] else PRETRAIN_SCHEMA
+def load_any_config(path: str, overrides: Iterable[str] = (), required: Iterable[str] = ()) -> dict:
+    """`utils.config.load_config` of a config of either kind, read once: validated against `EVAL_SCHEMA` when it has a
+    ``benchmark`` section, `PRETRAIN_SCHEMA` otherwise (tools/check_config.py, tools/check_dataset.py,
+    tools/compute_audio_stats.py, ...)."""
+    raw, origins = read_config(path, overrides)
+    schema = EVAL_SCHEMA if "benchmark" in raw else PRETRAIN_SCHEMA
+    return validate_config(raw, origins, path, required, schema=schema)

@@ -32,12 +32,12 @@ from datasets import build_dataset  # noqa: E402
 from datasets.audio_stats import ensure_stats  # noqa: E402
 from datasets.augment import IMAGENET_MEAN, IMAGENET_STD, draw_clip_augmentation  # noqa: E402
 from datasets.viewpoints import sample_viewpoints  # noqa: E402
-from evaluation.schema import config_schema  # noqa: E402
+from evaluation.schema import load_any_config  # noqa: E402
 from tools.prepare_yt360 import cut_audio, cut_video  # noqa: E402
 from utils.ambisonics import rotate_foa  # noqa: E402
 from utils.audio_features import log_mel  # noqa: E402
 from utils.cli import add_overrides, run_main  # noqa: E402
-from utils.config import Schema, load_config, validate_config  # noqa: E402
+from utils.config import Schema, validate_config  # noqa: E402
 from utils.files import write_json  # noqa: E402
 from utils.media import open_media, probe_media, read_audio  # noqa: E402
 from utils.seeding import seed_worker  # noqa: E402
@@ -320,7 +320,7 @@ def bench_config(args) -> dict:
         os.makedirs(folder, exist_ok=True)
         overrides.append(f"dataset.root={write_media_root(folder, args.media)}")
         overrides.append(f"dataset.cache_dir={os.path.join(folder, args.media, '.cache')}")
-    cfg = load_config(args.config, overrides, required=("dataset",), schema=config_schema(args.config, overrides))
+    cfg = load_any_config(args.config, overrides, required=("dataset",))
     if args.media != "config":  # generated media: their normalisation is part of the pipeline measured
         ensure_stats(cfg["dataset"])
     dataset = build_dataset(cfg["dataset"], "train", seed=cfg["seed"])

@@ -12,9 +12,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import yaml  # noqa: E402
 
-from evaluation.schema import config_schema  # noqa: E402
+from evaluation.schema import load_any_config  # noqa: E402
 from utils.cli import add_overrides, run_main  # noqa: E402
-from utils.config import load_config  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -22,7 +21,7 @@ def main(argv=None) -> int:
     parser.add_argument("config")
     add_overrides(parser)
     args = parser.parse_args(argv)
-    cfg = load_config(args.config, args.overrides, schema=config_schema(args.config, args.overrides))
+    cfg = load_any_config(args.config, args.overrides)
     print(yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None), end="")
     return 0
 

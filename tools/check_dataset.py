@@ -21,9 +21,8 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 from datasets import build_dataset  # noqa: E402
-from evaluation.schema import config_schema  # noqa: E402
+from evaluation.schema import load_any_config  # noqa: E402
 from utils.cli import add_overrides, available_cores, run_main  # noqa: E402
-from utils.config import load_config  # noqa: E402
 from utils.errors import DataError  # noqa: E402
 
 
@@ -53,8 +52,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=None,
                         help="decoding processes (default: every core this process may use; 0: this process)")
     args = parser.parse_args(argv)
-    cfg = load_config(args.config, args.overrides, required=["dataset"],
-                      schema=config_schema(args.config, args.overrides))
+    cfg = load_any_config(args.config, args.overrides, required=["dataset"])
     torch.set_num_threads(1)
     dataset = build_dataset(cfg["dataset"], args.split, seed=cfg.get("seed", 0), config=args.config,
                             overrides=args.overrides)

@@ -20,10 +20,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from datasets.audio_stats import make_stats  # noqa: E402
-from evaluation.schema import config_schema  # noqa: E402
+from evaluation.schema import load_any_config  # noqa: E402
 from utils.audio_features import load_mel_stats  # noqa: E402
 from utils.cli import add_overrides, run_main  # noqa: E402
-from utils.config import load_config  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -34,8 +33,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-files", type=int, default=2000, help="train files drawn at random (0: all)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    cfg = load_config(args.config, args.overrides, required=["dataset"],
-                      schema=config_schema(args.config, args.overrides))
+    cfg = load_any_config(args.config, args.overrides, required=["dataset"])
     path = make_stats(cfg["dataset"], crops_per_file=args.crops_per_file, max_files=args.max_files, seed=args.seed)
     mean, std = load_mel_stats(path)
     print(f"{path}: mean {float(mean.mean()):.2f} dB, std {float(std.mean()):.2f} dB (averaged over {len(mean)} "

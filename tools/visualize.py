@@ -40,7 +40,7 @@ from datasets.augment import IMAGENET_MEAN, IMAGENET_STD, normalize_video  # noq
 from datasets.yt360 import SEGMENTATION_CLASSES  # noqa: E402
 from engine.schema import PRETRAIN_SCHEMA  # noqa: E402
 from evaluation.pretrained import load_benchmark, load_pretrained  # noqa: E402
-from evaluation.schema import EVAL_SCHEMA, config_schema  # noqa: E402
+from evaluation.schema import EVAL_SCHEMA, load_any_config  # noqa: E402
 from evaluation.segmentation import Segmentation  # noqa: E402
 from utils.ambisonics import foa_power_map, rotate_foa  # noqa: E402
 from utils.checkpoint import load_checkpoint  # noqa: E402
@@ -583,8 +583,7 @@ def plot_curves(path: str, scalars: dict[str, list[tuple[int, float]]], title: s
 
 def cmd_sample(args) -> str:
     """Sample ``--index`` of the split as the dataset makes it (`dataset_sample`)."""
-    cfg = load_config(args.config, args.overrides, required=("dataset",),
-                      schema=config_schema(args.config, args.overrides))
+    cfg = load_any_config(args.config, args.overrides, required=("dataset",))
     return plot_sample(args.out, dataset_sample(cfg, args.split, args.index))
 
 

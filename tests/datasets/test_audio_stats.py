@@ -13,10 +13,9 @@ import pytest
 import datasets.audio_stats as audio_stats
 from datasets import build_dataset
 from datasets.audio_stats import ORIGINAL_STATS, RECIPE, compute_stats, stats_file_name, stats_path, stats_recipe
-from evaluation.schema import config_schema
+from evaluation.schema import load_any_config
 from tests.datasets.media_fixtures import plane_wave_foa, write_lists, write_segment, yt360_config
 from tests.scripts import load_script
-from utils.config import load_config
 from utils.errors import ConfigError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -67,14 +66,14 @@ def test_command_line_writes_the_configs_file_with_its_recipe(root, tmp_path, ca
     with np.load(path) as data:
         assert data["mean"].shape == data["std"].shape == (32,) and -100 < float(data["mean"].mean()) < 0
     # the file serves the config it was made for, and no other recipe
-    cfg = load_config(str(config), ["dataset.audio.parity=true"], schema=config_schema(str(config)))["dataset"]
+    cfg = load_any_config(str(config), ["dataset.audio.parity=true"])["dataset"]
     assert build_dataset(cfg, "train", seed=0).audio_features.stats[0].shape == (32,)
     with pytest.raises(ConfigError, match=r"holds the statistics of another audio recipe: parity true \(config: "
                                           r"false\); name another file, or recompute it with: python "
                                           r"tools/compute_audio_stats.py CONFIG"):
-        build_dataset(load_config(str(config), schema=config_schema(str(config)))["dataset"], "train", seed=0)
+        build_dataset(load_any_config(str(config))["dataset"], "train", seed=0)
     with pytest.raises(ConfigError, match=r"holds 32 mel bands, dataset.audio.n_mels is 40"):
-        data = load_config(str(config), ["dataset.audio.n_mels=40"], schema=config_schema(str(config)))["dataset"]
+        data = load_any_config(str(config), ["dataset.audio.n_mels=40"])["dataset"]
         build_dataset(data, "train", seed=0)
     with pytest.raises(ConfigError, match=r"^dataset.audio.stats: null; name the file to write, e.g. "
                                           r"audio-stats-24000hz-512fft-240hop-32mels.npz"):
@@ -96,7 +95,7 @@ def test_synthetic_data_holds_the_statistics_the_demo_configs_name(tmp_path_fact
     generate(root, "tiny", seed=0, workers=1, log=lambda _: None)
     named = set()
     for config in _demo_yt360_configs():
-        data = load_config(config, [f"dataset.root={root}/yt360"], schema=config_schema(config))["dataset"]
+        data = load_any_config(config, [f"dataset.root={root}/yt360"])["dataset"]
         if data["name"] != "yt360":
             continue
         assert data["audio"]["stats"] == stats_file_name(data["audio"]), config
@@ -113,7 +112,7 @@ def test_every_paper_pre_training_config_names_the_statistics_of_its_recipe():
     for config in configs:
         if os.path.basename(config) == "common.yaml":
             continue
-        audio = load_config(config, schema=config_schema(config))["dataset"]["audio"]
+        audio = load_any_config(config)["dataset"]["audio"]
         if config.endswith("-reference.yaml"):  # the released model: the original's file and recipe
             assert audio["stats"] == ORIGINAL_STATS and audio["parity"] is True, config
         else:

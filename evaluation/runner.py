@@ -46,7 +46,8 @@ PRETRAINED = "pretrained checkpoint (sha256)"  # the run input (engine/compat.py
 Builder = Callable[[dict, Pretrained, object, object], nn.Module]
 
 
-def eval_parser(description: str) -> argparse.ArgumentParser:
+def eval_parser(description: str, folds: bool = False) -> argparse.ArgumentParser:
+    """The eval scripts' command line; ``folds``: also ``--folds 1,2,3`` (`fold_list`)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("config", help="benchmark (eval) config, e.g. configs/benchmark/avsa/avsa-transf-4crop.yaml")
     parser.add_argument("pretrain_config", help="the pre-training config of the model to evaluate")
@@ -57,7 +58,15 @@ def eval_parser(description: str) -> argparse.ArgumentParser:
                         help="skip training: test the head saved in the run directory")
     parser.add_argument("--output", default=None, help="run directory (default <pretrain run dir>/eval-<name>/fold-NN)")
     parser.add_argument("--quiet", action="store_true", help="log to the run directory's eval.log only")
+    if folds:
+        parser.add_argument("--folds", default=None, help="comma-separated folds to run one after the other "
+                                                          "(default: dataset.fold of the config)")
     return parser
+
+
+def fold_list(args: argparse.Namespace) -> list[int | None]:
+    """The folds of ``--folds``, in order; [None] (the config's own ``dataset.fold``) without it."""
+    return [int(f) for f in args.folds.split(",")] if getattr(args, "folds", None) else [None]
 
 
 def _get(section: dict, dotted: str):
@@ -242,19 +251,15 @@ def run_script(argv: Sequence[str] | None, *, task: str, build: Builder, descrip
                folds: bool = False) -> int:
     """The whole of an eval-*.py script's main(). ``folds``: accept ``--folds 1,2,3`` (one run per official split,
     then the mean over folds in ``<eval dir>/results.json``)."""
-    parser = eval_parser(description)
-    if folds:
-        parser.add_argument("--folds", default=None, help="comma-separated folds to run one after the other "
-                                                          "(default: dataset.fold of the config)")
-    args = parser.parse_args(argv)
-    fold_list = [int(f) for f in args.folds.split(",")] if folds and args.folds else [None]
+    args = eval_parser(description, folds).parse_args(argv)
+    folds_run = fold_list(args)
     per_fold = []
-    for fold in fold_list:
+    for fold in folds_run:
         eval_cfg, pretrain_cfg = load_configs(args, [f"dataset.fold={fold}"] if fold is not None else [])
         if eval_cfg["benchmark"]["task"] != task:
             raise ConfigError(f"{args.config}: benchmark.task: this script runs {task} benchmarks, the config is "
                               f"{eval_cfg['benchmark']['task']!r}")
-        output = fold_directory(args.output, fold) if args.output and len(fold_list) > 1 else args.output
+        output = fold_directory(args.output, fold) if args.output and len(folds_run) > 1 else args.output
         per_fold.append(run_benchmark(args, eval_cfg, pretrain_cfg, build, output))
     if len(per_fold) > 1:
         summary = summarise_folds(per_fold)

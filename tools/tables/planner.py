@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from engine.compat import config_differences
 from engine.schema import PRETRAIN_SCHEMA
-from evaluation.runner import eval_parser, stale_results
+from evaluation.runner import eval_parser, fold_list, stale_results
 from evaluation.schema import EVAL_SCHEMA
 from tools.tables.suites import KINETICS, KINETICS_ARCH, Cell, Suite, cell_key
 from utils.checkpoint import load_checkpoint
@@ -223,11 +223,8 @@ def is_done(job: Job) -> bool:
         cfg = load_config(args.config, args.overrides, required=("dataset", "model", "loss"), schema=PRETRAIN_SCHEMA)
         return int(state.get("epoch", 0)) >= job.epochs and not config_differences(state.get("config", {}), cfg)[0]
     if job.kind == "eval":
-        parser = eval_parser("")
-        parser.add_argument("--folds", default=None)
-        args = parser.parse_args(job.argv[1:])
-        folds = [int(f) for f in args.folds.split(",")] if args.folds else [None]
-        return stale_results(args, folds, job.done) is None
+        args = eval_parser("", folds=True).parse_args(job.argv[1:])
+        return stale_results(args, fold_list(args), job.done) is None
     drawn = os.path.getmtime(job.done)
     return all(os.path.isfile(path) and os.path.getmtime(path) <= drawn for path in job.inputs)
 

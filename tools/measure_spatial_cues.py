@@ -33,12 +33,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from tools.prepare_yt360 import AAC_OPTIONS, AUDIO_BIT_RATE, cut_audio  # noqa: E402
-from utils.ambisonics import encode_foa  # noqa: E402
+from utils.ambisonics import ACN_X, ACN_Y, ACN_Z, encode_foa  # noqa: E402
 from utils.cli import run_main  # noqa: E402
 from utils.media import probe_media, read_audio  # noqa: E402
 
 N_FFT, HOP = 512, 240
-_ACN_XYZ = [3, 1, 2]  # X, Y, Z in ambiX channel order (W, Y, Z, X)
 SYNTHETIC_SECONDS = 2.0
 
 
@@ -47,7 +46,7 @@ def intensity(foa: torch.Tensor, n_fft: int = N_FFT, hop: int = HOP) -> tuple[to
     (|W|² + |X|² + |Y|² + |Z|²) / 2 (bins, frames) of each STFT bin. A plane wave gives its direction in every bin."""
     spectrum = torch.stft(foa.double(), n_fft, hop, window=torch.hann_window(n_fft, dtype=torch.float64),
                           return_complex=True)
-    flux = (spectrum[0].conj() * spectrum[_ACN_XYZ]).real
+    flux = (spectrum[0].conj() * spectrum[[ACN_X, ACN_Y, ACN_Z]]).real
     return flux, spectrum.abs().square().sum(0) / 2
 
 

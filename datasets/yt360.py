@@ -39,7 +39,9 @@ YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 
 # Segment length in the original layout; only used to tell "mis-cut" from "slightly different" stream lengths.
 MAX_DURATION_MISMATCH_S = 0.5
-_AUDIO_TOLERANCE_S = 0.1  # an audio file may be this much shorter than manifest.json lists (a video: one frame)
+# An audio file may be this much shorter than requested (tools/prepare_yt360.py) or than manifest.json lists (a video:
+# one frame).
+AUDIO_TOLERANCE_S = 0.1
 SEGMENTATION_FPS = 4  # label maps per second of segment
 
 # The 32 training classes of the segmentation benchmark: (name, index in the 134-class list of
@@ -133,7 +135,7 @@ def _check_against_manifest(root: str, segments: list) -> tuple[list, list[str]]
 def _shorter_than_listed(root: str, segment: list, entry: dict) -> str | None:
     sizes = entry.get("bytes") or {}
     for kind, name, tolerance in (("video", segment[2], 1.0 / (entry.get("fps") or 1.0)),
-                                  ("audio", segment[3], _AUDIO_TOLERANCE_S)):
+                                  ("audio", segment[3], AUDIO_TOLERANCE_S)):
         path = os.path.join(root, kind, name)
         if os.path.getsize(path) == sizes.get(kind):
             continue

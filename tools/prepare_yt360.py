@@ -58,7 +58,7 @@ from av.video.reformatter import VideoReformatter  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from datasets.yt360 import YOUTUBE_ID  # noqa: E402
+from datasets.yt360 import AUDIO_TOLERANCE_S, YOUTUBE_ID  # noqa: E402
 from utils.cli import available_cores, run_main  # noqa: E402
 from utils.errors import DataError  # noqa: E402
 from utils.files import file_sha256, write_json, write_text  # noqa: E402
@@ -75,7 +75,6 @@ AAC_OPTIONS = {"aac_is": "0", "aac_pns": "0"}
 # represent (meshes) leave none. The 'tiled' form is an equirectangular frame that covers only part of the sphere.
 SPHERICAL_PROJECTIONS = ("equirectangular", "cubemap", "tiled equirectangular (part of the sphere)",
                          "half equirectangular (180°)", "rectilinear", "fisheye", "parametric immersive")
-AUDIO_TOLERANCE_S = 0.1  # a written audio may be this much shorter than requested (a video: one frame)
 SAVE_INTERVAL_S = 60.0  # manifest.json and problems.txt are rewritten at most this often during a run
 PROGRESS_INTERVAL_S = 30.0  # plain progress lines when the output is not a terminal
 PRINTED_PROBLEMS = 20  # problem lines repeated on the console (all of them are in problems.txt)

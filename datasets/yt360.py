@@ -231,8 +231,12 @@ class YT360(ClipDataset):
     def item_path(self, item: int) -> str:
         return os.path.join(self.root, "video", self.segments[item][2])
 
+    def audio_path(self, item: int) -> str:
+        """The audio file of item ``item`` (a segment without one fails `_probe` first)."""
+        return os.path.join(self.root, "audio", self.segments[item][3])
+
     def media_files(self, item: int) -> list[tuple[str, str]]:
-        return [("video", self.item_path(item)), ("audio", os.path.join(self.root, "audio", self.segments[item][3]))]
+        return [("video", self.item_path(item)), ("audio", self.audio_path(item))]
 
     def locate(self, index: int) -> int:
         unit = self.unit(index)
@@ -255,7 +259,7 @@ class YT360(ClipDataset):
         video_path = self.item_path(item)
         if audio_name is None:
             raise DataError(f"{video_path}: no audio file audio/{video_id}-{start}.m4a")
-        audio_path = os.path.join(self.root, "audio", audio_name)
+        audio_path = self.audio_path(item)
         video, audio = probe_media(video_path), probe_media(audio_path)
         if video.video is None:
             raise DataError(f"{video_path}: no video stream")
@@ -292,7 +296,7 @@ class YT360(ClipDataset):
         else:  # the original: anywhere inside the audio window
             video_start = audio_start + torch.rand(moments, generator=generator) * slack
         video_path = self.item_path(item)
-        audio_path = os.path.join(self.root, "audio", self.segments[item][3])
+        audio_path = self.audio_path(item)
         frames = torch.stack([self.read_video(video_path, float(s), video_cfg["clip_duration"], video_cfg["fps"])
                               for s in video_start])
         foa = torch.stack([self.read_audio(audio_path, float(s), window, audio_cfg["rate"], audio_cfg["format"])

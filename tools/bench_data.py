@@ -265,8 +265,7 @@ def per_core(dataset, samples: int, repeats: int, straightforward: bool) -> dict
             plain_cpu = plain_wall = 0.0
             for index in range(samples):
                 item = dataset.locate(index % len(dataset))
-                video_path, audio_path = dataset.item_path(item), os.path.join(dataset.root, "audio",
-                                                                                dataset.segments[item][3])
+                video_path, audio_path = dataset.item_path(item), dataset.audio_path(item)
                 start_cpu, start_wall = time.process_time(), time.perf_counter()
                 length = min(probe_media(video_path).duration, probe_media(audio_path).duration)
                 audio_start = float(torch.rand(1, generator=generator)) * (length - audio["clip_duration"])

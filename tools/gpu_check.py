@@ -47,8 +47,9 @@ from tools.bench_train import VARIANTS, build_variant, train_step  # noqa: E402
 from utils.cli import add_overrides, run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
 from utils.distributed import select_device  # noqa: E402
-from utils.files import write_json  # noqa: E402
+from utils.files import write_json, write_text  # noqa: E402
 from utils.logs import peak_memory_gib  # noqa: E402
+from utils.provenance import git_state  # noqa: E402
 from utils.seeding import seed_everything  # noqa: E402
 
 PARTS = ("media", "tests", "train", "loader", "precision")
@@ -164,10 +165,8 @@ def machine_info(device: torch.device) -> dict:
         info["shm_free_gib"] = round(shutil.disk_usage("/dev/shm").free / 2**30, 1)
     except OSError:
         info["shm_free_gib"] = None
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True) \
-        if shutil.which("git") else None
-    info["commit"] = (commit.stdout.strip() if commit is not None and commit.returncode == 0
-                      else os.environ.get("AVSA_COMMIT"))  # a copy of the tree without .git: the caller says
+    git = git_state(REPO)
+    info["commit"] = git["commit"][:12] if git else os.environ.get("AVSA_COMMIT")  # a copy without .git: the caller says
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         info.update(device=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
@@ -636,8 +635,7 @@ def main(argv=None) -> int:
 # ------------------------------------------------------------------------------------------ outputs
 def write_outputs(report: dict, out: str) -> None:
     write_json(os.path.join(out, "gpu_check.json"), report)
-    with open(os.path.join(out, "gpu_check.md"), "w", encoding="utf-8") as f:
-        f.write(render_markdown(report))
+    write_text(os.path.join(out, "gpu_check.md"), render_markdown(report))
 
 
 def _fmt(value, spec: str = ".2f", scale: float = 1.0, suffix: str = "") -> str:

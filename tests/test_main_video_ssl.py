@@ -13,6 +13,7 @@ from engine import PretextTask, fit, start_run
 from engine.schema import PRETRAIN_SCHEMA
 from models import build_model
 from utils.config import load_config, read_config
+from tests.files import folder_files
 from tests.scripts import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -153,17 +154,6 @@ def test_curriculum_loads_phase1_encoders_only_and_resuming_never_needs_them(tin
     assert load_checkpoint(phase2 / "checkpoint.pth")["epoch"] == 2
 
 
-def _files(run_dir):
-    """Every file under ``run_dir`` with its bytes and modification time."""
-    found = {}
-    for folder, _, names in os.walk(run_dir):
-        for name in names:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as f:
-                found[os.path.relpath(path, run_dir)] = (f.read(), os.stat(path).st_mtime_ns)
-    return found
-
-
 def _events(run_dir, tag):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -182,7 +172,7 @@ def test_debug_is_a_few_steps_in_its_own_directory_and_leaves_the_real_run_alone
             *_tiny(tiny_data, "--set", "dataset.batch_size=4", "--set", "dataset.train.clips_per_video=4",
                    "--set", "dataset.test.clips_per_video=4", "--set", "log2tb=true", "--set", "print_freq=1")]
     assert main(args) == 0
-    before = _files(real)
+    before = folder_files(real, with_mtime=True)
     assert load_checkpoint(real / "checkpoint.pth")["step"] == 4
     # the demo config leaves model.audio.in_channels to its dataset: config.yaml and the checkpoint hold the 7
     saved = read_config(str(real / "config.yaml"))[0]
@@ -191,7 +181,7 @@ def test_debug_is_a_few_steps_in_its_own_directory_and_leaves_the_real_run_alone
         "audio"]["in_channels"]
 
     assert main(args + ["--debug"]) == 0
-    assert _files(real) == before  # not one byte, not one timestamp of the real run changed
+    assert folder_files(real, with_mtime=True) == before  # not one byte, not one timestamp of the real run changed
     debug = tmp_path / "run-debug"
     state = load_checkpoint(debug / "checkpoint.pth")
     assert (state["epoch"], state["step"]) == (1, 2) and state["config"]["limit_steps"] == 2
@@ -201,7 +191,7 @@ def test_debug_is_a_few_steps_in_its_own_directory_and_leaves_the_real_run_alone
     assert (debug / "debug-batch.png").stat().st_size > 0
     # a second smoke run starts from scratch again (it never resumes, never extends the real run)
     assert main(args + ["--debug", "--set", "optimizer.epochs=3"]) == 0
-    assert load_checkpoint(debug / "checkpoint.pth")["step"] == 2 and _files(real) == before
+    assert load_checkpoint(debug / "checkpoint.pth")["step"] == 2 and folder_files(real, with_mtime=True) == before
 
 
 @pytest.mark.parametrize("problem", ["dataset.root=/nonexistent/yt360", "model.init_from=/nonexistent/phase1.pth"])

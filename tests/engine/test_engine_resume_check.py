@@ -10,6 +10,7 @@ import yaml
 
 from engine.compat import RESULT_NEUTRAL, config_differences
 from engine.schema import PRETRAIN_SCHEMA
+from tests.files import folder_files
 from utils.checkpoint import load_checkpoint
 from utils.cli import run_main
 
@@ -26,20 +27,9 @@ def _main(run_dir, *overrides):
     return info.value.code
 
 
-def _snapshot(run_dir):
-    """Every file of the run directory with its bytes."""
-    files = {}
-    for folder, _, names in os.walk(run_dir):
-        for name in names:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as f:
-                files[os.path.relpath(path, run_dir)] = f.read()
-    return files
-
-
 def test_changed_learning_rate_is_refused_in_one_line_and_the_run_directory_is_untouched(tmp_path, capsys):
     assert _main(tmp_path, "optimizer.epochs=1") == 0
-    before = _snapshot(tmp_path)
+    before = folder_files(tmp_path)
     assert {"config.yaml", "train.log", "checkpoint.pth"} <= set(before)
     capsys.readouterr()
 
@@ -49,7 +39,7 @@ def test_changed_learning_rate_is_refused_in_one_line_and_the_run_directory_is_u
     assert err.startswith(f"error: {tmp_path / 'checkpoint.pth'}: was trained with other settings")
     assert "optimizer.lr 0.05 -> 0.1" in err and "seed 0 -> 3" in err  # every differing key, both values
     assert "--output" in err and "--set resume=false" in err             # the two ways out
-    assert _snapshot(tmp_path) == before                                 # config.yaml, log, checkpoint: unchanged
+    assert folder_files(tmp_path) == before                                 # config.yaml, log, checkpoint: unchanged
 
     # the second way out: start over with the new rate (the checkpoint is replaced by the new run's)
     assert _main(tmp_path, "optimizer.epochs=1", "optimizer.lr=0.1", "resume=false") == 0

@@ -35,7 +35,6 @@ from matplotlib.patches import FancyBboxPatch, Patch  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 from datasets import build_dataset  # noqa: E402
-from datasets.audio_stats import audio_features  # noqa: E402
 from datasets.augment import IMAGENET_MEAN, IMAGENET_STD, normalize_video  # noqa: E402
 from datasets.yt360 import SEGMENTATION_CLASSES  # noqa: E402
 from engine.schema import PRETRAIN_SCHEMA  # noqa: E402
@@ -43,6 +42,7 @@ from evaluation.pretrained import load_benchmark, load_pretrained  # noqa: E402
 from evaluation.schema import EVAL_SCHEMA, load_any_config  # noqa: E402
 from evaluation.segmentation import Segmentation  # noqa: E402
 from utils.ambisonics import foa_power_map, rotate_foa  # noqa: E402
+from utils.audio_features import AudioFeatures  # noqa: E402
 from utils.checkpoint import load_checkpoint  # noqa: E402
 from utils.cli import add_overrides, run_main  # noqa: E402
 from utils.config import load_config  # noqa: E402
@@ -181,9 +181,9 @@ class ModelScorer:
     video crop and the audio rotated toward it (V2A: g_v2a(v) through ``audio_pred_head`` vs a through
     ``audio_head`` with translation networks, else v through ``video_projection`` vs a through ``audio_projection``)."""
 
-    def __init__(self, model: torch.nn.Module, criterion: torch.nn.Module, dataset_cfg: dict):
+    def __init__(self, model: torch.nn.Module, criterion: torch.nn.Module, features: AudioFeatures):
         self.model, self.criterion = model.eval(), criterion.eval()
-        self.audio_features = audio_features(dataset_cfg)  # the statistics under dataset.root, as training read them
+        self.audio_features = features  # the dataset's: its statistics file, as training read it
 
     @torch.no_grad()
     def __call__(self, clips, foa, azimuth, elevation) -> torch.Tensor:
@@ -601,7 +601,7 @@ def cmd_localize(args) -> str:
     frames = raw["frames"][0].permute(0, 3, 1, 2)
     data = cfg["dataset"]
     fov = sum(data["viewpoints"]["hfov_deg"]) / 2
-    scorer = ModelScorer(pretrained.model, pretrained.criterion, data)
+    scorer = ModelScorer(pretrained.model, pretrained.criterion, dataset.audio_features)
     scores = localization_map(frames, raw["foa"][0], scorer, step_deg=args.step, fov_deg=fov,
                               crop_size=data["video"]["crop_size"], rotation_order=data["rotation_order"])
     sources = _known_sources(data["root"], dataset, raw)

@@ -209,7 +209,6 @@ def ordered(jobs: dict[str, Job]) -> list[Job]:
     return done
 
 
-
 def is_done(job: Job) -> bool:
     """Whether the job's output is up to date (not considering the jobs it needs: ``Runner.run``)."""
     if not os.path.isfile(job.done):

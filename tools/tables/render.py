@@ -156,10 +156,14 @@ def render(suite: Suite, values: dict, *, only: Sequence[str] = (), test_clips: 
     return "\n".join(lines) + "\n"
 
 
+def _gate_row_of(suite: Suite, table: str, method: str):
+    """The row of a gate's (table, method, column) reference: the first of that method in the table."""
+    return next(r for t in suite.tables if t.key == table for r in t.rows if r.label[0] == method)
+
+
 def _gate_value(suite: Suite, ref: tuple[str, str, int], values: dict) -> float | None:
     table, method, column = ref
-    row = next(r for t in suite.tables if t.key == table for r in t.rows if r.label[0] == method)
-    return _mean(values.get((table, method, row.label[1], column), {}))
+    return _mean(values.get((table, method, _gate_row_of(suite, table, method).label[1], column), {}))
 
 
 def _gate_row(suite: Suite, gate: Gate, values: dict) -> tuple[str, str, str]:
@@ -180,8 +184,7 @@ def gate_test_clips(suite: Suite) -> dict[str, int]:
     sizes = {}
     for gate in suite.gates:
         table, method, column = gate.cell
-        row = next(r for t in suite.tables if t.key == table for r in t.rows if r.label[0] == method)
-        config = row.cells[column].evaluation
+        config = _gate_row_of(suite, table, method).cells[column].evaluation
         if config not in sizes:
             cfg = load_config(config, required=("benchmark", "dataset"), schema=EVAL_SCHEMA)
             try:
@@ -189,7 +192,6 @@ def gate_test_clips(suite: Suite) -> dict[str, int]:
             except Exception:  # noqa: BLE001 - the count is informative; a missing dataset must not stop the report
                 continue
     return {_short(k): v for k, v in sizes.items()}
-
 
 
 def _short(path: str) -> str:

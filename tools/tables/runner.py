@@ -15,6 +15,7 @@ from tools.tables import ROOT
 from tools.tables.planner import Job, Plan, command, is_done, ordered
 from tools.tables.suites import Suite
 
+
 class Runner:
     """Runs jobs as subprocesses, at most ``parallel`` at a time, each with ``threads`` intra-op threads; prints
     progress (job i/n, elapsed time, what is running) and each job's output prefixed with its key."""

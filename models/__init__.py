@@ -18,6 +18,7 @@ from models.audio import SUPPORTED_DEPTHS as AUDIO_DEPTHS
 from models.audio import Conv2D
 from models.av import AVModel
 from models.video import BLOCKS_PER_STAGE, R2Plus1D
+from utils.audio_features import FOA_CHANNELS, INTENSITY_CHANNELS
 from utils.checkpoint import load_checkpoint, load_state_strict
 from utils.config import REQUIRED, Field, Section
 from utils.errors import ConfigError
@@ -37,9 +38,9 @@ def _check_model(section: dict) -> str | None:
 
 
 def _audio_input(dataset_cfg: dict) -> str:
-    channels = audio_channels(dataset_cfg)
-    return (f"dataset.audio.intensity: {str(dataset_cfg['audio']['intensity']).lower()} gives {channels} audio "
-            f"channels per crop (4 log-mels{' + 3 intensity-vector' if channels == 7 else ''})")
+    intensity = dataset_cfg["audio"]["intensity"]
+    return (f"dataset.audio.intensity: {str(intensity).lower()} gives {audio_channels(dataset_cfg)} audio channels "
+            f"per crop ({FOA_CHANNELS} log-mels{f' + {INTENSITY_CHANNELS} intensity-vector' if intensity else ''})")
 
 
 def audio_input_problem(dataset_cfg: dict, model_cfg: dict) -> str | None:

@@ -11,21 +11,21 @@ import av
 import numpy as np
 from PIL import Image
 
+from utils import files
+
 
 def _partial(path: str) -> str:
     return f"{path}.partial"
 
 
 def write_text(path: str, text: str) -> None:
-    """Write ``text`` atomically, and not at all when the file already holds it (keeps mtimes for index caches)."""
+    """`utils.files.write_text` (atomic), and nothing when the file already holds ``text`` (keeps mtimes for index
+    caches)."""
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             if f.read() == text:
                 return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(_partial(path), "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(_partial(path), path)
+    files.write_text(path, text)
 
 
 def _encode_video(target: str, frames: np.ndarray, fps: int, codec: str) -> None:

@@ -22,7 +22,7 @@ from utils import __version__
 from utils.config import Section, save_config
 from utils.distributed import DistInfo, cleanup, init_distributed
 from utils.errors import ConfigError
-from utils.logs import PendingLog, ProgressStyle, open_log_file, setup_logger, tensorboard_writer
+from utils.logs import ProgressStyle, open_log_file, setup_logger, tensorboard_writer
 from utils.provenance import git_state
 from utils.seeding import seed_everything
 
@@ -120,9 +120,7 @@ def start_run(cfg: dict, run_dir: str, *, quiet: bool = False, log_name: str = "
     if cfg["sync_batchnorm"] and dist.device.type != "cuda":
         raise ConfigError("<config>: sync_batchnorm: SyncBatchNorm needs CUDA devices (this run is on CPU)")
     seed_everything(cfg["seed"], dist.rank)
-    logger = setup_logger(None, quiet=quiet, is_main=dist.is_main)
-    if dist.is_main:
-        logger.addHandler(PendingLog())
+    logger = setup_logger(quiet=quiet, is_main=dist.is_main)
     run = Run(cfg=cfg, dist=dist, run_dir=run_dir, logger=logger, quiet=quiet, inputs=dict(inputs or {}),
               log_name=log_name)
     git = git_state()

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from criterions import build_criterion
 from engine.state import state_modules
+from models import build_model
 from utils.checkpoint import load_checkpoint, load_state_strict
 from utils.errors import CheckpointError, ConfigError
 from utils.files import cached_sha256
@@ -42,9 +44,6 @@ def load_pretrained(pretrain_cfg: dict, pretrain_path: str, checkpoint: str | No
     translation: also rebuild the criterion and require translation networks (``criterion.has_translation``).
     with_criterion: also rebuild the criterion, of any kind (tools/visualize.py scores with its projection heads).
     """
-    from criterions import build_criterion
-    from models import build_model
-
     model = build_model(pretrain_cfg["model"], load_init=False)
     criterion = None
     if translation or with_criterion:

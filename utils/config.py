@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from utils.errors import ConfigError
+from utils.files import write_text
 
 __all__ = ["REQUIRED", "Field", "Section", "Schema", "load_config", "read_config", "validate_config", "save_config",
            "parse_override"]
@@ -357,12 +358,8 @@ def load_config(path: str, overrides: Iterable[str] = (), required: Iterable[str
 
 def save_config(cfg: Mapping, run_dir: str) -> str:
     """Write the resolved config as ``<run_dir>/config.yaml`` (atomically) and return the path."""
-    os.makedirs(run_dir, exist_ok=True)
     target = os.path.join(run_dir, "config.yaml")
-    tmp = f"{target}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        yaml.safe_dump(_plain(cfg), f, sort_keys=False, default_flow_style=None)
-    os.replace(tmp, target)
+    write_text(target, yaml.safe_dump(_plain(cfg), sort_keys=False, default_flow_style=None))
     return target
 
 

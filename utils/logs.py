@@ -23,18 +23,18 @@ LOGGER_NAME = "avsa"
 _FORMAT = logging.Formatter("%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
 
 
-def setup_logger(run_dir: str | None, quiet: bool = False, is_main: bool = True,
-                 filename: str = "train.log") -> logging.Logger:
-    """Configure the project logger: rank 0 writes ``<run_dir>/<filename>`` and (unless quiet) the console;
-    other ranks only report warnings to the console."""
+def setup_logger(quiet: bool = False, is_main: bool = True) -> logging.Logger:
+    """Configure the project logger: rank 0 writes the console (unless quiet) and keeps its records for the log
+    file that ``open_log_file`` opens once the run directory exists; other ranks only report warnings to the
+    console."""
     logger = logging.getLogger(LOGGER_NAME)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
     logger.setLevel(logging.INFO if is_main else logging.WARNING)
     logger.propagate = False
-    if is_main and run_dir:
-        open_log_file(logger, run_dir, filename)
+    if is_main:
+        logger.addHandler(PendingLog())
     if not quiet or not is_main:
         console = logging.StreamHandler(sys.stdout)
         console.setFormatter(_FORMAT)

@@ -14,7 +14,7 @@ from scipy.spatial.transform import Rotation
 
 from datasets import build_dataset
 from evaluation.pretrained import load_pretrained
-from evaluation.runner import load_configs
+from evaluation.runner import eval_parser, load_configs
 from tests.conftest import shared_path
 from tests.datasets.media_fixtures import write_lists, write_segment
 from utils.config import read_config
@@ -94,13 +94,11 @@ def test_pre_training_config_without_dataset_passes_nothing(tmp_path):
 def test_every_evaluation_of_the_suites_resolves_with_its_pre_training(suite, monkeypatch):
     """Each eval job of `tools/reproduce_tables.py` resolves through the eval scripts' loader (no input mismatch), and
     every YT-360 evaluation normalises its log-mels with the statistics its model was pre-trained with."""
-    from evaluation.runner import eval_parser
     from tools.tables.planner import build_plan
     from tools.tables.suites import SUITES
 
     monkeypatch.chdir(REPO)
-    parser = eval_parser("")
-    parser.add_argument("--folds")
+    parser = eval_parser("", folds=True)  # the command line of the eval scripts with --folds, as the planner parses it
     evals = [job for job in build_plan(SUITES[suite]).jobs.values() if job.kind == "eval"]
     assert len(evals) >= 10
     for job in evals:

@@ -25,6 +25,7 @@ from tools.gpucheck.process import child_env, children_cpu_s, run_until
 from tools.gpucheck.render import write_outputs
 from tools.gpucheck.train import part_train
 from utils.provenance import git_state, versions
+from utils.runs import read_results
 
 PARTS = ("media", "tests", "train", "loader", "precision")
 # Share of the budget per part; a part's deadline is the start plus the cumulative shares up to and including it.
@@ -119,10 +120,7 @@ def run_part_process(name: str, args, settings: dict, work: str, deadline: float
     elif code != 0:
         lines = [line for line in output.splitlines() if line.strip()]
         status, error = "failed", lines[-1] if lines else f"exit code {code}"
-    results = None
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            results = json.load(f)
+    results = read_results(path)
     if status == "ok" and not (results or {}).get("complete"):
         status, error = "failed", "the part ended without its results"
     return {"status": status, "error": error, "results": results}

@@ -64,11 +64,13 @@ class Partial:
 
 
 def sync(device: torch.device) -> None:
+    """Wait for the work queued on a CUDA device (nothing to wait for on the CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def free_device_memory(device: torch.device) -> None:
+    """Collect garbage and, on CUDA, release the cached blocks and reset the peak-memory count."""
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()

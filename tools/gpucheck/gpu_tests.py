@@ -30,6 +30,7 @@ def parse_pytest(output: str) -> dict:
 
 
 def run_tests(device: torch.device, work: str, deadline: float, log) -> dict:
+    """Run the tests marked ``gpu`` until ``deadline``; their outcomes and measurements, and the status."""
     record = os.path.join(work, "test-records.jsonl")
     env = child_env(device, AVSA_GPU_CHECK_RECORD=record)
     if device.type == "cpu":

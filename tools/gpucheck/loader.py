@@ -55,6 +55,7 @@ def loader_run(cfg: dict, device: torch.device, step_s: float, settings: dict, d
 
 
 def part_loader(settings: dict, work: str, device, deadline: float, partial: Partial) -> None:
+    """`loader_run` on each file kind, with an epoch long enough to hold every batch it asks for."""
     step_s = min(settings.get("step_s") or 0.0, settings.get("max_simulated_step_s") or math.inf)
     partial.save(simulated_step_s=step_s, step_source=settings.get("step_source"), media={})
     batches = 4 * settings["workers"] + settings["loader_steps"] + settings["capacity_steps"]

@@ -11,6 +11,7 @@ from tools.gpucheck.common import MEDIA_KINDS, Partial, load_run_config
 
 
 def part_media(settings: dict, work: str, device, deadline: float, partial: Partial) -> None:
+    """Write WORK/media/<kind> for each file kind, with its log-mel statistics."""
     os.makedirs(os.path.join(work, "media"), exist_ok=True)
     for kind in MEDIA_KINDS:
         start = time.perf_counter()
@@ -23,6 +24,7 @@ def part_media(settings: dict, work: str, device, deadline: float, partial: Part
 
 
 def media_root(work: str, kind: str) -> str:
+    """The media root of ``kind`` that the media part wrote; FileNotFoundError when it did not."""
     root = os.path.join(work, "media", kind)
     if not os.path.isfile(os.path.join(root, "train.txt")):
         raise FileNotFoundError(f"{root}: no generated media (the media part did not finish)")

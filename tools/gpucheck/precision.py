@@ -43,6 +43,7 @@ class RandomStream:
 
 
 def part_precision(settings: dict, work: str, device, deadline: float, partial: Partial) -> None:
+    """Both models one step each on the same batch until ``deadline``; the windows saved as they complete."""
     cfg = load_run_config(settings, media_root(work, "prepared"), clips_per_video=settings["precision_batches"] * 8)
     batches = cached_batches(cfg, settings["precision_batches"], device)
     variants = {"fp32": "fp32", "bf16": "bf16-cl"}

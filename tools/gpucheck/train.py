@@ -81,6 +81,7 @@ def time_variant(cfg: dict, variant: str, batches: list[dict], settings: dict, d
 
 
 def part_train(settings: dict, work: str, device, deadline: float, partial: Partial) -> None:
+    """Each variant in turn until ``deadline`` (the rest recorded as skipped); one that fails is recorded."""
     cfg = load_run_config(settings, media_root(work, "prepared"), clips_per_video=settings["train_batches"] * 8)
     batches = cached_batches(cfg, settings["train_batches"], device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"

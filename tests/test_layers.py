@@ -1,7 +1,7 @@
 """The import layers of docs/DESIGN.md, checked on every shipped .py file (everything outside tests/).
 
 Layers, lowest first; a module may import modules of a LOWER layer, or of its own package (``datasets.yt360`` ->
-``datasets.base``, ``tools.gpu_check`` -> ``tools.bench_data``), nothing else:
+``datasets.base``, ``tools.gpucheck.media`` -> ``tools.bench_data``), nothing else:
 
     utils < datasets < models < criterions < engine < evaluation < scripts (main-video-ssl.py, eval-*.py), tools
 

@@ -1,6 +1,7 @@
-"""tools/gpu_check.py: the dry run (``--device cpu --quick``) runs every part and writes a JSON whose figures are
-consistent with each other and a Markdown section; a failing or hanging part is recorded without stopping the
-others; the helpers (peak table, window comparison, deadlines, pytest parsing) against hand-worked values."""
+"""tools/gpu_check.py (over tools/gpucheck/): the dry run (``--device cpu --quick``) runs every part and writes a JSON
+whose figures are consistent with each other and a Markdown section; a failing or hanging part is recorded without
+stopping the others; the helpers (peak table, window comparison, deadlines, pytest parsing) against hand-worked
+values."""
 
 import json
 import os
@@ -8,8 +9,17 @@ import sys
 import time
 
 import pytest
+import torch
 
 from tests.scripts import REPO, load_script
+from tools.bench_train import build_variant, flops_per_crop
+from tools.gpucheck.check import best_bf16_step, deadlines, evaluate_targets
+from tools.gpucheck.common import QUICK, load_run_config
+from tools.gpucheck.gpu_tests import parse_pytest
+from tools.gpucheck.precision import window_comparison
+from tools.gpucheck.process import run_until
+from tools.gpucheck.render import render_markdown
+from tools.gpucheck.train import bf16_peak_tflops
 
 TOOL = os.path.join(REPO, "tools", "gpu_check.py")
 GPU_TESTS = ["test_autocast_steps_lower_the_loss[bf16]", "test_autocast_steps_lower_the_loss[fp16]",
@@ -72,11 +82,8 @@ def test_dry_run_train_part(dry_run):
     # The same initial weights and batch: the first losses agree (bf16 to its precision)
     assert variants["bf16-cl"]["losses"][0] == pytest.approx(variants["fp32"]["losses"][0], rel=2e-2)
     # Counted FLOPs of a step: forward + backward of the encoders is at least 2 × their forward over the crops
-    tool, torch = load_script(TOOL), pytest.importorskip("torch")
-    from tools.bench_train import build_variant, flops_per_crop
-
-    settings = dict(tool.QUICK, compile_backend="aot_eager")
-    cfg = tool.load_run_config(settings, "unused")
+    settings = dict(QUICK, compile_backend="aot_eager")
+    cfg = load_run_config(settings, "unused")
     task = build_variant(cfg, "fp32", torch.device("cpu"))[0]
     forward = flops_per_crop(task.model, cfg, torch.device("cpu"))["model"]
     assert train["flops_per_step"] >= 2 * 8 * forward
@@ -145,54 +152,54 @@ def test_failed_part_is_recorded_and_the_next_part_still_runs(tool, tmp_path):
     assert "| bf16 loss within 1 % of fp32 in every window | — | not measured |" in (out / "gpu_check.md").read_text()
 
 
-def test_run_until_kills_a_command_at_its_deadline(tool):
+def test_run_until_kills_a_command_at_its_deadline():
     started = time.time()
-    code, output = tool.run_until([sys.executable, "-c", "print('started', flush=True); import time; "
-                                   "time.sleep(60)"], time.time() + 2)
+    code, output = run_until([sys.executable, "-c", "print('started', flush=True); import time; "
+                              "time.sleep(60)"], time.time() + 2)
     assert code is None and "started" in output and time.time() - started < 20
-    code, output = tool.run_until([sys.executable, "-c", "import sys; print('done'); sys.exit(3)"], time.time() + 30)
+    code, output = run_until([sys.executable, "-c", "import sys; print('done'); sys.exit(3)"], time.time() + 30)
     assert code == 3 and output.strip() == "done"
 
 
-def test_bf16_peaks_from_device_names(tool):
-    assert tool.bf16_peak_tflops("NVIDIA H100 80GB HBM3") == 989.5  # H100 SXM5
-    assert tool.bf16_peak_tflops("NVIDIA H100 PCIe") == 756.5
-    assert tool.bf16_peak_tflops("NVIDIA H100 NVL") == 835.5
-    assert tool.bf16_peak_tflops("NVIDIA H200") == 989.5
-    assert tool.bf16_peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0
-    assert tool.bf16_peak_tflops("NVIDIA GeForce RTX 4090") is None
+def test_bf16_peaks_from_device_names():
+    assert bf16_peak_tflops("NVIDIA H100 80GB HBM3") == 989.5  # H100 SXM5
+    assert bf16_peak_tflops("NVIDIA H100 PCIe") == 756.5
+    assert bf16_peak_tflops("NVIDIA H100 NVL") == 835.5
+    assert bf16_peak_tflops("NVIDIA H200") == 989.5
+    assert bf16_peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0
+    assert bf16_peak_tflops("NVIDIA GeForce RTX 4090") is None
 
 
-def test_window_comparison_by_hand(tool):
-    rows = tool.window_comparison([1.0, 3.0, 2.0, 2.0, 9.0], [1.0, 3.1, 2.0, 1.9, 1.0], 2)
+def test_window_comparison_by_hand():
+    rows = window_comparison([1.0, 3.0, 2.0, 2.0, 9.0], [1.0, 3.1, 2.0, 1.9, 1.0], 2)
     assert [r["steps"] for r in rows] == [[0, 2], [2, 4]]  # the incomplete last window is left out
     assert [r["fp32"] for r in rows] == [2.0, 2.0]
     assert [r["bf16"] for r in rows] == pytest.approx([2.05, 1.95])
     assert [r["relative_difference"] for r in rows] == pytest.approx([0.025, 0.025])
 
 
-def test_deadlines_share_the_budget(tool):
-    ends = tool.deadlines(100.0, 400.0, ["media", "train"])  # shares 0.07 and 0.32, rescaled to sum to 1
+def test_deadlines_share_the_budget():
+    ends = deadlines(100.0, 400.0, ["media", "train"])  # shares 0.07 and 0.32, rescaled to sum to 1
     assert ends["media"] == pytest.approx(100 + 400 * 0.07 / 0.39)
     assert ends["train"] == pytest.approx(500.0)
 
 
-def test_parse_pytest_verbose_output(tool):
+def test_parse_pytest_verbose_output():
     output = "\n".join([
         "tests/gpu/test_gpu.py::test_a[bf16] PASSED                      [ 25%]",
         "tests/gpu/test_gpu.py::test_b[misaligned 3d] FAILED             [ 50%]",
         "tests/gpu/test_gpu.py::test_c SKIPPED (needs a CUDA device)     [ 75%]",
         "tests/gpu/test_gpu.py::test_d ERROR                             [100%]",
         "FAILED tests/gpu/test_gpu.py::test_b[misaligned 3d] - AssertionError: video"])
-    parsed = tool.parse_pytest(output)
+    parsed = parse_pytest(output)
     assert parsed["outcomes"] == {"test_a[bf16]": "passed", "test_b[misaligned 3d]": "failed", "test_c": "skipped",
                                   "test_d": "error"}
     assert parsed["counts"] == {"passed": 1, "failed": 1, "skipped": 1, "error": 1}
     assert parsed["summary"] == ["FAILED tests/gpu/test_gpu.py::test_b[misaligned 3d] - AssertionError: video"]
-    assert tool.evaluate_targets({"tests": {"status": "ok", "results": parsed}})["tests"]["pass"] is False
+    assert evaluate_targets({"tests": {"status": "ok", "results": parsed}})["tests"]["pass"] is False
 
 
-def test_markdown_of_a_gpu_report_with_failures(tool):
+def test_markdown_of_a_gpu_report_with_failures():
     """A CUDA report whose compiled variant ran out of memory and whose GOP-250 loader run crashed: the targets
     come from what was measured, and the failures show in their rows."""
     machine = {"device": "NVIDIA H100 80GB HBM3", "date": "2026-12-07", "torch": "2.11.0+cu130", "cuda": "13.0",
@@ -213,12 +220,12 @@ def test_markdown_of_a_gpu_report_with_failures(tool):
                      "capacity_samples_per_s": 900.0, "needed_samples_per_s": 274.5}}}
     parts = {"train": {"status": "timeout", "seconds": 150.0, "error": "killed at its deadline", "results": train},
              "loader": {"status": "ok", "seconds": 40.0, "results": loader}}
-    targets = tool.evaluate_targets(parts)
+    targets = evaluate_targets(parts)
     assert targets["speedup"]["value"] == pytest.approx(2.75) and targets["speedup"]["variant"] == "bf16-cl"
     assert targets["speedup"]["pass"] and "data_wait_gop250" not in targets and targets["data_wait_prepared"]["pass"]
-    assert tool.best_bf16_step(parts["train"]) == (0.102, "bf16-cl")
-    markdown = tool.render_markdown({"mode": "full", "budget_s": 450.0, "elapsed_s": 400.0, "config": "paper.yaml",
-                                     "machine": machine, "parts": parts, "targets": targets})
+    assert best_bf16_step(parts["train"]) == (0.102, "bf16-cl")
+    markdown = render_markdown({"mode": "full", "budget_s": 450.0, "elapsed_s": 400.0, "config": "paper.yaml",
+                                "machine": machine, "parts": parts, "targets": targets})
     assert markdown.startswith("### GPU check: NVIDIA H100 80GB HBM3, 2026-12-07\n")
     for text in ("| bf16 + channels-last (+ compile) ≥ 2.5× fp32 eager crops/s | 2.75× (bf16-cl) | **pass** |",
                  "| data wait ≤ 5 %, gop250 files | — | not measured |",

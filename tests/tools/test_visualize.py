@@ -14,12 +14,18 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from criterions import build_criterion
 from criterions.infonce import candidate_logits
 from datasets import build_dataset
 from datasets.augment import IMAGENET_MEAN, IMAGENET_STD
+from datasets.synthetic import generate
+from engine import fit, start_run
 from engine.schema import PRETRAIN_SCHEMA
+from models import build_model
 from utils.ambisonics import encode_foa, rotate_foa
+from utils.checkpoint import save_checkpoint
 from utils.config import load_config
+from utils.errors import ConfigError
 from utils.spherical import angular_distance, equirect_angles
 from tests.scripts import load_script
 from tools.figures.data import localization_map, read_scalars, view_audio
@@ -231,8 +237,6 @@ def test_curves_of_an_engine_run_read_the_tags_it_writes(tmp_path, drawn):
     """A real (toy) run of the training loop: 4 steps per epoch, 3 epochs, a step logged every 3 and at each
     epoch's first. Every accuracy gets its panel with test values at their epochs; per-step tags sit at step / 4;
     legends stand outside their axes."""
-    from engine import fit, start_run
-
     run_dir = str(tmp_path / "run")
     run = start_run(tiny_run.config(log2tb=True, print_freq=3, test_every=1), run_dir, quiet=True)
     try:
@@ -263,8 +267,6 @@ def test_curves_of_an_engine_run_read_the_tags_it_writes(tmp_path, drawn):
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    from datasets.synthetic import generate
-
     root = tmp_path_factory.mktemp("synthetic")
     generate(str(root), "tiny", seed=0, workers=1, log=lambda *_: None)
     return root
@@ -275,12 +277,6 @@ def test_localize_command_on_a_synthetic_scene(tiny_data, tmp_path):
     config = os.path.join(ROOT, "configs", "demo", "avsa.yaml")
     data = [f"dataset.root={tiny_data / 'yt360'}", "model.video.width=4", "model.audio.width=4"]
     sets = [arg for text in data for arg in ("--set", text)]
-    from criterions import build_criterion
-    from engine.schema import PRETRAIN_SCHEMA
-    from models import build_model
-    from utils.checkpoint import save_checkpoint
-    from utils.config import load_config
-
     cfg = load_config(config, data, schema=PRETRAIN_SCHEMA)
     model = build_model(cfg["model"], load_init=False)
     criterion = build_criterion(cfg["loss"], feature_dim=model.out_dim)
@@ -355,8 +351,6 @@ def test_sample_figure_intensity_and_features_come_from_the_datasets_own_audio(t
 
 
 def test_segmentation_figure_of_a_directory_without_results_is_a_config_error(tmp_path):
-    from utils.errors import ConfigError
-
     (tmp_path / "fold-01").mkdir()  # a fold directory that never finished: no results.json anywhere
     with pytest.raises(ConfigError, match="no results.json"):
         vis.main(["segmentation", str(tmp_path), "--out", str(tmp_path / "seg.png")])
@@ -364,8 +358,6 @@ def test_segmentation_figure_of_a_directory_without_results_is_a_config_error(tm
 
 
 def test_segmentation_figure_of_a_benchmark_directory_reads_its_only_fold(tmp_path):
-    from utils.errors import ConfigError
-
     (tmp_path / "fold-01").mkdir()
     (tmp_path / "fold-01" / "results.json").write_text("{}")
     # It descends into fold-01: the next thing read is that fold's config.yaml (absent here), named in the error.

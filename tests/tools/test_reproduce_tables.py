@@ -15,6 +15,9 @@ from tools.tables import planner, render, runner, suites
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 rt = load_script("tools/reproduce_tables.py")
+# the figure tool's package, listed here independently of the planner
+FIGURE_MODULES = sorted(f"tools/figures/{name}" for name in os.listdir(os.path.join(ROOT, "tools", "figures"))
+                        if name.endswith(".py"))
 
 M, B = "configs/main/avsa/", "configs/benchmark/"
 # Written from the paper's Tables 1–3 and the original's table layout (issue #6), independently of the tool:
@@ -259,7 +262,8 @@ def test_demo_plan_seeds_runs_and_random_init_needs_no_pretraining(tmp_path):
 
 def test_demo_figure_jobs_redraw_every_readme_figure_in_docs_demo(tmp_path):
     """Each figure the README shows (and the method figure) has a job that writes it where the README reads it,
-    and lists what it draws as its inputs: the tool, and the data / checkpoint / results.json of its runs."""
+    and lists what it draws as its inputs: the tool and its package's modules, and the data / checkpoint /
+    results.json of its runs."""
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
         shown = set(re.findall(r"docs/demo/([\w-]+)\.png", f.read()))
     assert {"sample", "localize", "segmentation", "curves"} <= shown
@@ -269,7 +273,7 @@ def test_demo_figure_jobs_redraw_every_readme_figure_in_docs_demo(tmp_path):
     for name, job in figures.items():
         assert job.key == f"figure {name}" and job.done == os.path.join("docs", "demo", f"{name}.png")
         assert job.argv[:2] == ("tools/visualize.py", name) and job.argv[-2:] == ("--out", job.done)
-        assert "tools/visualize.py" in job.inputs
+        assert {"tools/visualize.py", *FIGURE_MODULES} <= set(job.inputs)
     data = suites.DEMO.data_done
     assert {data, "configs/demo/avsa.yaml"} <= set(figures["sample"].inputs) & set(figures["method"].inputs)
     assert figures["method"].needs == figures["sample"].needs == ("data",)  # nothing trained is drawn
@@ -304,6 +308,33 @@ def test_a_figure_is_redrawn_when_what_it_draws_is_newer(tmp_path, capsys):
     assert log.read_text().split() == ["drawn"] and "done already: figure curves" in capsys.readouterr().out
     checkpoint.unlink()
     assert not planner.is_done(job)
+
+
+def test_a_change_to_any_module_of_the_figure_package_redraws_the_figures(tmp_path, monkeypatch):
+    """The figure tool's package is part of what every figure is drawn from: one of its modules newer than a PNG
+    (with everything else older) makes that figure stale, and a module added to the package counts too."""
+    assert {"tools/figures/__init__.py", "tools/figures/data.py", "tools/figures/panels.py"} <= set(FIGURE_MODULES)
+    plan = planner.build_plan(suites.DEMO, runs_root=str(tmp_path))
+    checkpoint = plan.jobs["pretrain AVSA seed 0"].done
+    os.makedirs(os.path.dirname(checkpoint))
+    open(checkpoint, "w").close()
+    job = dataclasses.replace(plan.jobs["figure curves"], done=str(tmp_path / "curves.png"))
+    open(job.done, "w").close()
+    assert set(job.inputs) == {"tools/visualize.py", *FIGURE_MODULES, checkpoint}
+    clock = {path: 100.0 for path in job.inputs} | {job.done: 200.0}  # fake modification times
+    getmtime = os.path.getmtime
+    monkeypatch.setattr(os.path, "getmtime", lambda path: clock[path] if path in clock else getmtime(path))
+    assert planner.is_done(job)
+    for module in FIGURE_MODULES:
+        clock[module] = 300.0  # edited after the PNG was drawn
+        assert not planner.is_done(job), module
+        clock[module] = 100.0
+    package = tmp_path / "repo" / "tools" / "figures"
+    package.mkdir(parents=True)
+    for name in ("__init__.py", "drawn.py", "notes.txt"):
+        (package / name).write_text("")
+    monkeypatch.setattr(planner, "ROOT", str(tmp_path / "repo"))
+    assert planner.figure_sources() == ["tools/visualize.py", "tools/figures/__init__.py", "tools/figures/drawn.py"]
 
 
 @pytest.mark.parametrize("suite", ["paper", "demo"])

@@ -1,7 +1,8 @@
-"""tools/visualize.py: the localisation map peaks at a single source (audio and video geometry), the per-view audio
-panels show the FOA rotated toward each view (checked against the rotation written out by hand), the method and
-sample figures show the dataset's own sample, the contrastive pairs are the loss's candidates, the segmentation legend
-names the classes shown, the curves read the tags the engine writes, and each mode writes a PNG of its fixed size."""
+"""tools/visualize.py (tools/figures/): the localisation map peaks at a single source (audio and video geometry), the
+per-view audio panels show the FOA rotated toward each view (checked against the rotation written out by hand), the
+method and sample figures show the dataset's own sample, the contrastive pairs are the loss's candidates, the
+segmentation legend names the classes shown, the curves read the tags the engine writes, and each mode writes a PNG of
+its fixed size."""
 
 import importlib.util
 import math
@@ -11,24 +12,32 @@ import struct
 import pytest
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
+from criterions import build_criterion
 from criterions.infonce import candidate_logits
 from datasets import build_dataset
 from datasets.augment import IMAGENET_MEAN, IMAGENET_STD
+from datasets.synthetic import generate
+from engine import fit, start_run
 from engine.schema import PRETRAIN_SCHEMA
+from models import build_model
 from utils.ambisonics import encode_foa, rotate_foa
+from utils.checkpoint import save_checkpoint
 from utils.config import load_config
+from utils.errors import ConfigError
 from utils.spherical import angular_distance, equirect_angles
 from tests.scripts import load_script
+from tools.figures.data import localization_map, read_scalars, view_audio
+from tools.figures.method import EASY, HARD, NOT_A_CANDIDATE, POSITIVE, contrastive_pairs
+from tools.figures.panels import DPI, ENERGY_FLOOR_DB, FIGURE_SIZE, viewpoint_outline
+from tools.figures.results import IGNORE_NAME, plot_curves, plot_segmentation, segmentation_colours
+from tools.figures.scene import plot_localization
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _load_tool():
-    return load_script("tools/visualize.py")
-
-
-vis = _load_tool()
+vis = load_script("tools/visualize.py")
 
 
 def png_size(path):
@@ -39,16 +48,21 @@ def png_size(path):
 
 
 def expected_size(mode):
-    width, height = vis.FIGURE_SIZE[mode]
-    return round(width * vis.DPI), round(height * vis.DPI)
+    width, height = FIGURE_SIZE[mode]
+    return round(width * DPI), round(height * DPI)
 
 
 @pytest.fixture
 def drawn(monkeypatch):
-    """The matplotlib figures the tool saves (still inspectable after it closes them)."""
+    """The matplotlib figures the tool saves, in order (still inspectable after it closes them)."""
     figures = []
-    save = vis._save
-    monkeypatch.setattr(vis, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+    savefig = Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        figures.append(fig)
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
     return figures
 
 
@@ -98,7 +112,7 @@ def test_localization_map_peaks_within_15_degrees_of_a_single_audio_source(sourc
     noise = torch.randn(400, generator=torch.Generator().manual_seed(0))
     foa = encode_foa(noise, torch.tensor(az), torch.tensor(el))
     frames = torch.randint(0, 255, (1, 3, 16, 32), dtype=torch.uint8)
-    scores = vis.localization_map(frames, foa, frontal_beam_power, step_deg=10.0, crop_size=4)
+    scores = localization_map(frames, foa, frontal_beam_power, step_deg=10.0, crop_size=4)
     assert scores.shape == (18, 36)
     peak_az, peak_el = _peak(scores)
     distance = angular_distance(peak_az, peak_el, torch.tensor(az), torch.tensor(el))
@@ -121,29 +135,29 @@ def test_localization_map_video_crops_look_where_the_grid_says():
         centre = clips[:, :, 0, 3:5, 3:5]
         return (centre[:, 0] - centre[:, 1]).mean((-1, -2))
 
-    scores = vis.localization_map(frame, torch.zeros(4, 8), redness, step_deg=10.0, fov_deg=20.0, crop_size=8)
+    scores = localization_map(frame, torch.zeros(4, 8), redness, step_deg=10.0, fov_deg=20.0, crop_size=8)
     peak_az, peak_el = _peak(scores)
     assert math.degrees(angular_distance(peak_az, peak_el, torch.tensor(math.radians(-60)),
                                          torch.tensor(math.radians(-10)))) < 15.0
 
 
 def test_viewpoint_outline_breaks_at_the_seam():
-    xs, ys = vis.viewpoint_outline(math.pi, 0.0, math.radians(60), math.radians(60), 360, 180)
+    xs, ys = viewpoint_outline(math.pi, 0.0, math.radians(60), math.radians(60), 360, 180)
     assert any(math.isnan(v) for v in xs)  # a view centred on the seam is drawn in two pieces
     finite = [v for v in xs if not math.isnan(v)]
     assert min(finite) < 40 and max(finite) > 320
-    xs, _ = vis.viewpoint_outline(0.0, 0.0, math.radians(60), math.radians(60), 360, 180)
+    xs, _ = viewpoint_outline(0.0, 0.0, math.radians(60), math.radians(60), 360, 180)
     assert not any(math.isnan(v) for v in xs) and 145 < min(xs) and max(xs) < 215  # ±30° around the centre
 
 
 def test_localize_plot_and_segmentation_plot_write_pngs_of_the_figure_size(tmp_path):
     frame = torch.randint(0, 255, (3, 40, 80), dtype=torch.uint8)
-    path = vis.plot_localization(str(tmp_path / "loc.png"), frame, torch.rand(18, 36), "test", [(0.5, 0.1)])
+    path = plot_localization(str(tmp_path / "loc.png"), frame, torch.rand(18, 36), "test", [(0.5, 0.1)])
     assert png_size(path) == expected_size("localize")
     crops = torch.randint(0, 255, (3, 3, 16, 16), dtype=torch.uint8)
     labels = torch.randint(0, 32, (3, 16, 16))
     labels[0, :2] = 255
-    path = vis.plot_segmentation(str(tmp_path / "seg.png"), crops, labels, labels.flip(-1),
+    path = plot_segmentation(str(tmp_path / "seg.png"), crops, labels, labels.flip(-1),
                                  [f"c{i}" for i in range(32)], "t")
     assert png_size(path) == expected_size("segmentation")
 
@@ -156,7 +170,7 @@ def test_view_audio_of_a_plane_wave_seen_from_views_around_it():
     foa = encode_foa(noise, torch.tensor(source_az), torch.tensor(source_el))
     view_az = torch.tensor([0.0, 0.7, 2.0, -1.5, 3.0])
     view_el = torch.tensor([0.0, 0.35, -0.2, 0.1, 0.5])
-    audio = vis.view_audio(rotate_foa(foa.expand(5, -1, -1), view_az, view_el))
+    audio = view_audio(rotate_foa(foa.expand(5, -1, -1), view_az, view_el))
     source = torch.tensor([math.cos(source_az) * math.cos(source_el), math.sin(source_az) * math.cos(source_el),
                            math.sin(source_el)], dtype=torch.float64)
     for k in range(5):
@@ -177,13 +191,13 @@ def test_contrastive_pairs_are_the_candidates_of_the_loss():
     predictions = torch.arange(1.0, videos * views + 1).expand(1, views, -1)  # logit of (n, c) = n·K + c + 1
     for negatives in ("paper", "reference"):
         same, others = candidate_logits(predictions, targets, 0, negatives, 1.0)
-        expected = torch.full((views, videos * views), vis.NOT_A_CANDIDATE)
+        expected = torch.full((views, videos * views), NOT_A_CANDIDATE)
         for c in range(views):
             for index in (same[0, c].round().long() - 1).tolist():
-                expected[c, index] = vis.POSITIVE if index == c else vis.HARD
+                expected[c, index] = POSITIVE if index == c else HARD
             for index in (others[0, c].round().long() - 1).tolist():
-                expected[c, index] = vis.EASY
-        assert torch.equal(vis.contrastive_pairs(views, videos - 1, negatives), expected), negatives
+                expected[c, index] = EASY
+        assert torch.equal(contrastive_pairs(views, videos - 1, negatives), expected), negatives
 
 
 def test_segmentation_legend_names_the_classes_shown(tmp_path, drawn):
@@ -193,12 +207,12 @@ def test_segmentation_legend_names_the_classes_shown(tmp_path, drawn):
     truth[0, :4], truth[1, :, :3], truth[1, 8:] = 17, 5, 255
     prediction = truth.clone()
     prediction[prediction == 255] = 3
-    path = vis.plot_segmentation(str(tmp_path / "seg.png"), crops, truth, prediction, names, "t")
+    path = plot_segmentation(str(tmp_path / "seg.png"), crops, truth, prediction, names, "t")
     assert png_size(path) == expected_size("segmentation")
     (legend,) = drawn[0].legends
     shown = [t.get_text() for t in legend.get_texts()]
-    assert shown == ["class 0", "class 3", "class 5", "class 17", vis.IGNORE_NAME]
-    cmap = vis.segmentation_colours(32)
+    assert shown == ["class 0", "class 3", "class 5", "class 17", IGNORE_NAME]
+    cmap = segmentation_colours(32)
     for patch, c in zip(legend.get_patches(), (0, 3, 5, 17, 255)):
         assert patch.get_facecolor() == pytest.approx(cmap(c))  # the colour the label maps are drawn in
     assert len({cmap(c) for c in range(32)}) == 32 and cmap(255)[:3] == (0, 0, 0)
@@ -223,8 +237,6 @@ def test_curves_of_an_engine_run_read_the_tags_it_writes(tmp_path, drawn):
     """A real (toy) run of the training loop: 4 steps per epoch, 3 epochs, a step logged every 3 and at each
     epoch's first. Every accuracy gets its panel with test values at their epochs; per-step tags sit at step / 4;
     legends stand outside their axes."""
-    from engine import fit, start_run
-
     run_dir = str(tmp_path / "run")
     run = start_run(tiny_run.config(log2tb=True, print_freq=3, test_every=1), run_dir, quiet=True)
     try:
@@ -248,15 +260,13 @@ def test_curves_of_an_engine_run_read_the_tags_it_writes(tmp_path, drawn):
         legend = ax.get_legend()
         if legend is not None:
             assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer)), ax.get_title()
-    vis.plot_curves(str(tmp_path / "c.png"), vis.read_scalars(run_dir), chance=25.0)
+    plot_curves(str(tmp_path / "c.png"), read_scalars(run_dir), chance=25.0)
     chance = [line for line in drawn[1].axes[1].lines if line.get_label().startswith("chance")]
     assert len(chance) == 1 and list(chance[0].get_ydata()) == [25.0, 25.0]
 
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    from datasets.synthetic import generate
-
     root = tmp_path_factory.mktemp("synthetic")
     generate(str(root), "tiny", seed=0, workers=1, log=lambda *_: None)
     return root
@@ -267,12 +277,6 @@ def test_localize_command_on_a_synthetic_scene(tiny_data, tmp_path):
     config = os.path.join(ROOT, "configs", "demo", "avsa.yaml")
     data = [f"dataset.root={tiny_data / 'yt360'}", "model.video.width=4", "model.audio.width=4"]
     sets = [arg for text in data for arg in ("--set", text)]
-    from criterions import build_criterion
-    from engine.schema import PRETRAIN_SCHEMA
-    from models import build_model
-    from utils.checkpoint import save_checkpoint
-    from utils.config import load_config
-
     cfg = load_config(config, data, schema=PRETRAIN_SCHEMA)
     model = build_model(cfg["model"], load_init=False)
     criterion = build_criterion(cfg["loss"], feature_dim=model.out_dim)
@@ -313,10 +317,10 @@ def test_sample_and_method_figures_show_the_datasets_own_sample(mode, tiny_data,
         assert torch.equal(torch.from_numpy(crop.copy()), _denormalize(sample["video"][k, :, middle]).permute(1, 2, 0))
         bars = axes_named(fig, f"energy {k}").patches
         shown = [bar.get_y() + bar.get_height() for bar in bars]
-        assert shown == pytest.approx(energy[k].clamp_min(vis._ENERGY_FLOOR_DB).tolist(), abs=0.05)
+        assert shown == pytest.approx(energy[k].clamp_min(ENERGY_FLOOR_DB).tolist(), abs=0.05)
     if mode == "method":
         pairs = axes_named(fig, "pairs").images[0].get_array()
-        assert torch.equal(torch.from_numpy(pairs.copy()), vis.contrastive_pairs(num_views, 2, "paper"))
+        assert torch.equal(torch.from_numpy(pairs.copy()), contrastive_pairs(num_views, 2, "paper"))
 
 
 def test_sample_figure_intensity_and_features_come_from_the_datasets_own_audio(tiny_data, monkeypatch):
@@ -339,7 +343,7 @@ def test_sample_figure_intensity_and_features_come_from_the_datasets_own_audio(t
             azimuth = -azimuth
         assert torch.equal(kept.views["azimuth"], azimuth)
     fig_sample = shown["sample"]
-    audio = vis.view_audio(fig_sample.foa)
+    audio = view_audio(fig_sample.foa)
     for k in range(num_views):
         w, y, z, x = fig_sample.foa[k].double()
         assert float(audio["azimuth"][k]) == pytest.approx(math.atan2(float((w * y).mean()), float((w * x).mean())),
@@ -347,8 +351,6 @@ def test_sample_figure_intensity_and_features_come_from_the_datasets_own_audio(t
 
 
 def test_segmentation_figure_of_a_directory_without_results_is_a_config_error(tmp_path):
-    from utils.errors import ConfigError
-
     (tmp_path / "fold-01").mkdir()  # a fold directory that never finished: no results.json anywhere
     with pytest.raises(ConfigError, match="no results.json"):
         vis.main(["segmentation", str(tmp_path), "--out", str(tmp_path / "seg.png")])
@@ -356,8 +358,6 @@ def test_segmentation_figure_of_a_directory_without_results_is_a_config_error(tm
 
 
 def test_segmentation_figure_of_a_benchmark_directory_reads_its_only_fold(tmp_path):
-    from utils.errors import ConfigError
-
     (tmp_path / "fold-01").mkdir()
     (tmp_path / "fold-01" / "results.json").write_text("{}")
     # It descends into fold-01: the next thing read is that fold's config.yaml (absent here), named in the error.

@@ -13,6 +13,7 @@ from engine.compat import config_differences
 from engine.schema import PRETRAIN_SCHEMA
 from evaluation.runner import eval_parser, fold_list, stale_results
 from evaluation.schema import EVAL_SCHEMA
+from tools.tables import ROOT
 from tools.tables.suites import KINETICS, KINETICS_ARCH, Cell, Suite, cell_key
 from utils.checkpoint import load_checkpoint
 from utils.cli import base_parser
@@ -154,16 +155,25 @@ def _eval_job(plan: Plan, suite: Suite, cell: Cell, source: str, seed: int, pret
 
 
 FIGURE_TOOL = "tools/visualize.py"
+FIGURE_PACKAGE = "tools/figures"  # the tool's modules
+
+
+def figure_sources() -> list[str]:
+    """The figure tool and every module of its package (listed from the folder), relative to the repository."""
+    names = sorted(os.listdir(os.path.join(ROOT, FIGURE_PACKAGE)))
+    return [FIGURE_TOOL, *(f"{FIGURE_PACKAGE}/{name}" for name in names if name.endswith(".py"))]
 
 
 def _figure_jobs(plan: Plan, output: str) -> None:
     """Figures of the demo: ``{pretrain:SRC}`` (seed 0's config: the data is drawn, nothing trained),
     ``{checkpoint:SRC}`` / ``{run:SRC}`` (seed 0's checkpoint, run directory) and ``{eval:TABLE:ROW:COLUMN}`` (the
     run directory of that cell's seed-0 evaluation). A figure's inputs are the files it draws (the data manifest,
-    checkpoint or results.json, config) and the tool itself: it is redrawn when one of them is newer than its PNG."""
+    checkpoint or results.json, config) and the tool's own files (`figure_sources`): it is redrawn when one of them
+    is newer than its PNG."""
     suite = plan.suite
+    sources = figure_sources()
     for template in suite.figures:
-        mode, needs, inputs, argv = template[0], set(), [FIGURE_TOOL], []
+        mode, needs, inputs, argv = template[0], set(), list(sources), []
         for arg in template[1:]:
             if arg.startswith("{") and arg.endswith("}"):
                 what, _, ref = arg[1:-1].partition(":")

@@ -48,7 +48,7 @@ def cmd_method(args) -> str:
 def cmd_localize(args) -> str:
     cfg = load_config(args.config, args.overrides, required=("dataset", "model", "loss"), schema=PRETRAIN_SCHEMA)
     frame, scores, sources = model_localization(cfg, args.config, args.checkpoint, args.split, args.index, args.step)
-    title = f"alignment score of {cfg['model']['name']} ({cfg['loss']['name']})"
+    title = f"localisation by {cfg['model']['name']} ({cfg['loss']['name']})"
     return plot_localization(args.out, frame, scores, title, sources)
 
 

@@ -94,10 +94,17 @@ def independent_energy_db(foa, views):
     return torch.stack(rows)
 
 
-def frontal_beam_power(clips, foa, azimuth, elevation):
-    """An independent scorer: power of a hypercardioid beam to the front of the ROTATED field (0.25 W + 0.75 X)."""
-    beam = 0.25 * foa[:, 0] + 0.75 * foa[:, 3]
-    return beam.pow(2).mean(-1)
+def frontal_fraction(foa):
+    """(N, 4, S) FOA rotated toward each crop -> (N, 2): the share of a hypercardioid beam to the rotated front
+    (0.25 W + 0.75 X) in the field's power, and the rest: a physical "sound in front" feature."""
+    beam = (0.25 * foa[:, 0] + 0.75 * foa[:, 3]).pow(2).mean(-1)
+    share = beam / foa[:, 0].pow(2).mean(-1).clamp_min(1e-12)
+    return torch.stack([share, 1 - share], dim=1)
+
+
+def expects_sound_in_front(clips, foa, azimuth, elevation):
+    """Every crop predicts "sound in front"; the audio's target is its frontal share."""
+    return torch.tensor([[1.0, 0.0]]).expand(len(foa), -1), frontal_fraction(foa)
 
 
 def _peak(scores):
@@ -112,33 +119,56 @@ def test_localization_map_peaks_within_15_degrees_of_a_single_audio_source(sourc
     noise = torch.randn(400, generator=torch.Generator().manual_seed(0))
     foa = encode_foa(noise, torch.tensor(az), torch.tensor(el))
     frames = torch.randint(0, 255, (1, 3, 16, 32), dtype=torch.uint8)
-    scores = localization_map(frames, foa, frontal_beam_power, step_deg=10.0, crop_size=4)
+    scores = localization_map(frames, foa, expects_sound_in_front, step_deg=10.0, crop_size=4)
     assert scores.shape == (18, 36)
     peak_az, peak_el = _peak(scores)
     distance = angular_distance(peak_az, peak_el, torch.tensor(az), torch.tensor(el))
     assert math.degrees(distance) < 15.0
 
 
-def test_localization_map_video_crops_look_where_the_grid_says():
-    # A red disc of 8° radius at (−60°, −10°) on a grey frame; score = redness of the crop's centre pixels.
+def test_localization_map_peaks_where_the_crop_shows_the_object_it_hears():
+    """A red disc of 8° radius at (−60°, −10°) on a grey frame, and its sound from there. A red crop predicts "sound in
+    front", a grey one "no sound in front", which many rotations of the audio fit."""
     height, width = 90, 180
     x = (torch.arange(width) + 0.5) / width
     y = (torch.arange(height) + 0.5) / height
     azimuth = (math.pi * (1 - 2 * x))[None, :].expand(height, -1)
     elevation = (math.pi / 2 * (1 - 2 * y))[:, None].expand(-1, width)
-    disc = angular_distance(azimuth, elevation, torch.tensor(math.radians(-60)), torch.tensor(math.radians(-10)))
+    source = torch.tensor(math.radians(-60)), torch.tensor(math.radians(-10))
+    disc = angular_distance(azimuth, elevation, *source)
     frame = torch.full((1, 3, height, width), 128, dtype=torch.uint8)
     frame[0, 0][disc < math.radians(8)] = 255
     frame[0, 1][disc < math.radians(8)] = 0
+    foa = encode_foa(torch.randn(400, generator=torch.Generator().manual_seed(1)), *source)
 
-    def redness(clips, foa, az, el):
+    def red_means_sound_in_front(clips, foa, az, el):
         centre = clips[:, :, 0, 3:5, 3:5]
-        return (centre[:, 0] - centre[:, 1]).mean((-1, -2))
+        red = (centre[:, 0] - centre[:, 1]).mean((-1, -2)).clamp(0, 1)
+        return torch.stack([red, 1 - red], dim=1), frontal_fraction(foa)
 
-    scores = localization_map(frame, torch.zeros(4, 8), redness, step_deg=10.0, fov_deg=20.0, crop_size=8)
+    scores = localization_map(frame, foa, red_means_sound_in_front, temperature=0.1, step_deg=10.0, fov_deg=20.0,
+                              crop_size=8)
     peak_az, peak_el = _peak(scores)
-    assert math.degrees(angular_distance(peak_az, peak_el, torch.tensor(math.radians(-60)),
-                                         torch.tensor(math.radians(-10)))) < 15.0
+    assert math.degrees(angular_distance(peak_az, peak_el, *source)) < 15.0
+    # The crop toward the disc picks its own sound out of the 648 rotations better than chance.
+    assert float(scores.max()) > -math.log(scores.numel()) + 0.5
+
+
+def test_localization_map_is_the_v2a_log_softmax_over_every_grid_direction():
+    """Step 90°: 2 × 4 directions at azimuths 135°, 45°, −45°, −135°. With prediction = target = (cos az, sin az)
+    the logits are cos(az_i − az_j) / τ: each row holds 1 twice (same azimuth, both elevations), 0 four times and −1
+    twice, so every direction scores 1/τ − log(2·e^(1/τ) + 4 + 2·e^(−1/τ))."""
+
+    def azimuth_vectors(clips, foa, az, el):
+        vectors = torch.stack([az.cos(), az.sin()], dim=1)
+        return vectors, vectors
+
+    frames = torch.zeros(1, 3, 8, 16, dtype=torch.uint8)
+    scores = localization_map(frames, torch.zeros(4, 8), azimuth_vectors, temperature=0.5, step_deg=90.0,
+                              crop_size=4, chunk=3)
+    expected = 2.0 - math.log(2 * math.exp(2.0) + 4 + 2 * math.exp(-2.0))
+    assert scores.shape == (2, 4)
+    assert torch.allclose(scores, torch.full((2, 4), expected), atol=1e-5)
 
 
 def test_viewpoint_outline_breaks_at_the_seam():

@@ -1,5 +1,5 @@
 """What the figures read: a dataset sample as the dataset makes it (`dataset_sample`), what each view's audio hears
-(`view_audio`), a model's alignment score over the sphere (`localization_map`, `ModelScorer`), a segmentation run's
+(`view_audio`), a model's localisation map over the sphere (`localization_map`, `ModelEmbedder`), a segmentation run's
 predictions, and a run's scalars and checkpoint."""
 
 from __future__ import annotations
@@ -29,18 +29,24 @@ from utils.errors import ConfigError
 from utils.runs import finished_run_directory, latest_checkpoint, read_results, results_path
 from utils.spherical import equirect_angles, equirect_to_perspective
 
-# A score for N (video crop, audio rotated toward the crop) pairs: clips (N, 3, T, h, w) float in [0, 1],
-# foa (N, 4, S), azimuth, elevation (N,) radians -> (N,) scores (higher = better match).
-Scorer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+# The alignment heads on N (video crop, audio rotated toward the crop) pairs: clips (N, 3, T, h, w) float in [0, 1],
+# foa (N, 4, S), azimuth, elevation (N,) radians -> (prediction from the crop, target from the audio), each (N, D).
+Embedder = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 # ==================================================================================================== geometry
 
 
-def localization_map(frames: torch.Tensor, foa: torch.Tensor, score: Scorer, *, step_deg: float = 10.0,
-                     fov_deg: float = 75.0, crop_size: int = 32, rotation_order: str = "correct",
-                     chunk: int = 96) -> torch.Tensor:
-    """Alignment score of every grid direction: the video crop there against the FOA rotated toward it.
+def localization_map(frames: torch.Tensor, foa: torch.Tensor, embed: Embedder, *, temperature: float = 0.07,
+                     step_deg: float = 10.0, fov_deg: float = 75.0, crop_size: int = 32,
+                     rotation_order: str = "correct", chunk: int = 96) -> torch.Tensor:
+    """How well the video crop toward each grid direction picks out the sound heard from there.
+
+    Every grid direction d gives a pair, the crop toward d and the FOA rotated toward d, embedded by ``embed``. The
+    score of d is log p(d | crop d): the pre-training's V2A softmax (cosines / ``temperature``) of the crop's
+    prediction over the audio of every grid direction. A crop that shows a sounding object picks out the rotation that
+    puts its sound in front and scores high; a crop of empty sky fits many rotations and scores low. (Each pair's own
+    cosine would not localise: every pair matches, and the heads are trained to rank, not calibrated across crops.)
 
     frames (T, 3, H, W) uint8 equirectangular; foa (4, S) ambiX. Returns (R, C) = (180°, 360°) / ``step_deg`` scores
     at the cell centres of `utils.spherical.equirect_angles` (row 0 = top, column 0 = azimuth +180°, as the frame).
@@ -49,14 +55,17 @@ def localization_map(frames: torch.Tensor, foa: torch.Tensor, score: Scorer, *, 
     grid_az = azimuth[None, :].expand(len(elevation), -1).reshape(-1)
     grid_el = elevation[:, None].expand(-1, len(azimuth)).reshape(-1)
     fov = math.radians(fov_deg)
-    scores = []
+    predictions, targets = [], []
     for start in range(0, len(grid_az), chunk):
         az, el = grid_az[start:start + chunk], grid_el[start:start + chunk]
         views = equirect_to_perspective(frames, az, el, fov, fov, (crop_size, crop_size))  # (n·T, 3, h, w)
         clips = views.reshape(len(az), frames.shape[0], *views.shape[1:]).transpose(1, 2).float() / 255
         rotated = rotate_foa(foa.expand(len(az), -1, -1), az, el, rotation_order)
-        scores.append(score(clips, rotated, az, el).float())
-    return torch.cat(scores).reshape(len(elevation), len(azimuth))
+        prediction, target = embed(clips, rotated, az, el)
+        predictions.append(prediction.float())
+        targets.append(target.float())
+    logits = F.normalize(torch.cat(predictions), dim=-1) @ F.normalize(torch.cat(targets), dim=-1).T / temperature
+    return torch.log_softmax(logits, dim=1).diagonal().reshape(len(elevation), len(azimuth))
 
 
 FOA_NAMES = ("W", "Y′", "Z′", "X′")  # ACN order, rotated toward a view: X′ its front, Y′ its left, Z′ its up
@@ -135,27 +144,25 @@ def denormalize(frame: torch.Tensor) -> torch.Tensor:
 # ==================================================================================================== trained model
 
 
-class ModelScorer:
-    """The pre-training task's alignment score: cosine similarity of the criterion's projection heads between the
-    video crop and the audio rotated toward it (V2A: g_v2a(v) through ``audio_pred_head`` vs a through
-    ``audio_head`` with translation networks, else v through ``video_projection`` vs a through ``audio_projection``)."""
+class ModelEmbedder:
+    """The pre-training task's alignment heads (`Embedder`): V2A, g_v2a(v) through ``audio_pred_head`` against a
+    through ``audio_head`` with translation networks (each crop translated alone, at its direction and the clip's
+    time ``clip_time`` s), else v through ``video_projection`` against a through ``audio_projection``."""
 
-    def __init__(self, model: torch.nn.Module, criterion: torch.nn.Module, features: AudioFeatures):
+    def __init__(self, model: torch.nn.Module, criterion: torch.nn.Module, features: AudioFeatures,
+                 clip_time: float = 0.0):
         self.model, self.criterion = model.eval(), criterion.eval()
         self.audio_features = features  # the dataset's: its statistics file, as training read it
+        self.clip_time = clip_time
 
     @torch.no_grad()
-    def __call__(self, clips, foa, azimuth, elevation) -> torch.Tensor:
+    def __call__(self, clips, foa, azimuth, elevation) -> tuple[torch.Tensor, torch.Tensor]:
         video_emb, audio_emb = self.model(normalize_video(clips), self.audio_features.features(foa))
         if self.criterion.has_translation:
-            position = torch.stack([azimuth, elevation, torch.zeros_like(azimuth)], dim=1)[:, None]
+            position = torch.stack([azimuth, elevation, torch.full_like(azimuth, self.clip_time)], dim=1)[:, None]
             audio_pred, _ = self.criterion.predict(video_emb[:, None], audio_emb[:, None], position)
-            prediction = self.criterion.audio_pred_head(audio_pred[:, 0])
-            target = self.criterion.audio_head(audio_emb)
-        else:
-            prediction = self.criterion.video_projection(video_emb)
-            target = self.criterion.audio_projection(audio_emb)
-        return F.cosine_similarity(prediction, target, dim=-1)
+            return self.criterion.audio_pred_head(audio_pred[:, 0]), self.criterion.audio_head(audio_emb)
+        return self.criterion.video_projection(video_emb), self.criterion.audio_projection(audio_emb)
 
 
 def model_localization(cfg: dict, config: str, checkpoint: str, split: str, index: int,
@@ -169,9 +176,11 @@ def model_localization(cfg: dict, config: str, checkpoint: str, split: str, inde
     frames = raw["frames"][0].permute(0, 3, 1, 2)
     data = cfg["dataset"]
     fov = sum(data["viewpoints"]["hfov_deg"]) / 2
-    scorer = ModelScorer(pretrained.model, pretrained.criterion, dataset.audio_features)
-    scores = localization_map(frames, raw["foa"][0], scorer, step_deg=step_deg, fov_deg=fov,
-                              crop_size=data["video"]["crop_size"], rotation_order=data["rotation_order"])
+    clip_time = float(raw["video_start"][0]) + data["video"]["clip_duration"] / 2  # as the dataset's positions
+    embed = ModelEmbedder(pretrained.model, pretrained.criterion, dataset.audio_features, clip_time)
+    scores = localization_map(frames, raw["foa"][0], embed, temperature=pretrained.criterion.temperature,
+                              step_deg=step_deg, fov_deg=fov, crop_size=data["video"]["crop_size"],
+                              rotation_order=data["rotation_order"])
     return frames[frames.shape[0] // 2], scores, known_sources(data["root"], dataset, raw)
 
 

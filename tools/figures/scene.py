@@ -44,8 +44,8 @@ def plot_sample(path: str, sample: ViewSample) -> str:
 
 def plot_localization(path: str, frame: torch.Tensor, scores: torch.Tensor, title: str,
                       sources: Sequence[tuple[float, float]] = ()) -> str:
-    """frame (3, H, W) uint8; scores (R, C) at the cell centres of `equirect_angles`; sources: known (azimuth,
-    elevation) radians to mark."""
+    """frame (3, H, W) uint8; scores (R, C) at the cell centres of `equirect_angles` (`localization_map`'s
+    log-probabilities); sources: known (azimuth, elevation) radians to mark."""
     height, width = frame.shape[1:]
     fig = figure("localize")
     ax_frame, ax_map = fig.subplots(2, 1)
@@ -55,7 +55,7 @@ def plot_localization(path: str, frame: torch.Tensor, scores: torch.Tensor, titl
         ax.set_yticks([0, height / 2, height], ["90°", "0°", "−90°"])
     image = ax_map.imshow(scores.numpy(), extent=(0, width, height, 0), cmap="jet", alpha=0.55,
                           interpolation="bilinear")
-    fig.colorbar(image, ax=ax_map, fraction=0.025, label="alignment score")
+    fig.colorbar(image, ax=ax_map, fraction=0.025, label="log p(own sound | crop)")
     row, col = divmod(int(scores.argmax()), scores.shape[1])
     azimuth, elevation = equirect_angles(*scores.shape)
     x, y = equirect_pixel(azimuth[col], elevation[row], height, width)

@@ -79,7 +79,8 @@ def test_joint_flip_keeps_crop_and_audio_consistent():
     assert float(azimuth[0]) == pytest.approx(-view_az)
     unflipped, foa_same, az_same = apply_joint_flip(crop[:, :, None], foa, torch.tensor([view_az]),
                                                     torch.tensor([False]))
-    assert torch.equal(unflipped, crop[:, :, None]) and torch.equal(foa_same, foa) and float(az_same[0]) == pytest.approx(view_az)
+    assert torch.equal(unflipped, crop[:, :, None]) and torch.equal(foa_same, foa)
+    assert float(az_same[0]) == pytest.approx(view_az)
 
 
 def test_volume_and_normalisation_values():

@@ -94,7 +94,8 @@ def test_yt360_layout_and_split_lists(root, tracks):
         assert os.path.exists(os.path.join(base, "audio", stem + ".m4a"))
         maps = sorted(os.listdir(os.path.join(base, "segmentation", stem)))
         count = round(TINY.segment_seconds * TINY.segmentation_fps)
-        assert maps == sorted([f"things-{n:04d}.png" for n in range(count)] + [f"stuff-{n:04d}.png" for n in range(count)])
+        expected = [f"{kind}-{n:04d}.png" for kind in ("things", "stuff") for n in range(count)]
+        assert maps == sorted(expected)
     assert not [n for n in os.listdir(base) if n.endswith(".partial")]
     segments = {line.split(" ")[0]: [int(t) for t in line.split(" ")[1].split(",")]
                 for line in read_lines(os.path.join(base, "segments.txt"))}

@@ -1,4 +1,5 @@
-"""Viewpoint sampling: real minimum separation, ranges, deterministic fallback, the same draws from the same generator."""
+"""Viewpoint sampling: real minimum separation, ranges, deterministic fallback, the same draws from the same
+generator."""
 
 import math
 

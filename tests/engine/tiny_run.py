@@ -93,8 +93,8 @@ def main(argv=None) -> int:
     parser.add_argument("--kill-at-forward", type=int, default=0, help="SIGKILL this process at that forward")
     parser.add_argument("--kill-rank", type=int, default=0, help="under torchrun: the rank that is killed")
     parser.add_argument("--signal-launcher-at-forward", type=int, default=0,
-                        help="under torchrun, rank 0 at that forward: send --launcher-signal to torchrun, then wait until "
-                             "torchrun has forwarded it to this process")
+                        help="under torchrun, rank 0 at that forward: send --launcher-signal to torchrun, then wait "
+                             "until torchrun has forwarded it to this process")
     parser.add_argument("--launcher-signal", default="TERM", help="signal name without SIG")
     args = parser.parse_args(argv)
     cfg = config(**dict(parse_override(text) for text in args.overrides))

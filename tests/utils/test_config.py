@@ -44,7 +44,7 @@ def write(tmp_path, name, text):
 
 
 def test_defaults_inheritance_and_overrides(tmp_path, toy):
-    base = write(tmp_path, "base/base.yaml", """
+    write(tmp_path, "base/base.yaml", """
         seed: 3
         toy: {batch_size: 4, sub: {depth: 3, flag: true}}
     """)

@@ -1,4 +1,4 @@
-"""tools/visualize.py in parts: ``data`` (what the figures read: a dataset sample, a model's alignment scores, a
+"""tools/visualize.py in parts: ``data`` (what the figures read: a dataset sample, a model's localisation map, a
 segmentation run's predictions, a run's scalars) → ``panels`` (sizes, saving, shared matplotlib panels) → the drawers:
 ``method`` (the method drawn on a sample), ``scene`` (a 360° sample, a localisation map), ``results`` (a segmentation
 benchmark's predictions, training curves)."""

@@ -1,5 +1,5 @@
 """Figures of one 360° sample: as the dataset makes it (viewpoints, FOA power, crops, what each view's audio hears)
-and a trained model's alignment score over its sphere."""
+and a trained model's localisation map over its sphere."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 """How far the audio encoding of tools/prepare_yt360.py moves the direction of FOA sound.
 
     python tools/measure_spatial_cues.py [FILE ...] [--format ambix|fuma] [--synthetic 14] [--rate 24000]
-                                         [--bit-rate 128000] [--aac-option aac_is=1 ...]
+                                         [--bit-rate 128000] [--aac-option aac_is=1 ...] [--figure directions.png]
 
 Every FILE (4-channel FOA; ``--format fuma`` for traditional B-format) and ``--synthetic N`` plane waves (bursts of
 white noise from N directions spread over the sphere, none on an axis) go through `prepare_yt360.cut_audio` — read at
@@ -14,7 +14,8 @@ decoded again. The active intensity vector Re(W*·(X, Y, Z)) before and after is
   a bin whose intensity vanished counts as 90°);
 * broadband: the angle between the intensity vectors summed over the whole file.
 
-Prints a markdown table, one row per input (synthetic ones: the median and the worst direction). Exit code 0; an
+Prints a markdown table, one row per input (synthetic ones: the median and the worst direction); ``--figure`` also
+draws the first input's intensity azimuth per bin before and after, and the angle between them. Exit code 0; an
 unreadable file is a one-line error (exit 1).
 """
 
@@ -29,6 +30,11 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import av  # noqa: E402
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -106,13 +112,56 @@ def write_pcm(foa: torch.Tensor, rate: int, path: str) -> str:
     return path
 
 
-def measure(source: str, rate: int, audio_format: str, options: dict, bit_rate: int, folder: str) -> dict:
-    """Direction errors of one FOA file through the preparation's audio encoding."""
+def prepared_pair(source: str, rate: int, audio_format: str, options: dict, bit_rate: int,
+                  folder: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """ambiX FOA (4, S) of one file before and after the preparation's audio encoding (the whole file)."""
     seconds = math.floor((probe_media(source).duration or 0.0) * 10) / 10 - 0.1  # whole file, never past its end
     prepared = os.path.join(folder, "prepared.m4a")
     cut_audio(source, prepared, 0.0, seconds, rate, options, bit_rate)
     before, after = (read_audio(path, 0.0, seconds, rate, audio_format) for path in (source, prepared))
-    return direction_errors(before, after)
+    return before, after
+
+
+def direction_maps(before: torch.Tensor, after: torch.Tensor, floor_db: float = 60.0) -> dict[str, torch.Tensor]:
+    """Per STFT bin (bins, frames): intensity azimuth (degrees, positive to the left) before and after, and the angle
+    between the two directions; NaN in bins more than ``floor_db`` below the loudest (no direction to speak of)."""
+    flux_before, energy = intensity(before)
+    flux_after, _ = intensity(after)
+    quiet = energy < energy.max() * 10 ** (-floor_db / 10)
+
+    def masked(values: torch.Tensor) -> torch.Tensor:
+        return torch.where(quiet, torch.full_like(values, math.nan), values)
+
+    return {"azimuth_before": masked(torch.rad2deg(torch.atan2(flux_before[1], flux_before[0]))),
+            "azimuth_after": masked(torch.rad2deg(torch.atan2(flux_after[1], flux_after[0]))),
+            "error": masked(_angles(flux_before, flux_after))}
+
+
+def plot_directions(path: str, maps: dict[str, torch.Tensor], title: str, rate: int, hop: int = HOP) -> str:
+    """Three panels over time and frequency: azimuth before, after, and the angle between the directions."""
+    bins, frames = maps["error"].shape
+    extent = (0, frames * hop / rate, 0, rate / 2000)
+    fig, axes = plt.subplots(3, 1, figsize=(9, 7.5), sharex=True, constrained_layout=True)
+    panels = (("azimuth_before", "intensity azimuth, source (°)", "twilight", (-180, 180)),
+              ("azimuth_after", "intensity azimuth, prepared (°)", "twilight", (-180, 180)),
+              ("error", "angle between the two directions (°)", "magma", (0, 20)))
+    for ax, (key, label, cmap, (low, high)) in zip(axes, panels):
+        image = ax.imshow(maps[key].numpy(), origin="lower", aspect="auto", extent=extent, cmap=cmap, vmin=low,
+                          vmax=high, interpolation="nearest")
+        fig.colorbar(image, ax=ax, label=label)
+        ax.set_ylabel("kHz")
+    axes[-1].set_xlabel("s")
+    fig.suptitle(title)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _plot_first(path: str, pair: tuple[torch.Tensor, torch.Tensor], name: str, errors: dict, rate: int,
+                bit_rate: int) -> None:
+    title = (f"{name} through AAC at {bit_rate // 1000} kb/s per channel: per-bin median {errors['median']:.2f}°, "
+             f"90th percentile {errors['p90']:.2f}°")
+    print(f"wrote {plot_directions(path, direction_maps(*pair), title, rate)}", file=sys.stderr)
 
 
 def _row(name: str, errors: dict) -> str:
@@ -129,6 +178,7 @@ def main(argv=None) -> int:
     parser.add_argument("--bit-rate", type=int, default=AUDIO_BIT_RATE, help="AAC bit rate per channel")
     parser.add_argument("--aac-option", action="append", default=[], metavar="KEY=VALUE",
                         help="FFmpeg aac encoder option over the preparation's (e.g. aac_is=1, aac_pns=1, aac_ms=0)")
+    parser.add_argument("--figure", metavar="PNG", help="draw the first input's directions before and after")
     args = parser.parse_args(argv)
     options = dict(AAC_OPTIONS)
     for item in args.aac_option:
@@ -138,16 +188,26 @@ def main(argv=None) -> int:
         options[key] = value
     print(f"AAC {args.bit_rate // 1000} kb/s per channel at {args.rate} Hz, options {options}\n")
     print("| input | TF median | TF 90th pct. | broadband |\n| --- | --- | --- | --- |")
+    figure = args.figure
     with tempfile.TemporaryDirectory() as folder:
         for path in args.files:
-            print(_row(os.path.basename(path), measure(path, args.rate, args.format, options, args.bit_rate, folder)),
-                  flush=True)
+            pair = prepared_pair(path, args.rate, args.format, options, args.bit_rate, folder)
+            errors = direction_errors(*pair)
+            print(_row(os.path.basename(path), errors), flush=True)
+            if figure:
+                _plot_first(figure, pair, os.path.basename(path), errors, args.rate, args.bit_rate)
+                figure = None
         if args.synthetic > 0:
             results = []
             for n, (azimuth, elevation) in enumerate(synthetic_directions(args.synthetic)):
                 source = write_pcm(noise_bursts(azimuth, elevation, args.rate, seed=n), args.rate,
                                    os.path.join(folder, "plane-wave.wav"))
-                results.append(measure(source, args.rate, "ambix", options, args.bit_rate, folder))
+                pair = prepared_pair(source, args.rate, "ambix", options, args.bit_rate, folder)
+                results.append(direction_errors(*pair))
+                if figure:
+                    name = f"plane wave from {azimuth:.0f}°, {elevation:.0f}°"
+                    _plot_first(figure, pair, name, results[-1], args.rate, args.bit_rate)
+                    figure = None
             for label, pick in (("median", np.median), ("worst", np.max)):
                 print(_row(f"{args.synthetic} plane waves, {label} direction",
                            {key: pick([r[key] for r in results]) for key in results[0]}))

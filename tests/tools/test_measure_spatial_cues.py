@@ -1,7 +1,9 @@
 """tools/measure_spatial_cues.py: 0° for an unchanged signal, the angle of a known rotation, and the preparation's AAC
-keeping directions where a low bit rate with intensity stereo and noise substitution does not."""
+keeping directions where a low bit rate with intensity stereo and noise substitution does not; the direction figure's
+maps give a plane wave's azimuth in every loud bin and a yaw turn's angle as the error."""
 
 import math
+import struct
 
 import pytest
 import torch
@@ -32,7 +34,25 @@ def test_preparation_keeps_directions_that_low_rate_joint_coding_loses(tmp_path)
     azimuth, elevation = TOOL.synthetic_directions(14)[3]
     assert abs(azimuth) % 90 > 5 and abs(elevation) > 5  # not on an axis, where coding errors cancel
     source = TOOL.write_pcm(TOOL.noise_bursts(azimuth, elevation, 24000), 24000, str(tmp_path / "wave.wav"))
-    kept = TOOL.measure(source, 24000, "ambix", TOOL.AAC_OPTIONS, TOOL.AUDIO_BIT_RATE, str(tmp_path))
+    kept = TOOL.direction_errors(*TOOL.prepared_pair(source, 24000, "ambix", TOOL.AAC_OPTIONS, TOOL.AUDIO_BIT_RATE,
+                                                      str(tmp_path)))
     assert 0 < kept["median"] < 2 and kept["p90"] < 5 and kept["broadband"] < 0.5
-    lost = TOOL.measure(source, 24000, "ambix", {"aac_is": "1", "aac_pns": "1"}, 32_000, str(tmp_path))
+    lost = TOOL.direction_errors(*TOOL.prepared_pair(source, 24000, "ambix", {"aac_is": "1", "aac_pns": "1"}, 32_000,
+                                                      str(tmp_path)))
     assert lost["p90"] > 20 and lost["broadband"] > 1
+
+
+def test_direction_maps_show_a_plane_wave_azimuth_and_a_yaw_turn(tmp_path):
+    foa = TOOL.noise_bursts(-70.0, 0.0, 24000)
+    maps = TOOL.direction_maps(foa, rotate_foa_yaw(foa, math.radians(30)))
+    loud = ~maps["error"].isnan()
+    assert 0.3 < float(loud.float().mean()) < 1.0  # the silent gaps between bursts are masked
+    assert maps["azimuth_before"][loud] == pytest.approx(torch.full((int(loud.sum()),), -70.0), abs=1e-3)
+    # At elevation 0 a turn of the field by 30° moves the direction by 30°; the sign says which way.
+    assert maps["error"][loud] == pytest.approx(torch.full((int(loud.sum()),), 30.0), abs=1e-3)
+    turned = float(maps["azimuth_after"][loud].mean())
+    assert abs(abs(turned + 70.0) - 30.0) < 1e-3
+    path = TOOL.plot_directions(str(tmp_path / "d.png"), maps, "test", 24000)
+    with open(path, "rb") as f:
+        width, height = struct.unpack(">II", f.read(24)[16:24])
+    assert (width, height) == (720, 600)

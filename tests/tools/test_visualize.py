@@ -302,18 +302,31 @@ def tiny_data(tmp_path_factory):
     return root
 
 
-def test_localize_command_on_a_synthetic_scene(tiny_data, tmp_path):
-    """The CLI path of localize: a (random) model saved as a pre-training checkpoint."""
+def test_localize_command_on_a_synthetic_scene(tiny_data, tmp_path, drawn):
+    """The CLI path of localize: (random) models saved as pre-training checkpoints. The map drawn is the checkpoint's:
+    log-probabilities on the 6 × 12 grid of --step 30, another checkpoint's weights draw another map, and the same
+    checkpoint draws the same map whatever the global random state."""
     config = os.path.join(ROOT, "configs", "demo", "avsa.yaml")
     data = [f"dataset.root={tiny_data / 'yt360'}", "model.video.width=4", "model.audio.width=4"]
     sets = [arg for text in data for arg in ("--set", text)]
     cfg = load_config(config, data, schema=PRETRAIN_SCHEMA)
-    model = build_model(cfg["model"], load_init=False)
-    criterion = build_criterion(cfg["loss"], feature_dim=model.out_dim)
-    save_checkpoint({"model": model.state_dict(), "criterion": criterion.state_dict()}, str(tmp_path / "c.pth"))
-    assert vis.main(["localize", config, *sets, "--checkpoint", str(tmp_path / "c.pth"), "--step", "30",
-                     "--out", str(tmp_path / "loc.png")]) == 0
-    assert png_size(tmp_path / "loc.png") == expected_size("localize")
+    maps = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = build_model(cfg["model"], load_init=False)
+        criterion = build_criterion(cfg["loss"], feature_dim=model.out_dim)
+        state = {"model": model.state_dict(), "criterion": criterion.state_dict()}
+        save_checkpoint(state, str(tmp_path / f"{seed}.pth"))
+    for seed in (0, 1, 0):
+        torch.manual_seed(100 + len(maps))
+        assert vis.main(["localize", config, *sets, "--checkpoint", str(tmp_path / f"{seed}.pth"), "--step", "30",
+                         "--out", str(tmp_path / "loc.png")]) == 0
+        assert png_size(tmp_path / "loc.png") == expected_size("localize")
+        maps.append(torch.from_numpy(drawn[-1].axes[1].images[1].get_array().copy()))  # over the frame's image
+    # log p(own sound | crop) among the 72 directions: near chance, log(1/72), for an untrained model
+    assert maps[0].shape == (6, 12) and float(maps[0].max()) < 0
+    assert float(maps[0].mean()) == pytest.approx(-math.log(72), abs=0.05)
+    assert float((maps[0] - maps[1]).abs().max()) > 1e-4 and torch.equal(maps[0], maps[2])
 
 
 def _denormalize(video):

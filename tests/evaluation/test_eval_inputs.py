@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from datasets import build_dataset
+from datasets import INPUT_KEYS, build_dataset
 from evaluation.pretrained import load_pretrained
 from evaluation.runner import eval_parser, load_configs
+from evaluation.schema import EVAL_SCHEMA
 from tests.conftest import shared_path
 from tests.datasets.media_fixtures import write_lists, write_segment
-from utils.config import read_config
+from utils.config import load_config, read_config
 from utils.errors import ConfigError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -34,14 +35,28 @@ def _resolve(config, pretrain, *overrides):
     return load_configs(argparse.Namespace(config=config, pretrain_config=pretrain, overrides=list(overrides)))
 
 
+def _protocol(section: dict, prefix: str = "") -> dict:
+    """{dotted key: value} of a yt360 ``dataset`` section without its input keys: how samples are drawn and batched."""
+    flat = {}
+    for key, value in section.items():
+        if isinstance(value, dict):
+            flat.update(_protocol(value, f"{prefix}{key}."))
+        elif f"{prefix}{key}" not in INPUT_KEYS["yt360"]:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 @pytest.mark.parametrize("benchmark", YT360_BENCHMARKS, ids=os.path.basename)
 def test_released_model_is_evaluated_on_the_original_recipe(benchmark):
     data = _resolve(benchmark, REFERENCE)[0]["dataset"]
     assert data["audio"]["parity"] is True and data["audio"]["stats"] == ORIGINAL_STATS
     assert data["rotation_order"] == "reference" and data["video_placement"] == "uniform"
-    # the benchmark's own protocol is kept: its viewpoints, batch, splits
-    assert data["sampling"] in ("clip", "video") and data["audio"]["n_mels"] == 128
+    assert data["audio"]["n_mels"] == 128
     paper = _resolve(benchmark, PAPER)[0]["dataset"]
+    # the benchmark's own protocol is kept: its viewpoints, batch, splits, sampling, as the config alone gives them
+    alone = _protocol(load_config(benchmark, required=("benchmark", "dataset"), schema=EVAL_SCHEMA)["dataset"])
+    assert len(alone) > 20  # the flattening found the section
+    assert _protocol(data) == alone and _protocol(paper) == alone
     assert paper["audio"]["stats"] == "audio-stats-24000hz-512fft-240hop-128mels.npz"
     assert paper["audio"]["parity"] is False
     assert paper["rotation_order"] == "correct" and paper["video_placement"] == "centred"

@@ -302,18 +302,31 @@ def tiny_data(tmp_path_factory):
     return root
 
 
-def test_localize_command_on_a_synthetic_scene(tiny_data, tmp_path):
-    """The CLI path of localize: a (random) model saved as a pre-training checkpoint."""
+def test_localize_command_on_a_synthetic_scene(tiny_data, tmp_path, drawn):
+    """The CLI path of localize: (random) models saved as pre-training checkpoints. The map drawn is the checkpoint's:
+    log-probabilities on the 6 × 12 grid of --step 30, another checkpoint's weights draw another map, and the same
+    checkpoint draws the same map whatever the global random state."""
     config = os.path.join(ROOT, "configs", "demo", "avsa.yaml")
     data = [f"dataset.root={tiny_data / 'yt360'}", "model.video.width=4", "model.audio.width=4"]
     sets = [arg for text in data for arg in ("--set", text)]
     cfg = load_config(config, data, schema=PRETRAIN_SCHEMA)
-    model = build_model(cfg["model"], load_init=False)
-    criterion = build_criterion(cfg["loss"], feature_dim=model.out_dim)
-    save_checkpoint({"model": model.state_dict(), "criterion": criterion.state_dict()}, str(tmp_path / "c.pth"))
-    assert vis.main(["localize", config, *sets, "--checkpoint", str(tmp_path / "c.pth"), "--step", "30",
-                     "--out", str(tmp_path / "loc.png")]) == 0
-    assert png_size(tmp_path / "loc.png") == expected_size("localize")
+    maps = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = build_model(cfg["model"], load_init=False)
+        criterion = build_criterion(cfg["loss"], feature_dim=model.out_dim)
+        state = {"model": model.state_dict(), "criterion": criterion.state_dict()}
+        save_checkpoint(state, str(tmp_path / f"{seed}.pth"))
+    for seed in (0, 1, 0):
+        torch.manual_seed(100 + len(maps))
+        assert vis.main(["localize", config, *sets, "--checkpoint", str(tmp_path / f"{seed}.pth"), "--step", "30",
+                         "--out", str(tmp_path / "loc.png")]) == 0
+        assert png_size(tmp_path / "loc.png") == expected_size("localize")
+        maps.append(torch.from_numpy(drawn[-1].axes[1].images[1].get_array().copy()))  # over the frame's image
+    # log p(own sound | crop) among the 72 directions: near chance, log(1/72), for an untrained model
+    assert maps[0].shape == (6, 12) and float(maps[0].max()) < 0
+    assert float(maps[0].mean()) == pytest.approx(-math.log(72), abs=0.05)
+    assert float((maps[0] - maps[1]).abs().max()) > 1e-4 and torch.equal(maps[0], maps[2])
 
 
 def _denormalize(video):
@@ -361,17 +374,15 @@ def test_sample_figure_intensity_and_features_come_from_the_datasets_own_audio(t
     shown = {}
     monkeypatch.setattr(vis, "plot_sample", lambda path, sample: shown.update(sample=sample) or path)
     cfg = load_config(config, [*data, "dataset.video.crop_size=96"], schema=PRETRAIN_SCHEMA)
-    for split in ("test", "train"):
-        vis.main(["sample", config, "--split", split, "--index", "2", *sets, "--out", "unused.png"])
+    for split, index in (("test", 2), ("train", 0)):  # train sample 0 is mirrored by the joint flip
+        vis.main(["sample", config, "--split", split, "--index", str(index), *sets, "--out", "unused.png"])
         dataset = build_dataset(cfg["dataset"], split, seed=cfg["seed"])
-        sample, kept = dataset[2], shown["sample"]
+        sample, kept = dataset[index], shown["sample"]
         num_views = cfg["dataset"]["viewpoints"]["num"]
         assert torch.equal(kept.audio, sample["audio"][:num_views])
         assert torch.allclose(dataset.audio_features.features(kept.foa), kept.audio)
-        azimuth = sample["position"][:num_views, 0]
-        if split == "train" and not torch.equal(kept.views["azimuth"], azimuth):  # a flipped sample
-            azimuth = -azimuth
-        assert torch.equal(kept.views["azimuth"], azimuth)
+        azimuth = sample["position"][:num_views, 0]  # after the flip; the figure's views are before it
+        assert torch.equal(kept.views["azimuth"], -azimuth if split == "train" else azimuth)
     fig_sample = shown["sample"]
     audio = view_audio(fig_sample.foa)
     for k in range(num_views):

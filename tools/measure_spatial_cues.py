@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from tools.prepare_yt360 import AAC_OPTIONS, AUDIO_BIT_RATE, cut_audio  # noqa: E402
+from tools.prepare.cut import AAC_OPTIONS, AUDIO_BIT_RATE, cut_audio  # noqa: E402
 from utils.ambisonics import ACN_X, ACN_Y, ACN_Z, encode_foa  # noqa: E402
 from utils.cli import run_main  # noqa: E402
 from utils.media import probe_media, read_audio  # noqa: E402

@@ -26,6 +26,7 @@ SAVE_INTERVAL_S = 60.0  # manifest.json and problems.txt are rewritten at most t
 PROGRESS_INTERVAL_S = 30.0  # plain progress lines when the output is not a terminal
 
 
+# ---------------------------------------------------------------------------------------------- worker tasks
 def _source_task(task: tuple[str, str]):
     """(source folder, id) → (source path, duration, audio rate), or the problem line."""
     source_dir, video_id = task

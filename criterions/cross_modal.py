@@ -2,20 +2,11 @@
 
 ``criterion(video_emb (B, K, D), audio_emb (B, K, D), position (B, K, 3)) -> (loss, metrics)`` with this rank's B
 samples; K is the viewpoint axis of the batch (for AVTS: M moments × K/M viewpoints, moment-major). Both directions
-are contrasted and averaged: V2A predicts audio from video, A2V video from audio.
-
-* With translation networks (``translation.kind`` transformer or mlp) a direction predicts g_v2a(v) (resp.
-  g_a2v(a)) through ``audio_pred_head`` (``video_pred_head``) against the targets a (v) through ``audio_head``
-  (``video_head``) — the four heads of the released AVSA criterion.
-* Without them (plain AVC/AVTS) the encoder outputs are matched directly: v through ``video_projection`` against a
-  through ``audio_projection`` and vice versa, as the released InstDisc criterion.
-
-AVC and AVTS work on clips = moments: each moment's viewpoint features (translated or not) are pooled over the
-viewpoints (paper Sec. 3.1, the Table 1 "transf." rows). AVSA works on clips = viewpoints.
-
-Distributed: the projected targets are all-gathered with gradients across ranks, so every prediction sees the
-whole global batch as candidates and the mean of the per-rank losses equals the one-process loss on the global
-batch. Every rank must hold the same B (drop_last). Metrics are this rank's; average them across ranks to log.
+are contrasted and averaged: V2A predicts audio from video, A2V video from audio. With translation networks a
+direction predicts g_v2a(v) (g_a2v(a)) through ``audio_pred_head`` (``video_pred_head``) against a (v) through
+``audio_head`` (``video_head``), as the released AVSA criterion; without them (plain AVC/AVTS) v through
+``video_projection`` is matched against a through ``audio_projection`` and vice versa, as the released InstDisc.
+AVC and AVTS contrast moments (each moment's viewpoint features pooled: Table 1's "transf." rows), AVSA viewpoints.
 """
 
 from __future__ import annotations
@@ -94,6 +85,9 @@ class CrossModalContrast(nn.Module):
         else:
             directions = {"V2A": (video_emb, self.video_projection, audio_emb, self.audio_projection),
                           "A2V": (audio_emb, self.audio_projection, video_emb, self.video_projection)}
+        # The targets are all-gathered with gradients, so every prediction sees the whole global batch as candidates
+        # and the mean of the per-rank losses is the one-process loss on the global batch. Every rank must hold the
+        # same B (drop_last); the metrics are this rank's (average them across ranks to log).
         first_sample = get_rank() * video_emb.shape[0]
         losses, metrics = [], {}
         for name, (prediction, prediction_head, target, target_head) in directions.items():

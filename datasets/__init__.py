@@ -1,19 +1,13 @@
 """Datasets: YT-360 (360° video + FOA), UCF101 and HMDB51; ``build_dataset`` and the ``dataset`` config section.
 
     dataset = build_dataset(cfg["dataset"], "train", seed=cfg["seed"])
-    loader = DataLoader(dataset, batch_size=cfg["dataset"]["batch_size"], shuffle=False,
-                        drop_last=cfg["dataset"]["train"]["drop_last"], worker_init_fn=seed_worker)
+    loader = DataLoader(dataset, batch_size=..., shuffle=False, drop_last=..., worker_init_fn=seed_worker)
     for epoch in ...:
         dataset.set_epoch(epoch)          # the epoch's sample order, as the original (keep shuffle=False)
-        for batch in loader:
-            ...                            # batch["failures"]: counted by engine/bad_samples.py
+        for batch in loader: ...          # batch["failures"]: counted by engine/bad_samples.py
 
-Every dataset returns the sample dictionary of docs/DESIGN.md (``video`` (K, 3, T, H, W), ``audio`` (K, 4, Ta, F),
-``position`` (K, 3), ``label``, ``misaligned``/``rotation``, ``segmentation`` (K, H, W), ``index``) plus ``failures``
-() int64 (see `datasets.base`). Samples are ``transform(decode(index), generator)``: ``decode`` is the file I/O,
-``transform`` all augmentation.
-
-Config units: degrees and seconds in the config, radians and seconds in code.
+Every dataset returns the sample dictionary of docs/DESIGN.md plus ``failures`` () int64 (`datasets.base`); what a
+sample holds, its units and how it is made: docs/data.md, "The sample pipeline".
 """
 
 from __future__ import annotations

@@ -4,14 +4,8 @@ A translator maps the K viewpoint features of one sample, (B, K, D), to K featur
 (B, K, D). ``kind: transformer`` mixes the K viewpoints with self-attention (Eqs. (3)–(4)); ``kind: mlp`` replaces
 the attention sub-layer by a per-viewpoint MLP of about the same size, so no viewpoint sees another (the paper's
 "AVSA (mlp)" row). Both use the original's layout: post-LayerNorm residual sub-layers, dropout before each residual
-sum, and a ReLU after every layer.
-
-Module names follow the original (``transformer.{i}.attention.{query,key,value,dense}``, ``attention_norm``,
-``dense.0``, ``dense.2``, ``dense_norm``) so the released translators load 1:1.
-
-``position_encoding: direction`` (new; the original never used the positions it computed) adds a
-learned linear embedding of each viewpoint's unit direction (cos az·cos el, sin az·cos el, sin el) to its feature
-before the first layer; ``position`` is (B, K, 3) = azimuth, elevation (radians), clip time (s).
+sum, and a ReLU after every layer. ``position_encoding: direction`` (new) adds a learned embedding of each
+viewpoint's direction to its feature before the first layer.
 """
 
 from __future__ import annotations
@@ -106,7 +100,9 @@ def viewpoint_directions(position: torch.Tensor) -> torch.Tensor:
 class Translator(nn.Module):
     """g_v2a or g_a2v: ``forward(x (B, K, D), position (B, K, 3) or None) -> (B, K, D)``.
 
-    The layer stack is called ``transformer`` (also for ``kind: mlp``) because the released checkpoint names it so.
+    The layer stack is called ``transformer`` (also for ``kind: mlp``) because the released checkpoint names it so;
+    like every module name here (``transformer.{i}.attention.{query,key,value,dense}``, ``attention_norm``,
+    ``dense.0``, ``dense.2``, ``dense_norm``) it follows the original, so the released translators load 1:1.
     """
 
     def __init__(self, dim: int, *, kind: str = "transformer", depth: int = 2, expansion: int = 4,
@@ -119,7 +115,9 @@ class Translator(nn.Module):
         else:
             raise ValueError(f"unknown translation kind {kind!r} (transformer or mlp)")
         self.transformer = nn.Sequential(*layers)
-        if position_encoding == "direction":
+        if position_encoding == "direction":  # the original computed the positions and never used them
+            # A linear embedding of the unit direction (cos az·cos el, sin az·cos el, sin el) of each viewpoint;
+            # position (B, K, 3) = azimuth, elevation (radians), clip time (s).
             self.position_embedding = nn.Linear(3, dim)
         elif position_encoding == "none":
             self.position_embedding = None

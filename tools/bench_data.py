@@ -33,7 +33,7 @@ from datasets.audio_stats import ensure_stats  # noqa: E402
 from datasets.augment import IMAGENET_MEAN, IMAGENET_STD, draw_clip_augmentation  # noqa: E402
 from datasets.viewpoints import sample_viewpoints  # noqa: E402
 from evaluation.schema import load_any_config  # noqa: E402
-from tools.prepare_yt360 import cut_audio, cut_video  # noqa: E402
+from tools.prepare.cut import cut_audio, cut_video  # noqa: E402
 from utils.ambisonics import rotate_foa  # noqa: E402
 from utils.audio_features import log_mel  # noqa: E402
 from utils.cli import add_overrides, run_main  # noqa: E402

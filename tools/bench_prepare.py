@@ -27,7 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import av  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tools.prepare_yt360 import CutSettings, prepare  # noqa: E402
+from tools.prepare.cut import CutSettings  # noqa: E402
+from tools.prepare.run import prepare  # noqa: E402
 from utils.cli import available_cores, run_main  # noqa: E402
 from utils.files import write_json  # noqa: E402
 

@@ -4,19 +4,10 @@
     python tools/measure_spatial_cues.py [FILE ...] [--format ambix|fuma] [--synthetic 14] [--rate 24000]
                                          [--bit-rate 128000] [--aac-option aac_is=1 ...] [--figure directions.png]
 
-Every FILE (4-channel FOA; ``--format fuma`` for traditional B-format) and ``--synthetic N`` plane waves (bursts of
-white noise from N directions spread over the sphere, none on an axis) go through `prepare_yt360.cut_audio` — read at
---rate, encoded as AAC with the preparation's settings (changed by --bit-rate, per channel, and --aac-option) — and are
-decoded again. The active intensity vector Re(W*·(X, Y, Z)) before and after is compared:
-
-* per time-frequency bin (STFT of 512 points, hop 240 at 24 kHz: the resolution of the log-mel features): the angle
-  between the two directions, energy-weighted median and 90th percentile (weight: the bin's energy density before;
-  a bin whose intensity vanished counts as 90°);
-* broadband: the angle between the intensity vectors summed over the whole file.
-
-Prints a markdown table, one row per input (synthetic ones: the median and the worst direction); ``--figure`` also
-draws the first input's intensity azimuth per bin before and after, and the angle between them. Exit code 0; an
-unreadable file is a one-line error (exit 1).
+Every FILE (4-channel FOA) and ``--synthetic N`` plane waves of white noise go through the preparation's own
+`cut_audio` and are decoded again; the active intensity vector before and after is compared per time-frequency bin
+and broadband, one markdown table row per input. What it measures, and the results: docs/data.md, "Spatial cues
+through the audio encoding". Exit code 0; an unreadable file is a one-line error (exit 1).
 """
 
 from __future__ import annotations
@@ -38,12 +29,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from tools.prepare_yt360 import AAC_OPTIONS, AUDIO_BIT_RATE, cut_audio  # noqa: E402
+from tools.prepare.cut import AAC_OPTIONS, AUDIO_BIT_RATE, cut_audio  # noqa: E402
 from utils.ambisonics import ACN_X, ACN_Y, ACN_Z, encode_foa  # noqa: E402
 from utils.cli import run_main  # noqa: E402
 from utils.media import probe_media, read_audio  # noqa: E402
 
-N_FFT, HOP = 512, 240
+N_FFT, HOP = 512, 240  # the STFT of the log-mel features at 24 kHz: errors at the resolution the model sees
 SYNTHETIC_SECONDS = 2.0
 
 
@@ -208,7 +199,7 @@ def main(argv=None) -> int:
                     name = f"plane wave from {azimuth:.0f}°, {elevation:.0f}°"
                     _plot_first(figure, pair, name, results[-1], args.rate, args.bit_rate)
                     figure = None
-            for label, pick in (("median", np.median), ("worst", np.max)):
+            for label, pick in (("median", np.median), ("worst", np.max)):  # over the directions, per column
                 print(_row(f"{args.synthetic} plane waves, {label} direction",
                            {key: pick([r[key] for r in results]) for key in results[0]}))
     return 0

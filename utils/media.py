@@ -1,17 +1,10 @@
 """Decoding 360° video and ambisonic audio with PyAV.
 
-* Times are presentation times in seconds on the file's own timeline (0 = the first frame for files that start at 0),
-  the same timeline for video and audio, so a window [start, start + duration) is synchronised across both streams.
-* `read_video` decodes only the requested window, once: it seeks to the keyframe preceding ``start`` and returns, for
-  every target time start + n/fps, the frame *displayed* at that time (the last frame whose timestamp is ≤ it). Frames
-  missing at the end repeat the last one; the native frame rate and duration are never needed (broken metadata is fine).
-* `read_audio` returns the channels exactly in stored order. The original asked FFmpeg for layout "4.0", which remixes
-  files tagged "quad" or untagged; here samples are decoded at the native rate and format, converted to float
-  and resampled per channel with torchaudio. A window reaching past the end of the stream is zero-padded and reported
-  (a logged warning, and the count with ``return_padding=True``).
-* Every failure is a one-line `DataError("<path>: <reason>")`, never a raw PyAV exception.
-* Files are opened with `open_media`: container and stream tags (title, comment, ...) that are not valid UTF-8 (the
-  Latin-1/CP1252 tags of many HMDB51 AVIs) are read with U+FFFD in place of the bad bytes instead of failing the open.
+Times are presentation times in seconds on the file's own timeline (0 = the first frame for files that start at 0),
+the same for video and audio, so a window [start, start + duration) is synchronised across both streams.
+`read_video` decodes only the requested window, once; `read_audio` returns the channels exactly in stored order. Every
+failure is a one-line `DataError("<path>: <reason>")`, never a raw PyAV exception. `open_media` reads container and
+stream tags that are not valid UTF-8 (the Latin-1/CP1252 tags of many HMDB51 AVIs) with U+FFFD for the bad bytes.
 """
 
 from __future__ import annotations
@@ -183,7 +176,10 @@ def _video_stream(container, path):
 def read_video(path, start: float, duration: float, fps: float, size: tuple[int, int] | None = None) -> torch.Tensor:
     """Frames at times start + n/fps, n < round(duration·fps), as uint8 (T, H, W, 3) RGB.
 
-    size: optional (height, width) to scale to while converting from the decoder's YUV (one swscale pass per frame).
+    Seeks to the keyframe preceding ``start`` and returns, for every target time, the frame *displayed* at that time
+    (the last frame whose timestamp is ≤ it). Frames missing at the end repeat the last one; the native frame rate and
+    duration are never needed (broken metadata is fine). size: optional (height, width) to scale to while converting
+    from the decoder's YUV (one swscale pass per frame).
     """
     num = int(round(duration * fps))
     if num <= 0:
@@ -232,9 +228,11 @@ def read_audio(path, start: float, duration: float, rate: int, audio_format: str
     """Samples of [start, start + duration) at ``rate`` Hz as float32 (C, S), S = round(duration·rate).
 
     Channels keep the stored order (ambiX files: W, Y, Z, X); ``audio_format="fuma"`` converts a 4-channel
-    traditional B-format file to ambiX. The part of the window past the end of the stream is zeros: it is logged,
-    and with ``return_padding=True`` the result is ``(audio, padded_samples)``. A window entirely outside the stream
-    is a DataError.
+    traditional B-format file to ambiX. Samples are decoded at the native rate and format, converted to float and
+    resampled per channel with torchaudio, never remixed (the original asked FFmpeg for layout "4.0", which remixes
+    files tagged "quad" or untagged). The part of the window past the end of the stream is zeros: it is logged, and
+    with ``return_padding=True`` the result is ``(audio, padded_samples)``. A window entirely outside the stream is a
+    DataError.
     """
     if audio_format not in ("ambix", "fuma"):
         raise ValueError(f"audio_format must be 'ambix' or 'fuma', not {audio_format!r}")

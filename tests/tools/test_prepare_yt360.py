@@ -15,6 +15,9 @@ import torch
 
 from tests.datasets.media_fixtures import patch_tags, set_placeholder_tags
 from tests.scripts import load_script
+from tools.prepare.cut import cut_audio, cut_video
+from tools.prepare.run import Progress
+from tools.prepare.source import list_source_segments, spherical_projection
 from utils.errors import DataError
 from utils.media import probe_media, read_audio, read_video
 
@@ -137,8 +140,6 @@ def test_youtube_spatial_audio_format_keeps_its_channel_order(tmp_path):
 
 
 def test_fast_decode_encoding_and_audio_at_the_training_rate(tmp_path):
-    from tools.prepare_yt360 import cut_audio, cut_video
-
     source = _download(str(tmp_path / "src.mp4"))
     cut_video(source, str(tmp_path / "fast.mp4"), 0.0, 1.0, 16, 0.5, 20)
     cut_video(source, str(tmp_path / "slow.mp4"), 0.0, 1.0, 16, 0.5, 20, fast_decode=False)
@@ -218,7 +219,7 @@ def test_workers_give_the_same_dataset_keep_going_past_bad_sources_and_resume(tm
     # Interrupted (Ctrl-C in the parent) after 3 of the 6 segments: those 3 are listed, the other files are not
     # there (a killed worker leaves at most a .partial file).
     three, tool = tmp_path / "three", _tool()
-    update, done = tool._Progress.update, []
+    update, done = Progress.update, []
 
     def interrupt_after_three(bar):
         update(bar)
@@ -226,7 +227,7 @@ def test_workers_give_the_same_dataset_keep_going_past_bad_sources_and_resume(tm
         if done.count("segment") == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(tool._Progress, "update", interrupt_after_three)
+    monkeypatch.setattr(Progress, "update", interrupt_after_three)
     with pytest.raises(KeyboardInterrupt):
         tool.main([str(source), str(three), "--segments", str(segments), "--segment-seconds", "1", "--height", "16",
                    "--workers", "2"])
@@ -299,7 +300,6 @@ def _tag_spherical(path, projection: bytes, bounds=(0, 0, 0, 0)):
 
 
 def test_sources_that_are_not_equirectangular_are_rejected_with_what_was_found(tmp_path):
-    tool = _tool()
     source, output = tmp_path / "downloads", tmp_path / "yt360"
     source.mkdir()
     equirect = _tag_spherical(_download(str(source / "equirect001.mp4")), b"equi")
@@ -307,7 +307,7 @@ def test_sources_that_are_not_equirectangular_are_rejected_with_what_was_found(t
     _tag_spherical(_download(str(source / "tiled000001.mp4")), b"equi", bounds=(0, 2 ** 31, 0, 0))  # upper half
     _download(str(source / "untagged001.mp4"))
     _download(str(source / "eac00000001.mp4"), size=(96, 64))  # the 3:2 frame of a cubemap layout, no metadata
-    assert [tool.spherical_projection(str(source / f"{name}.mp4")) for name in
+    assert [spherical_projection(str(source / f"{name}.mp4")) for name in
             ("equirect001", "cubemap0001", "tiled000001", "untagged001")] == [
         "equirectangular", "cubemap", "tiled equirectangular (part of the sphere)", None]
     assert probe_media(equirect).video.width == 64  # the file still reads as before
@@ -335,7 +335,7 @@ def test_own_files_without_a_segment_list_and_a_seeded_split(tmp_path, capsys):
     (source / "notes.txt").write_text("not a video")
     # Consecutive segments every ceil(seconds) s that fit in the 3-s source; a too-short file still gets start 0.
     for seconds, starts in ((1, [0, 1, 2]), (1.5, [0]), (3, [0]), (4, [0])):
-        assert tool.list_source_segments(str(source), seconds) == (
+        assert list_source_segments(str(source), seconds) == (
             [("cam-0000002", starts), ("cam_0000001", starts), ("cam_0000003", starts)], ["holiday.mp4"])
     argv = [str(source), str(output), "--segment-seconds", "1", "--height", "16", "--test-fraction", "0.3"]
     assert tool.main(argv) == 0

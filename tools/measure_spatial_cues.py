@@ -60,11 +60,17 @@ def weighted_quantile(values: torch.Tensor, weights: torch.Tensor, q: float) -> 
     return float(values[order][torch.searchsorted(cumulative, q * cumulative[-1]).clamp(max=len(values) - 1)])
 
 
+def intensities(before: torch.Tensor, after: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`intensity` of two ambiX FOA signals (4, S) of equal length: flux before, flux after (3, bins, frames) and the
+    energy density before (bins, frames)."""
+    flux_before, energy = intensity(before)
+    return flux_before, intensity(after)[0], energy
+
+
 def direction_errors(before: torch.Tensor, after: torch.Tensor) -> dict[str, float]:
     """Angular errors (degrees) between the intensity directions of two ambiX FOA signals (4, S) of equal length:
     energy-weighted median and 90th percentile over time-frequency bins, and broadband."""
-    flux_before, energy = intensity(before)
-    flux_after, _ = intensity(after)
+    flux_before, flux_after, energy = intensities(before, after)
     used = flux_before.norm(dim=0) > 0
     angles, weights = _angles(flux_before, flux_after)[used], energy[used]
     return {"median": weighted_quantile(angles, weights, 0.5), "p90": weighted_quantile(angles, weights, 0.9),
@@ -116,8 +122,7 @@ def prepared_pair(source: str, rate: int, audio_format: str, options: dict, bit_
 def direction_maps(before: torch.Tensor, after: torch.Tensor, floor_db: float = 60.0) -> dict[str, torch.Tensor]:
     """Per STFT bin (bins, frames): intensity azimuth (degrees, positive to the left) before and after, and the angle
     between the two directions; NaN in bins more than ``floor_db`` below the loudest (no direction to speak of)."""
-    flux_before, energy = intensity(before)
-    flux_after, _ = intensity(after)
+    flux_before, flux_after, energy = intensities(before, after)
     quiet = energy < energy.max() * 10 ** (-floor_db / 10)
 
     def masked(values: torch.Tensor) -> torch.Tensor:

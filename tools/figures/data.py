@@ -176,12 +176,17 @@ def model_localization(cfg: dict, config: str, checkpoint: str, split: str, inde
     frames = raw["frames"][0].permute(0, 3, 1, 2)
     data = cfg["dataset"]
     fov = sum(data["viewpoints"]["hfov_deg"]) / 2
-    clip_time = float(raw["video_start"][0]) + data["video"]["clip_duration"] / 2  # as the dataset's positions
-    embed = ModelEmbedder(pretrained.model, pretrained.criterion, dataset.audio_features, clip_time)
+    embed = ModelEmbedder(pretrained.model, pretrained.criterion, dataset.audio_features, clip_middle(dataset, raw))
     scores = localization_map(frames, raw["foa"][0], embed, temperature=pretrained.criterion.temperature,
                               step_deg=step_deg, fov_deg=fov, crop_size=data["video"]["crop_size"],
                               rotation_order=data["rotation_order"])
     return frames[frames.shape[0] // 2], scores, known_sources(data["root"], dataset, raw)
+
+
+def clip_middle(dataset, raw: dict) -> float:
+    """The first moment's video clip centre (s in the segment): the time the dataset gives the translation networks'
+    positions."""
+    return float(raw["video_start"][0]) + dataset.cfg["video"]["clip_duration"] / 2
 
 
 def known_sources(root: str, dataset, raw: dict) -> list[tuple[float, float]]:
@@ -196,7 +201,7 @@ def known_sources(root: str, dataset, raw: dict) -> list[tuple[float, float]]:
     entry = next((e for e in tracks.values() if e["id"] == video_id and e["start"] == start), None)
     if entry is None:
         return []
-    middle = float(raw["video_start"][0]) + dataset.cfg["video"]["clip_duration"] / 2
+    middle = clip_middle(dataset, raw)
     frame = min(range(len(entry["times"])), key=lambda i: abs(entry["times"][i] - middle))
     return [(math.radians(o["azimuth_deg"][frame]), math.radians(o["elevation_deg"][frame])) for o in entry["objects"]]
 
